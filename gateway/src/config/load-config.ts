@@ -1,0 +1,61 @@
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { ConfigFileError, loadYamlWithSchema } from '../../../serving/src/yaml-with-schema.js';
+import { configSchema, type VigilConfig } from './schema.js';
+
+export const DEFAULT_CONFIG_FILE = 'vigil.yaml';
+
+export interface LoadedConfig {
+  config: VigilConfig;
+  /** The file read, or null when none exists and the defaults apply. */
+  file: string | null;
+}
+
+/** Environment variables that override the file, applied after it is validated, then re-checked. */
+const ENV_OVERRIDES: { name: string; apply: (c: VigilConfig, v: string) => void; port?: true }[] = [
+  { name: 'PORT', port: true, apply: (c, v) => (c.server.port = Number(v)) },
+  { name: 'ADMIN_PORT', port: true, apply: (c, v) => (c.admin.port = Number(v)) },
+  { name: 'HOST', apply: (c, v) => (c.server.host = v) },
+  { name: 'VIGIL_MODEL_REPOSITORY', apply: (c, v) => (c.models.repository = resolve(v)) },
+  { name: 'VIGIL_RUNTIME_DIR', apply: (c, v) => (c.models.runtime_dir = resolve(v)) },
+];
+
+/**
+ * Reads the config file (`file`, else $VIGIL_CONFIG, else ./vigil.yaml if present, else the
+ * defaults), applies environment overrides, and resolves paths. Throws ConfigFileError listing
+ * every problem.
+ */
+export async function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  const chosen = file ?? env.VIGIL_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : null);
+  let config: VigilConfig;
+  let baseDir = process.cwd();
+  if (chosen) {
+    const path = resolve(chosen);
+    config = await loadYamlWithSchema(path, configSchema);
+    baseDir = dirname(path);
+  } else {
+    config = configSchema.parse({});
+  }
+  const problems: string[] = [];
+  for (const o of ENV_OVERRIDES) {
+    const value = env[o.name];
+    if (value === undefined || value === '') continue;
+    if (o.port && !/^[0-9]{1,5}$/.test(value)) {
+      problems.push(`${o.name}=${JSON.stringify(value)}: must be a port number`);
+      continue;
+    }
+    o.apply(config, value);
+  }
+  const recheck = configSchema.safeParse(config);
+  if (!recheck.success) {
+    for (const issue of recheck.error.issues) problems.push(`${issue.path.join('.')} (from the environment): ${issue.message}`);
+  }
+  if (problems.length > 0) throw new ConfigFileError('environment', problems);
+  config.models.repository = absolute(baseDir, config.models.repository);
+  if (config.models.runtime_dir) config.models.runtime_dir = absolute(baseDir, config.models.runtime_dir);
+  return { config: Object.freeze(config), file: chosen ? resolve(chosen) : null };
+}
+
+function absolute(base: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(base, p);
+}

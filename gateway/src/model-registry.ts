@@ -1,0 +1,48 @@
+import type { ModelConfig } from '../../serving/src/model-config.js';
+import type { ModelSignature } from '../../serving/src/oip/signature.js';
+import type { Pool } from '../../serving/src/supervisor/pool.js';
+import { VigilError } from './errors.js';
+
+/** One model version as the gateway serves it: with a pool, or refused with the reason. */
+export type ServedVersion =
+  | { model: string; version: string; status: 'serving'; config: ModelConfig; signature: ModelSignature; pool: Pool }
+  | { model: string; version: string; status: 'refused'; reason: string };
+
+/** The gateway's map of models and versions; resolves what a request addresses. */
+export class ModelRegistry {
+  /** versions of each model, highest first */
+  constructor(private readonly models: ReadonlyMap<string, readonly ServedVersion[]>) {}
+
+  /** The version asked for, or the highest serving one when none is given. */
+  resolve(model: string, version: string | undefined): ServedVersion {
+    const versions = this.models.get(model);
+    if (!versions) throw new VigilError('MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
+    const found = version === undefined ? (versions.find((v) => v.status === 'serving') ?? versions[0]) : versions.find((v) => v.version === version);
+    if (!found) throw new VigilError('MODEL_VERSION_NOT_FOUND', `model '${model}' has no version '${version}'`);
+    if (found.status === 'refused') {
+      throw new VigilError('MODEL_UNAVAILABLE', `model '${model}' version '${found.version}' is not being served: it was refused at load (see the server log)`);
+    }
+    return found;
+  }
+
+  /** OIP model metadata; `versions` lists every version being served. */
+  metadata(target: Extract<ServedVersion, { status: 'serving' }>): object {
+    const versions = this.models.get(target.model)!.filter((v) => v.status === 'serving').map((v) => v.version);
+    return {
+      name: target.model,
+      versions,
+      platform: target.config.platform,
+      inputs: target.signature.inputs,
+      outputs: target.signature.outputs,
+    };
+  }
+
+  all(): ServedVersion[] {
+    return [...this.models.values()].flat();
+  }
+
+  /** Server readiness, as Triton's strict readiness: every served model has a live worker. */
+  allReady(): boolean {
+    return this.all().every((v) => v.status === 'refused' || v.pool.pick() !== undefined);
+  }
+}

@@ -1,0 +1,28 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { createContext, type RequestContext } from './context.js';
+import { renderError } from './render-error.js';
+
+/** A pipeline stage: adds to the context, answers the request (setting `answered`), or throws VigilError. */
+export type Stage = (ctx: RequestContext) => void | Promise<void>;
+
+/**
+ * Runs the stages in order until one answers or throws; every failure, from any stage, leaves
+ * through renderError. The order is fixed in one place (server.ts) where it can be read whole:
+ *   context → route → [authenticate → authorize → limit: issue #3] → resolve → body → [screen: issue #5] → answer | proxy
+ */
+export function createPipeline(stages: Stage[], log: Logger) {
+  return async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<RequestContext> {
+    const ctx = createContext(req, res);
+    try {
+      for (const stage of stages) {
+        await stage(ctx);
+        if (ctx.answered) break;
+      }
+      if (!ctx.answered) throw new Error('no stage answered the request');
+    } catch (err) {
+      renderError(res, err, ctx.id, log);
+    }
+    return ctx;
+  };
+}

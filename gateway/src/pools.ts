@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ModelVersion } from '../../serving/src/model-repository.js';
+import { signatureOf } from '../../serving/src/model-config.js';
+import type { Supervisor, WorkerDefinition } from '../../serving/src/supervisor/supervisor.js';
+import { WORKER_SPEC_ENV, type WorkerSpec } from '../../serving/src/worker/worker-spec.js';
+import type { ServedVersion } from './model-registry.js';
+
+const WORKER_MAIN = fileURLToPath(new URL('../../serving/src/worker/main.js', import.meta.url));
+// sun_path is 108 bytes on Linux, including the terminating NUL.
+const MAX_SOCKET_PATH = 107;
+
+/** Turns the repository scan into pools on the supervisor and the gateway's view of them. */
+export function createPools(
+  versions: ModelVersion[],
+  supervisor: Supervisor,
+  runtimeDir: string,
+  opts: { maxBodyBytes: number; logLevel: string },
+): ServedVersion[] {
+  return versions.map((v): ServedVersion => {
+    if (v.status === 'refused') return { model: v.name, version: v.version, status: 'refused', reason: v.reason };
+    const signature = signatureOf(v.config);
+    const definitions: WorkerDefinition[] = [];
+    for (let index = 0; index < v.config.pool.workers; index++) {
+      const socketPath = join(runtimeDir, `${v.name}.${v.version}.${index}.sock`);
+      if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+        throw new Error(`socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes; choose a shorter models.runtime_dir`);
+      }
+      const spec: WorkerSpec = {
+        model: v.name,
+        version: v.version,
+        modelPath: v.modelPath,
+        digest: v.config.digest,
+        socketPath,
+        signature,
+        intraOpThreads: v.config.pool.intra_op_threads,
+        maxBodyBytes: opts.maxBodyBytes,
+        index,
+      };
+      definitions.push({
+        socketPath,
+        launch: {
+          id: `${v.name}/${v.version}#${index}`,
+          command: process.execPath,
+          args: [WORKER_MAIN],
+          // A pool sees only what it needs: none of the gateway's secrets are in its environment.
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: opts.logLevel, [WORKER_SPEC_ENV]: JSON.stringify(spec) },
+        },
+      });
+    }
+    const pool = supervisor.addPool(`${v.name}/${v.version}`, definitions);
+    return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, pool };
+  });
+}

@@ -1,0 +1,98 @@
+import type { IncomingMessage } from 'node:http';
+import contentType from 'content-type';
+import { validateInferenceRequest } from '../../../serving/src/oip/validate-request.js';
+import type { RequestContext } from '../context.js';
+import { VigilError } from '../errors.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * body stage (infer only): reads the body within the size bound, parses it as JSON and validates
+ * it against the model's signature. The raw bytes are kept: they, and nothing re-serialised, are
+ * what the proxy forwards, so the pool receives exactly what was validated.
+ */
+export function createBodyStage(maxBytes: number) {
+  return async function readBody(ctx: RequestContext): Promise<void> {
+    if (ctx.route?.action !== 'model.infer') return;
+    const target = ctx.target;
+    if (target?.status !== 'serving') return;
+    const { req } = ctx;
+    checkMediaType(req);
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > maxBytes) {
+      throw tooLarge(maxBytes);
+    }
+    const raw = await readBounded(req, maxBytes);
+    if (raw.length === 0) throw new VigilError('INVALID_JSON', 'the body is empty; an inference request is a JSON object');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(utf8.decode(raw));
+    } catch (err) {
+      const why = err instanceof TypeError ? 'it is not valid UTF-8' : (err as Error).message;
+      throw new VigilError('INVALID_JSON', `the body is not valid JSON: ${why}`);
+    }
+    const checked = validateInferenceRequest(parsed, target.signature);
+    if (!checked.ok) throw new VigilError(checked.code, checked.message);
+    ctx.body = { raw, request: checked.request, batchSize: checked.batchSize };
+  };
+}
+
+function checkMediaType(req: IncomingMessage): void {
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding !== 'identity') {
+    throw new VigilError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding '${encoding}' is not accepted; send the JSON uncompressed`);
+  }
+  // A missing Content-Type is read as JSON, as Triton does; anything else must say JSON in UTF-8.
+  if (req.headers['content-type'] === undefined) return;
+  let parsed: contentType.ParsedMediaType;
+  try {
+    parsed = contentType.parse(req);
+  } catch {
+    throw new VigilError('UNSUPPORTED_MEDIA_TYPE', 'the Content-Type header is malformed');
+  }
+  const charset = parsed.parameters.charset?.toLowerCase();
+  if (parsed.type !== 'application/json' || (charset !== undefined && charset !== 'utf-8')) {
+    throw new VigilError('UNSUPPORTED_MEDIA_TYPE', `Content-Type '${parsed.type}' is not accepted; send application/json`);
+  }
+}
+
+function tooLarge(maxBytes: number): VigilError {
+  // The rest of an oversized body is never read: close the connection after answering.
+  return new VigilError('BODY_TOO_LARGE', `the body exceeds the limit of ${maxBytes} bytes`, { connection: 'close' });
+}
+
+function readBounded(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        cleanup();
+        req.pause();
+        reject(tooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onAborted = () => {
+      cleanup();
+      reject(new VigilError('BODY_INCOMPLETE', 'the client closed the connection before the body was complete'));
+    };
+    const onError = onAborted;
+    function cleanup() {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('aborted', onAborted);
+      req.off('error', onError);
+    }
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('aborted', onAborted);
+    req.on('error', onError);
+  });
+}

@@ -1,0 +1,123 @@
+import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createProxyMiddleware, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
+import type { Pool } from '../../../serving/src/supervisor/pool.js';
+import type { WorkerSlot } from '../../../serving/src/supervisor/worker-slot.js';
+import type { RequestContext } from '../context.js';
+import { VigilError } from '../errors.js';
+
+/** Request headers a pool may see. Credentials, cookies and hop-by-hop headers never reach it. */
+const FORWARDED_HEADERS = new Set(['content-type', 'content-length', 'traceparent', 'tracestate', 'x-request-id']);
+/** Socket-level failures that mean the worker is gone (died mid-request, or before we noticed). */
+const WORKER_GONE = new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOENT', 'EPIPE', 'ECONNABORTED']);
+
+interface InFlight {
+  pool: Pool;
+  body: Buffer;
+  requestId: string;
+  proxyReq?: ClientRequest;
+  fail: (err: VigilError) => void;
+}
+
+/**
+ * proxy stage (infer only): forwards the validated bytes to the least-busy live worker of the
+ * model's pool over its Unix socket, with keep-alive, and streams the answer back. A worker that
+ * dies mid-request fails that request at once with 503 POOL_RESTARTING, never a hang.
+ */
+export function createProxyStage(opts: { timeoutMs: number }) {
+  const handlers = new Map<string, RequestHandler>();
+  const inflight = new WeakMap<IncomingMessage, InFlight>();
+
+  function handlerFor(worker: WorkerSlot): RequestHandler {
+    let handler = handlers.get(worker.socketPath);
+    if (handler) return handler;
+    handler = createProxyMiddleware<IncomingMessage, ServerResponse>({
+      target: { socketPath: worker.socketPath } as unknown as string,
+      agent: new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 }),
+      // Only the plugin that wires `on`: no default logging or error pages, errors go through renderError.
+      ejectPlugins: true,
+      plugins: [proxyEventsPlugin],
+      on: {
+        proxyReq(proxyReq, req) {
+          const state = inflight.get(req);
+          if (!state) return;
+          state.proxyReq = proxyReq;
+          for (const name of proxyReq.getHeaderNames()) {
+            if (!FORWARDED_HEADERS.has(name)) proxyReq.removeHeader(name);
+          }
+          proxyReq.setHeader('host', 'pool'); // HTTP/1.1 requires one; the client's is no business of the pool's
+          proxyReq.setHeader('content-length', state.body.length);
+          proxyReq.setHeader('x-request-id', state.requestId);
+          // The request stream was consumed by the body stage; http-proxy's pipe of the ended
+          // stream only ends proxyReq, after these exact bytes.
+          proxyReq.write(state.body);
+        },
+        proxyRes(proxyRes) {
+          // Hop-by-hop: the pool's keep-alive terms are between it and the gateway, not the client.
+          delete proxyRes.headers['keep-alive'];
+        },
+        error(err, req) {
+          const state = inflight.get(req as IncomingMessage);
+          const code = (err as NodeJS.ErrnoException).code ?? '';
+          if (!state) return;
+          state.fail(
+            WORKER_GONE.has(code) || /socket hang up/.test(err.message)
+              ? new VigilError('POOL_RESTARTING', 'the model pool worker stopped while handling this request; it is being restarted', {
+                  'retry-after': String(state.pool.retryAfterSeconds()),
+                })
+              : new VigilError('POOL_ERROR', `the model pool failed: ${code || err.message}`),
+          );
+        },
+      },
+    });
+    handlers.set(worker.socketPath, handler);
+    return handler;
+  }
+
+  return function proxy(ctx: RequestContext): Promise<void> | void {
+    if (ctx.route?.action !== 'model.infer' || ctx.target?.status !== 'serving' || !ctx.body) return;
+    const { model, version, pool } = ctx.target;
+    const worker = pool.pick();
+    if (!worker) throw unavailable(pool);
+    const { req, res } = ctx;
+    ctx.answered = true;
+    req.url = `/v2/models/${model}/versions/${version}/infer`;
+    res.setHeader('x-request-id', ctx.id);
+    worker.inflight++;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        state.proxyReq?.destroy();
+        state.fail(new VigilError('POOL_TIMEOUT', `the model pool did not answer within ${opts.timeoutMs} ms`));
+      }, opts.timeoutMs);
+      const state: InFlight = {
+        pool,
+        body: ctx.body!.raw,
+        requestId: ctx.id,
+        fail: (err) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          worker.inflight--;
+          reject(err);
+        },
+      };
+      inflight.set(req, state);
+      res.once('close', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        worker.inflight--;
+        resolve();
+      });
+      void handlerFor(worker)(req, res, (err?: unknown) => state.fail(new VigilError('POOL_ERROR', `proxy failure: ${String(err)}`)));
+    });
+  };
+}
+
+function unavailable(pool: Pool): VigilError {
+  if (pool.status === 'quarantined') {
+    return new VigilError('POOL_QUARANTINED', 'the model pool kept crashing and is quarantined; an operator must restart it');
+  }
+  const seconds = pool.retryAfterSeconds();
+  return new VigilError('POOL_RESTARTING', `the model pool is restarting; retry in ${seconds} s`, { 'retry-after': String(seconds) });
+}

@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { scanRepository } from '../../serving/src/model-repository.js';
+import { ChildProcessLauncher } from '../../serving/src/supervisor/child-process-launcher.js';
+import type { Launcher } from '../../serving/src/supervisor/launcher.js';
+import { Supervisor } from '../../serving/src/supervisor/supervisor.js';
+import { createAdminApp } from './admin.js';
+import type { VigilConfig } from './config/schema.js';
+import { VigilError } from './errors.js';
+import { ModelRegistry, type ServedVersion } from './model-registry.js';
+import { createPipeline, type Stage } from './pipeline.js';
+import { createPools } from './pools.js';
+import { prepareRuntimeDir } from './runtime-dir.js';
+import { createAnswerLocalStage } from './stages/answer-local.js';
+import { createBodyStage } from './stages/body.js';
+import { createProxyStage } from './stages/proxy.js';
+import { createResolveStage } from './stages/resolve-model.js';
+import { routeStage } from './stages/route.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface Vigil {
+  port: number;
+  adminPort: number;
+  registry: ModelRegistry;
+  supervisor: Supervisor;
+  runtimeDir: string;
+  /** Drains in-flight requests, stops every pool, closes both ports. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Starts vigil: pools for every loadable model version, the OIP port and the admin port. */
+export async function startVigil(config: VigilConfig, log: Logger, launcher: Launcher = new ChildProcessLauncher()): Promise<Vigil> {
+  const scan = await scanRepository(config.models.repository);
+  for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
+  const versions = [...scan.models.values()].flat();
+  for (const v of versions) {
+    if (v.status === 'refused') log.error({ model: v.name, version: v.version, reason: v.reason }, `MODEL REFUSED: ${v.name}/${v.version} will not be served: ${v.reason}`);
+  }
+  const runtime = await prepareRuntimeDir(config.models.runtime_dir);
+  const { restart, health } = config.pools;
+  const supervisor = new Supervisor({
+    launcher,
+    log,
+    restart: { initialBackoffMs: restart.initial_backoff_ms, maxBackoffMs: restart.max_backoff_ms, maxRestarts: restart.max_restarts, windowMs: restart.window_ms },
+    health: { intervalMs: health.interval_ms, timeoutMs: health.timeout_ms, failuresBeforeReplace: health.failures_before_replace, startTimeoutMs: config.pools.start_timeout_ms },
+  });
+  const served = createPools(versions, supervisor, runtime.path, { maxBodyBytes: config.server.max_body_bytes, logLevel: log.level });
+  const byModel = new Map<string, ServedVersion[]>();
+  for (const v of served) byModel.set(v.model, [...(byModel.get(v.model) ?? []), v]);
+  const registry = new ModelRegistry(byModel);
+  await supervisor.start();
+
+  let draining = false;
+  const rejectWhileDraining: Stage = () => {
+    if (draining) throw new VigilError('SHUTTING_DOWN', 'vigil is shutting down', { connection: 'close' });
+  };
+  const stages: Stage[] = [
+    rejectWhileDraining,
+    routeStage,
+    // authenticate → authorize → limit plug in here (issue #3), before anything about models is revealed
+    createResolveStage(registry),
+    createBodyStage(config.server.max_body_bytes),
+    // screen plugs in here (issue #5): after validation, before anything reaches a pool
+    createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }),
+    createProxyStage({ timeoutMs: config.server.request_timeout_ms }),
+  ];
+  const handle = createPipeline(stages, log);
+
+  let active = 0;
+  let onIdle: (() => void) | undefined;
+  const server = createServer((req, res) => {
+    active++;
+    res.once('close', () => {
+      if (--active === 0) onIdle?.();
+    });
+    void handle(req, res);
+  });
+  server.requestTimeout = config.server.client_timeout_ms;
+  server.headersTimeout = Math.min(config.server.client_timeout_ms, 60_000);
+  const admin = createAdminApp(registry, supervisor, () => draining);
+  const adminServer = createServer(admin);
+
+  try {
+    await listen(server, config.server.port, config.server.host);
+    await listen(adminServer, config.admin.port, config.admin.host);
+  } catch (err) {
+    // A port in use must not leave pools behind.
+    server.close();
+    await supervisor.stop(config.pools.stop_grace_ms);
+    if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const adminPort = (adminServer.address() as AddressInfo).port;
+  log.info({ port, adminPort, host: config.server.host, models: served.map((v) => `${v.model}/${v.version}:${v.status}`) }, 'vigil listening');
+
+  let stopping: Promise<void> | undefined;
+  async function stop(): Promise<void> {
+    draining = true;
+    log.info({ inflight: active }, 'draining: no new requests, waiting for in-flight ones');
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    server.closeIdleConnections();
+    if (active > 0) {
+      await Promise.race([new Promise<void>((r) => (onIdle = r)), delay(config.server.drain_timeout_ms)]);
+    }
+    server.closeAllConnections();
+    await closed;
+    await supervisor.stop(config.pools.stop_grace_ms);
+    adminServer.closeAllConnections();
+    await new Promise<void>((r) => adminServer.close(() => r()));
+    if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
+    log.info('vigil stopped');
+  }
+
+  return {
+    port,
+    adminPort,
+    registry,
+    supervisor,
+    runtimeDir: runtime.path,
+    stop: () => (stopping ??= stop()),
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

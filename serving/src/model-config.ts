@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { DATATYPES } from './oip/datatypes.js';
+import type { ModelSignature } from './oip/signature.js';
+
+/** Names of models, versions and tensors: what a strict URL segment may hold. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** Version directories are integers, as in Triton's model repository. */
+export const VERSION_PATTERN = /^[0-9]{1,9}$/;
+
+const tensorSpec = z
+  .object({
+    name: z.string().regex(NAME_PATTERN, 'must be a simple name (letters, digits, _ . -)'),
+    datatype: z.enum(DATATYPES),
+    shape: z.array(z.number().int().min(-1)).min(1),
+    /** The valid value range of every element; screening uses it, validation does not. */
+    range: z.tuple([z.number(), z.number()]).optional(),
+  })
+  .strict();
+
+/** `models/<name>/<version>/model.yaml`: one model version, its signature and how to serve it. */
+export const modelConfigSchema = z
+  .object({
+    platform: z.literal('onnx_onnxv1'),
+    digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 lowercase hex digits>'),
+    max_batch_size: z.number().int().min(0).max(65536).default(0),
+    inputs: z.array(tensorSpec).min(1),
+    outputs: z.array(tensorSpec).min(1),
+    labels: z.array(z.string()).optional(),
+    pool: z
+      .object({
+        workers: z.number().int().min(1).max(64).default(1),
+        intra_op_threads: z.number().int().min(1).max(64).default(1),
+      })
+      .strict()
+      .prefault({}),
+    profile: z.string().optional(),
+    heldout: z.string().optional(),
+    training: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if (cfg.max_batch_size === 0) return;
+    for (const key of ['inputs', 'outputs'] as const) {
+      cfg[key].forEach((t, i) => {
+        if (t.shape[0] !== -1) {
+          ctx.addIssue({ code: 'custom', path: [key, i, 'shape'], message: 'with max_batch_size > 0 the first dimension is the batch and must be -1' });
+        }
+      });
+    }
+  });
+
+export type ModelConfig = z.output<typeof modelConfigSchema>;
+
+export function signatureOf(cfg: ModelConfig): ModelSignature {
+  return {
+    inputs: cfg.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+    outputs: cfg.outputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+    maxBatchSize: cfg.max_batch_size,
+  };
+}

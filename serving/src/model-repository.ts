@@ -1,0 +1,87 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { sha256OfFile } from './file-digest.js';
+import { modelConfigSchema, NAME_PATTERN, VERSION_PATTERN, type ModelConfig } from './model-config.js';
+import { ConfigFileError, loadYamlWithSchema } from './yaml-with-schema.js';
+
+export const MODEL_FILE = 'model.onnx';
+export const CONFIG_FILE = 'model.yaml';
+
+/** One `models/<name>/<version>/` directory, loadable or refused with the reason. */
+export type ModelVersion =
+  | { name: string; version: string; dir: string; modelPath: string; status: 'ok'; config: ModelConfig }
+  | { name: string; version: string; dir: string; modelPath: string; status: 'refused'; reason: string; config?: ModelConfig };
+
+export interface RepositoryScan {
+  root: string;
+  /** model name → its versions, highest first */
+  models: Map<string, ModelVersion[]>;
+  /** directories that are not models at all (bad names, stray files) */
+  ignored: string[];
+}
+
+/**
+ * Reads a Triton-style model repository. A version whose config is invalid or whose ONNX file
+ * does not match the pinned digest is refused, with the reason, and the rest still load.
+ */
+export async function scanRepository(root: string): Promise<RepositoryScan> {
+  const absRoot = resolve(root);
+  const scan: RepositoryScan = { root: absRoot, models: new Map(), ignored: [] };
+  for (const name of (await readdir(absRoot)).sort()) {
+    const modelDir = join(absRoot, name);
+    if (!(await isDirectory(modelDir))) continue;
+    if (!NAME_PATTERN.test(name)) {
+      scan.ignored.push(`${name}: not a valid model name`);
+      continue;
+    }
+    const versions: ModelVersion[] = [];
+    for (const version of await readdir(modelDir)) {
+      const dir = join(modelDir, version);
+      if (!(await isDirectory(dir))) continue;
+      if (!VERSION_PATTERN.test(version)) {
+        scan.ignored.push(`${name}/${version}: version directories must be integers`);
+        continue;
+      }
+      versions.push(await loadVersion(name, version, dir));
+    }
+    if (versions.length === 0) continue;
+    versions.sort((a, b) => Number(b.version) - Number(a.version));
+    scan.models.set(name, versions);
+  }
+  return scan;
+}
+
+async function loadVersion(name: string, version: string, dir: string): Promise<ModelVersion> {
+  const modelPath = join(dir, MODEL_FILE);
+  const base = { name, version, dir, modelPath };
+  let config: ModelConfig;
+  try {
+    config = await loadYamlWithSchema(join(dir, CONFIG_FILE), modelConfigSchema);
+  } catch (err) {
+    const reason = err instanceof ConfigFileError ? err.problems.join('; ') : (err as Error).message;
+    return { ...base, status: 'refused', reason: `invalid ${CONFIG_FILE}: ${reason}` };
+  }
+  let actual: string;
+  try {
+    actual = await sha256OfFile(modelPath);
+  } catch (err) {
+    return { ...base, status: 'refused', reason: `cannot read ${MODEL_FILE}: ${(err as Error).message}`, config };
+  }
+  if (actual !== config.digest) {
+    return {
+      ...base,
+      status: 'refused',
+      reason: `digest mismatch: ${CONFIG_FILE} pins ${config.digest} but ${MODEL_FILE} is ${actual}`,
+      config,
+    };
+  }
+  return { ...base, status: 'ok', config };
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,143 @@
+import { ELEMENT_CHECK, isDatatype, type ElementProblem } from './datatypes.js';
+import type { InferenceRequest, ModelSignature, TensorSpec } from './signature.js';
+import { walkTensorData } from './tensor-data.js';
+
+/** Why a request body is not a valid inference request for a model; each maps to HTTP 400. */
+export type RequestProblemCode =
+  | 'INVALID_INFERENCE_REQUEST'
+  | 'UNKNOWN_INPUT'
+  | 'MISSING_INPUT'
+  | 'DUPLICATE_INPUT'
+  | 'DATATYPE_MISMATCH'
+  | 'SHAPE_MISMATCH'
+  | 'BATCH_TOO_LARGE'
+  | 'ELEMENT_COUNT_MISMATCH'
+  | 'INVALID_ELEMENT'
+  | 'NON_FINITE_VALUE'
+  | 'VALUE_OUT_OF_RANGE'
+  | 'UNKNOWN_OUTPUT';
+
+export type ValidationResult =
+  | { ok: true; request: InferenceRequest; batchSize: number }
+  | { ok: false; code: RequestProblemCode; message: string };
+
+function fail(code: RequestProblemCode, message: string): ValidationResult {
+  return { ok: false, code, message };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Checks a parsed JSON body against the model's signature: every input named, typed and shaped
+ * as declared, every element a valid value of its datatype, the batch within bounds, and every
+ * requested output known. Pure: the gateway and the pool run the same checks.
+ */
+export function validateInferenceRequest(body: unknown, sig: ModelSignature): ValidationResult {
+  if (!isPlainObject(body)) return fail('INVALID_INFERENCE_REQUEST', 'the body must be a JSON object');
+  if (body.id !== undefined && typeof body.id !== 'string') {
+    return fail('INVALID_INFERENCE_REQUEST', '`id` must be a string');
+  }
+  if (body.parameters !== undefined && !isPlainObject(body.parameters)) {
+    return fail('INVALID_INFERENCE_REQUEST', '`parameters` must be an object');
+  }
+  const inputs = body.inputs;
+  if (!Array.isArray(inputs) || inputs.length === 0) {
+    return fail('INVALID_INFERENCE_REQUEST', '`inputs` must be a non-empty array');
+  }
+
+  const seen = new Set<string>();
+  let batchSize = -1;
+  for (let t = 0; t < inputs.length; t++) {
+    const tensor: unknown = inputs[t];
+    if (!isPlainObject(tensor)) return fail('INVALID_INFERENCE_REQUEST', `inputs[${t}] must be an object`);
+    const { name, shape, datatype, parameters, data } = tensor;
+    if (typeof name !== 'string') return fail('INVALID_INFERENCE_REQUEST', `inputs[${t}].name must be a string`);
+    const spec = sig.inputs.find((s) => s.name === name);
+    if (!spec) {
+      return fail('UNKNOWN_INPUT', `unknown input '${name}'; this model takes ${sig.inputs.map((s) => `'${s.name}'`).join(', ')}`);
+    }
+    if (seen.has(name)) return fail('DUPLICATE_INPUT', `input '${name}' appears more than once`);
+    seen.add(name);
+    if (!isDatatype(datatype) || datatype !== spec.datatype) {
+      return fail('DATATYPE_MISMATCH', `input '${name}' must have datatype ${spec.datatype}, got ${JSON.stringify(datatype)}`);
+    }
+    if (parameters !== undefined && !isPlainObject(parameters)) {
+      return fail('INVALID_INFERENCE_REQUEST', `inputs[${t}].parameters must be an object`);
+    }
+    const shapeProblem = checkShape(shape, spec, sig.maxBatchSize);
+    if (shapeProblem) return shapeProblem;
+    const dims = shape as number[];
+    if (sig.maxBatchSize > 0) {
+      if (batchSize === -1) batchSize = dims[0];
+      else if (dims[0] !== batchSize) {
+        return fail('SHAPE_MISMATCH', `input '${name}' has batch size ${dims[0]}, other inputs have ${batchSize}`);
+      }
+    }
+    const dataProblem = checkData(name, data, dims, spec);
+    if (dataProblem) return dataProblem;
+  }
+  for (const spec of sig.inputs) {
+    if (!seen.has(spec.name)) return fail('MISSING_INPUT', `input '${spec.name}' is required`);
+  }
+
+  if (body.outputs !== undefined) {
+    if (!Array.isArray(body.outputs)) return fail('INVALID_INFERENCE_REQUEST', '`outputs` must be an array');
+    const wanted = new Set<string>();
+    for (let o = 0; o < body.outputs.length; o++) {
+      const out: unknown = body.outputs[o];
+      if (!isPlainObject(out) || typeof out.name !== 'string') {
+        return fail('INVALID_INFERENCE_REQUEST', `outputs[${o}] must be an object with a string name`);
+      }
+      if (out.parameters !== undefined && !isPlainObject(out.parameters)) {
+        return fail('INVALID_INFERENCE_REQUEST', `outputs[${o}].parameters must be an object`);
+      }
+      if (!sig.outputs.some((s) => s.name === out.name)) {
+        return fail('UNKNOWN_OUTPUT', `unknown output '${out.name}'; this model returns ${sig.outputs.map((s) => `'${s.name}'`).join(', ')}`);
+      }
+      if (wanted.has(out.name)) return fail('INVALID_INFERENCE_REQUEST', `output '${out.name}' is requested more than once`);
+      wanted.add(out.name);
+    }
+  }
+  return { ok: true, request: body as unknown as InferenceRequest, batchSize: batchSize === -1 ? 1 : batchSize };
+}
+
+function checkShape(shape: unknown, spec: TensorSpec, maxBatchSize: number): ValidationResult | null {
+  const want = `[${spec.shape.join(',')}]`;
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    return fail('SHAPE_MISMATCH', `input '${spec.name}' shape must be an array of non-negative integers`);
+  }
+  if (shape.length !== spec.shape.length) {
+    return fail('SHAPE_MISMATCH', `input '${spec.name}' must have shape ${want}, got [${shape.join(',')}]`);
+  }
+  for (let i = 0; i < shape.length; i++) {
+    const declared = spec.shape[i];
+    if (declared === -1) {
+      if (shape[i] < 1) return fail('SHAPE_MISMATCH', `input '${spec.name}' dimension ${i} must be at least 1`);
+    } else if (shape[i] !== declared) {
+      return fail('SHAPE_MISMATCH', `input '${spec.name}' must have shape ${want}, got [${shape.join(',')}]`);
+    }
+  }
+  if (maxBatchSize > 0 && spec.shape[0] === -1 && shape[0] > maxBatchSize) {
+    return fail('BATCH_TOO_LARGE', `input '${spec.name}' has batch size ${shape[0]}, this model accepts at most ${maxBatchSize}`);
+  }
+  return null;
+}
+
+function checkData(name: string, data: unknown, shape: number[], spec: TensorSpec): ValidationResult | null {
+  const check = ELEMENT_CHECK[spec.datatype];
+  const found: { problem: ElementProblem | null } = { problem: null };
+  const walked = walkTensorData(data, shape, (value) => (found.problem = check(value)) === null);
+  if (!walked) return null;
+  if (walked.kind === 'count') return fail('ELEMENT_COUNT_MISMATCH', `input '${name}': ${walked.message}`);
+  const where = `input '${name}' element ${walked.index}`;
+  switch (found.problem) {
+    case 'non_finite':
+      return fail('NON_FINITE_VALUE', `${where} is not a finite ${spec.datatype} value`);
+    case 'range':
+      return fail('VALUE_OUT_OF_RANGE', `${where} is outside the range of ${spec.datatype}`);
+    default:
+      return fail('INVALID_ELEMENT', `${where} must be a ${spec.datatype === 'BOOL' ? 'boolean' : spec.datatype === 'BYTES' ? 'string' : 'number'}, got ${JSON.stringify(walked.value)?.slice(0, 40)}`);
+  }
+}

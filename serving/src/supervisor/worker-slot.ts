@@ -1,0 +1,33 @@
+import type { LaunchedProcess, LaunchSpec } from './launcher.js';
+
+export type WorkerState = 'starting' | 'up' | 'backoff' | 'quarantined' | 'stopped';
+
+/** One worker process of a pool, as the supervisor sees it. The supervisor alone changes it. */
+export class WorkerSlot {
+  state: WorkerState = 'stopped';
+  /** Requests the gateway has sent and not yet seen answered. */
+  inflight = 0;
+  /** Restarts since vigil started. */
+  restarts = 0;
+  /** Why the worker last exited, or why it is quarantined. */
+  reason: string | undefined;
+  /** When a worker in backoff will be started again (epoch ms). */
+  nextStartAt = 0;
+  process: LaunchedProcess | undefined;
+  /** Times of recent unexpected exits, for backoff and crash-loop detection. */
+  recentExits: number[] = [];
+  healthFailures = 0;
+  probing = false;
+  restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly pool: string,
+    readonly index: number,
+    readonly socketPath: string,
+    readonly launch: LaunchSpec,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+}

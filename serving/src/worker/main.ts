@@ -1,0 +1,58 @@
+// Entry point of one pool worker process: load and verify the model, serve OIP on the socket.
+// It knows nothing about restarts; the supervisor in the gateway process does.
+import { readFile, rm } from 'node:fs/promises';
+import pino from 'pino';
+import { sha256OfBytes } from '../file-digest.js';
+import { OnnxRunner } from './onnx-runner.js';
+import { createPoolServer } from './pool-server.js';
+import { EXIT_DO_NOT_RESTART } from '../exit-codes.js';
+import { WORKER_SPEC_ENV, type WorkerSpec } from './worker-spec.js';
+
+const spec = JSON.parse(process.env[WORKER_SPEC_ENV] ?? 'null') as WorkerSpec | null;
+if (!spec) {
+  console.error(`${WORKER_SPEC_ENV} is not set: this process is started by the vigil supervisor`);
+  process.exit(EXIT_DO_NOT_RESTART);
+}
+const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'pool', model: spec.model, version: spec.version, worker: spec.index, pid: process.pid } });
+
+// The parent's death closes the IPC channel: a pool never outlives its gateway.
+process.on('disconnect', () => process.exit(0));
+
+async function main(s: WorkerSpec): Promise<void> {
+  // Hash exactly the bytes handed to ONNX Runtime, so nothing can swap the file in between.
+  const bytes = await readFile(s.modelPath);
+  const digest = sha256OfBytes(bytes);
+  if (digest !== s.digest) {
+    log.fatal({ expected: s.digest, actual: digest }, 'model file does not match its pinned digest; refusing to serve');
+    process.exit(EXIT_DO_NOT_RESTART);
+  }
+  const runner = await OnnxRunner.create(bytes, s.signature, s.intraOpThreads);
+  const server = createPoolServer({
+    model: s.model,
+    version: s.version,
+    signature: s.signature,
+    runner,
+    maxBodyBytes: s.maxBodyBytes,
+    onError: (err) => log.error({ err }, 'inference failed'),
+  });
+  server.keepAliveTimeout = 60_000;
+  await rm(s.socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(s.socketPath, resolve);
+  });
+  log.info({ socket: s.socketPath }, 'pool worker serving');
+
+  const shutdown = () => {
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), 5_000).unref();
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+main(spec).catch((err: unknown) => {
+  log.fatal({ err }, 'pool worker failed to start');
+  process.exit(1);
+});

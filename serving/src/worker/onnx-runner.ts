@@ -1,0 +1,91 @@
+import ort from 'onnxruntime-node';
+import type { Datatype } from '../oip/datatypes.js';
+import type { InferenceRequest, ModelSignature } from '../oip/signature.js';
+import { walkTensorData } from '../oip/tensor-data.js';
+
+export interface OutputTensor {
+  name: string;
+  datatype: Datatype;
+  shape: number[];
+  data: number[] | boolean[] | string[];
+}
+
+type OrtType = 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'bool' | 'string';
+
+const ORT_TYPE: Partial<Record<Datatype, OrtType>> = {
+  FP32: 'float32', FP64: 'float64', INT8: 'int8', INT16: 'int16', INT32: 'int32', INT64: 'int64',
+  UINT8: 'uint8', UINT16: 'uint16', UINT32: 'uint32', UINT64: 'uint64', BOOL: 'bool', BYTES: 'string',
+};
+
+function allocate(datatype: Datatype, n: number) {
+  switch (datatype) {
+    case 'FP32': return new Float32Array(n);
+    case 'FP64': return new Float64Array(n);
+    case 'INT8': return new Int8Array(n);
+    case 'INT16': return new Int16Array(n);
+    case 'INT32': return new Int32Array(n);
+    case 'INT64': return new BigInt64Array(n);
+    case 'UINT8': case 'BOOL': return new Uint8Array(n);
+    case 'UINT16': return new Uint16Array(n);
+    case 'UINT32': return new Uint32Array(n);
+    case 'UINT64': return new BigUint64Array(n);
+    case 'BYTES': return new Array<string>(n);
+    default: throw new Error(`datatype ${datatype} is not supported by the ONNX Runtime pool`);
+  }
+}
+
+/** Runs one ONNX model with ONNX Runtime; knows nothing about HTTP or processes. */
+export class OnnxRunner {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly signature: ModelSignature,
+  ) {}
+
+  static async create(modelBytes: Uint8Array, signature: ModelSignature, intraOpThreads: number): Promise<OnnxRunner> {
+    for (const t of [...signature.inputs, ...signature.outputs]) {
+      if (!ORT_TYPE[t.datatype]) throw new Error(`tensor '${t.name}': datatype ${t.datatype} is not supported`);
+    }
+    const session = await ort.InferenceSession.create(modelBytes, {
+      intraOpNumThreads: intraOpThreads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    const missing = signature.inputs.map((t) => t.name).filter((n) => !session.inputNames.includes(n))
+      .concat(signature.outputs.map((t) => t.name).filter((n) => !session.outputNames.includes(n)));
+    if (missing.length > 0) throw new Error(`model.yaml names tensors the ONNX graph lacks: ${missing.join(', ')}`);
+    return new OnnxRunner(session, signature);
+  }
+
+  /** `request` must already have passed validateInferenceRequest for this signature. */
+  async run(request: InferenceRequest): Promise<OutputTensor[]> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const input of request.inputs) {
+      const n = input.shape.reduce((a, b) => a * b, 1);
+      const values = allocate(input.datatype, n);
+      const isBigInt = values instanceof BigInt64Array || values instanceof BigUint64Array;
+      walkTensorData(input.data, input.shape, (v, i) => {
+        (values as unknown as unknown[])[i] = isBigInt ? BigInt(v as number) : input.datatype === 'BOOL' ? (v ? 1 : 0) : v;
+        return true;
+      });
+      feeds[input.name] = new ort.Tensor(ORT_TYPE[input.datatype]!, values as never, input.shape);
+    }
+    const wanted = request.outputs?.map((o) => o.name) ?? this.signature.outputs.map((o) => o.name);
+    const results = await this.session.run(feeds, wanted);
+    return wanted.map((name) => {
+      const spec = this.signature.outputs.find((o) => o.name === name)!;
+      const tensor = results[name];
+      return { name, datatype: spec.datatype, shape: tensor.dims.map(Number), data: toJsonArray(tensor.data, spec.datatype) };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function toJsonArray(data: ort.Tensor['data'], datatype: Datatype): number[] | boolean[] | string[] {
+  if (datatype === 'BOOL') return Array.from(data as Uint8Array, (v) => v !== 0);
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Array.from(data, Number);
+  return Array.from(data as ArrayLike<number> & Iterable<number>) as number[] | string[];
+}

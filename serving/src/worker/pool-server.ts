@@ -1,0 +1,96 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ModelSignature } from '../oip/signature.js';
+import { validateInferenceRequest } from '../oip/validate-request.js';
+import type { OnnxRunner } from './onnx-runner.js';
+
+export interface PoolServerOptions {
+  model: string;
+  version: string;
+  signature: ModelSignature;
+  runner: OnnxRunner;
+  maxBodyBytes: number;
+  onError: (err: unknown) => void;
+}
+
+class PoolHttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The pool's OIP server: only reachable through the private socket, so it trusts nothing less
+ * than the gateway does (it validates again) but needs no routing beyond exact paths.
+ */
+export function createPoolServer(opts: PoolServerOptions): Server {
+  const base = `/v2/models/${opts.model}/versions/${opts.version}`;
+  const metadata = JSON.stringify({
+    name: opts.model,
+    versions: [opts.version],
+    platform: 'onnx_onnxv1',
+    inputs: opts.signature.inputs,
+    outputs: opts.signature.outputs,
+  });
+  const readyBody = JSON.stringify({ name: opts.model, ready: true });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = req.url ?? '';
+    if (req.method === 'GET' && (path === '/v2/health/live' || path === '/v2/health/ready')) return send(res, 200, '');
+    if (req.method === 'GET' && path === base) return send(res, 200, metadata);
+    if (req.method === 'GET' && path === `${base}/ready`) return send(res, 200, readyBody);
+    if (path !== `${base}/infer`) throw new PoolHttpError(404, 'ROUTE_NOT_FOUND', `no such endpoint in this pool: ${path}`);
+    if (req.method !== 'POST') throw new PoolHttpError(405, 'METHOD_NOT_ALLOWED', 'infer takes POST');
+
+    const raw = await readBody(req, opts.maxBodyBytes);
+    let body: unknown;
+    try {
+      body = JSON.parse(utf8.decode(raw));
+    } catch (err) {
+      throw new PoolHttpError(400, 'INVALID_JSON', `the body is not valid JSON: ${(err as Error).message}`);
+    }
+    const checked = validateInferenceRequest(body, opts.signature);
+    if (!checked.ok) throw new PoolHttpError(400, checked.code, checked.message);
+    const outputs = await opts.runner.run(checked.request);
+    const response: Record<string, unknown> = { model_name: opts.model, model_version: opts.version };
+    if (checked.request.id !== undefined) response.id = checked.request.id;
+    response.outputs = outputs;
+    send(res, 200, JSON.stringify(response));
+  }
+
+  return createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof PoolHttpError) return send(res, err.status, JSON.stringify({ error: err.message, code: err.code }));
+      opts.onError(err);
+      send(res, 500, JSON.stringify({ error: 'inference failed inside the pool', code: 'INFERENCE_FAILED' }));
+    });
+  });
+}
+
+function send(res: ServerResponse, status: number, body: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new PoolHttpError(413, 'BODY_TOO_LARGE', `the body exceeds ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

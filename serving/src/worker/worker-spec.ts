@@ -1,0 +1,18 @@
+import type { ModelSignature } from '../oip/signature.js';
+
+/** Everything a pool worker process needs, handed over in one environment variable. */
+export interface WorkerSpec {
+  model: string;
+  version: string;
+  modelPath: string;
+  /** The worker refuses to serve unless the bytes it loads hash to this. */
+  digest: string;
+  socketPath: string;
+  signature: ModelSignature;
+  intraOpThreads: number;
+  maxBodyBytes: number;
+  /** The worker's index inside its pool, for logs. */
+  index: number;
+}
+
+export const WORKER_SPEC_ENV = 'VIGIL_WORKER_SPEC';

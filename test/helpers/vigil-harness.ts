@@ -1,0 +1,93 @@
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { configSchema, type VigilConfig } from '../../gateway/src/config/schema.js';
+import { startVigil, type Vigil } from '../../gateway/src/vigil.js';
+import type { Launcher } from '../../serving/src/supervisor/launcher.js';
+
+export const BUNDLED_MODELS = resolve('models');
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/** A config for tests: ephemeral ports, fast probes and restarts; overridable per test. */
+export function testConfig(overrides: DeepPartial<VigilConfig> = {}): VigilConfig {
+  const base = {
+    server: { port: 0, request_timeout_ms: 5_000, drain_timeout_ms: 5_000 },
+    admin: { port: 0 },
+    models: { repository: BUNDLED_MODELS },
+    pools: {
+      start_timeout_ms: 15_000,
+      stop_grace_ms: 2_000,
+      restart: { initial_backoff_ms: 50, max_backoff_ms: 500, max_restarts: 5, window_ms: 30_000 },
+      health: { interval_ms: 200, timeout_ms: 500, failures_before_replace: 3 },
+    },
+  };
+  return configSchema.parse(merge(base, overrides));
+}
+
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof a[k] === 'object' ? merge(a[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+export async function startTestVigil(overrides: DeepPartial<VigilConfig> = {}, launcher?: Launcher): Promise<Vigil> {
+  return startVigil(testConfig(overrides), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), launcher);
+}
+
+/** A private copy of the bundled repository that a test may damage. */
+export async function copyOfModels(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'vigil-test-models-'));
+  await cp(BUNDLED_MODELS, dir, { recursive: true });
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: any;
+}
+
+/**
+ * One HTTP request with the path sent exactly as given (fetch and supertest normalise `..` and
+ * `//` away, which would hide the very cases the route stage must reject).
+ */
+export function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  opts: { headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<RawResponse> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: opts.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = text ? JSON.parse(text) : undefined;
+        } catch {
+          json = undefined;
+        }
+        resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (opts.body !== undefined) req.end(opts.body);
+    else req.end();
+  });
+}
+
+export function postJson(port: number, path: string, body: unknown, headers: Record<string, string> = {}): Promise<RawResponse> {
+  return rawRequest(port, 'POST', path, {
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
