@@ -1,0 +1,118 @@
+// What the gateway costs: mnist inference (batch 1) measured three ways in one run, so the
+// ratios compare like with like on this machine:
+//   (a) the pool worker called directly on its Unix socket (HTTP + JSON + ONNX Runtime)
+//   (b) the same through the gateway (route, resolve, bounded read, JSON validation, proxy)
+//   (c) ONNX Runtime in this process, no HTTP at all
+// at concurrency 1 and 64, plus the gateway process's peak RSS. Prints numbers; asserts nothing.
+//   npm run bench            (BENCH_SECONDS=10 for longer runs)
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { gunzipSync } from 'node:zlib';
+import autocannon from 'autocannon';
+import ort from 'onnxruntime-node';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = [1, 64];
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+const heldout = JSON.parse(gunzipSync(readFileSync('models/mnist/1/heldout.json.gz')).toString()) as { inputs: number[][] };
+const sample = heldout.inputs[0];
+const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: sample }] });
+
+async function load(opts: { url: string; socketPath?: string; connections: number }): Promise<Result> {
+  const run = (duration: number) =>
+    autocannon({
+      url: opts.url,
+      socketPath: opts.socketPath,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      connections: opts.connections,
+      pipelining: 1,
+      duration,
+    });
+  await run(1); // warm-up: JIT, keep-alive sockets
+  const r = await run(SECONDS);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+}
+
+async function inProcess(connections: number): Promise<Result> {
+  const session = await ort.InferenceSession.create(await readFile('models/mnist/1/model.onnx'), {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  });
+  const input = Float32Array.from(sample);
+  const latencies: number[] = [];
+  const deadline = performance.now() + SECONDS * 1000;
+  let count = 0;
+  async function loop() {
+    while (performance.now() < deadline) {
+      const t = performance.now();
+      await session.run({ input: new ort.Tensor('float32', input, [1, 784]) });
+      latencies.push(performance.now() - t);
+      count++;
+    }
+  }
+  const start = performance.now();
+  await Promise.all(Array.from({ length: connections }, loop));
+  const elapsed = (performance.now() - start) / 1000;
+  await session.release();
+  latencies.sort((x, y) => x - y);
+  return { rps: count / elapsed, p50: latencies[Math.floor(latencies.length * 0.5)], p99: latencies[Math.floor(latencies.length * 0.99)], errors: 0 };
+}
+
+async function startGateway(runtimeDir: string) {
+  const child = spawn(process.execPath, ['bin/vigil.js', 'start'], {
+    env: { ...process.env, PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info', VIGIL_RUNTIME_DIR: runtimeDir },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.includes('"vigil listening"')) resolve((JSON.parse(line) as { port: number }).port);
+    });
+    child.once('exit', () => reject(new Error('vigil exited before listening')));
+  });
+  return { child, port };
+}
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+const fmt = (r: Result) => `${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms${r.errors ? `  ERRORS ${r.errors}` : ''}`;
+
+const runtimeDir = await mkdtemp(join(tmpdir(), 'vigil-bench-'));
+const gateway = await startGateway(runtimeDir);
+const socketPath = join(runtimeDir, 'mnist.1.0.sock');
+const rows: string[] = [];
+const ratios: string[] = [];
+try {
+  for (const c of CONCURRENCY) {
+    const a = await load({ url: 'http://pool/v2/models/mnist/versions/1/infer', socketPath, connections: c });
+    const b = await load({ url: `http://127.0.0.1:${gateway.port}/v2/models/mnist/infer`, connections: c });
+    const d = await inProcess(c);
+    rows.push(`c=${String(c).padEnd(3)} (a) pool direct     ${fmt(a)}`, `c=${String(c).padEnd(3)} (b) through gateway ${fmt(b)}`, `c=${String(c).padEnd(3)} (c) ORT in-process  ${fmt(d)}`);
+    ratios.push(`c=${String(c).padEnd(3)} b/a = ${(b.rps / a.rps).toFixed(2)}   b/c = ${(b.rps / d.rps).toFixed(3)}`);
+  }
+  console.log(`\nmnist, batch 1, ${SECONDS} s per run, node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`);
+  for (const r of rows) console.log(r);
+  console.log('');
+  for (const r of ratios) console.log(r);
+  console.log(`\ngateway peak RSS: ${peakRssMb(gateway.child.pid!).toFixed(0)} MB (VmHWM of the gateway process, pools excluded)`);
+} finally {
+  gateway.child.kill('SIGTERM');
+  await new Promise((r) => gateway.child.once('exit', r));
+  await rm(runtimeDir, { recursive: true, force: true });
+}
