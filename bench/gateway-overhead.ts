@@ -3,6 +3,8 @@
 //   (a) the pool worker called directly on its Unix socket (HTTP + JSON + ONNX Runtime)
 //   (b) the same through the gateway (route, resolve, bounded read, JSON validation, proxy)
 //   (c) ONNX Runtime in this process, no HTTP at all
+//   (d) a bare node:http + http-proxy-middleware hop to the same socket: the floor any
+//       hpm-based gateway pays, to tell vigil's own cost from the library's
 // at concurrency 1 and 64, plus the gateway process's peak RSS. Prints numbers; asserts nothing.
 //   npm run bench            (BENCH_SECONDS=10 for longer runs)
 import { spawn } from 'node:child_process';
@@ -20,6 +22,7 @@ const CONCURRENCY = [1, 64];
 
 interface Result {
   rps: number;
+  requests: number;
   p50: number;
   p99: number;
   errors: number;
@@ -43,7 +46,7 @@ async function load(opts: { url: string; socketPath?: string; connections: numbe
     });
   await run(1); // warm-up: JIT, keep-alive sockets
   const r = await run(SECONDS);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+  return { rps: r.requests.average, requests: r.requests.total, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
 }
 
 async function inProcess(connections: number): Promise<Result> {
@@ -69,7 +72,7 @@ async function inProcess(connections: number): Promise<Result> {
   const elapsed = (performance.now() - start) / 1000;
   await session.release();
   latencies.sort((x, y) => x - y);
-  return { rps: count / elapsed, p50: latencies[Math.floor(latencies.length * 0.5)], p99: latencies[Math.floor(latencies.length * 0.99)], errors: 0 };
+  return { rps: count / elapsed, requests: count, p50: latencies[Math.floor(latencies.length * 0.5)], p99: latencies[Math.floor(latencies.length * 0.99)], errors: 0 };
 }
 
 async function startGateway(runtimeDir: string) {
@@ -77,13 +80,31 @@ async function startGateway(runtimeDir: string) {
     env: { ...process.env, PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info', VIGIL_RUNTIME_DIR: runtimeDir },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  const { port, adminPort } = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('"vigil listening"')) resolve((JSON.parse(line) as { port: number }).port);
+      if (line.includes('"vigil listening"')) resolve(JSON.parse(line) as { port: number; adminPort: number });
     });
     child.once('exit', () => reject(new Error('vigil exited before listening')));
   });
-  return { child, port };
+  const status = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as { models: { model: string; workers: { pid: number }[] }[] };
+  const poolPid = status.models.find((m) => m.model === 'mnist')!.workers[0].pid;
+  return { child, port, poolPid };
+}
+
+/** CPU time (user + system) a process has used so far, in µs, from /proc. */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** Runs `fn` and reports the CPU each process spent per request it served. */
+async function withCpu(pids: Record<string, number>, fn: () => Promise<Result>): Promise<Result & { cpu: Record<string, number> }> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMicros(pid)]));
+  const result = await fn();
+  // autocannon's warm-up second is included in the CPU figures: count its requests too (≈ rps × 1 s).
+  const served = result.requests + result.rps;
+  const cpu = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuMicros(pid) - before[k]) / served]));
+  return { ...result, cpu };
 }
 
 function peakRssMb(pid: number): number {
@@ -91,20 +112,33 @@ function peakRssMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
-const fmt = (r: Result) => `${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms${r.errors ? `  ERRORS ${r.errors}` : ''}`;
+const fmt = (r: Result & { cpu?: Record<string, number> }) =>
+  `${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms` +
+  (r.cpu ? `  CPU/request: ${Object.entries(r.cpu).map(([k, v]) => `${k} ${v.toFixed(0)} µs`).join(', ')}` : '') +
+  (r.errors ? `  ERRORS ${r.errors}` : '');
+
+async function startBareProxy(socketPath: string) {
+  const child = spawn(process.execPath, [new URL('./bare-proxy.js', import.meta.url).pathname, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => createInterface({ input: child.stdout! }).once('line', (l) => resolve(Number(l))));
+  return { child, port };
+}
 
 const runtimeDir = await mkdtemp(join(tmpdir(), 'vigil-bench-'));
 const gateway = await startGateway(runtimeDir);
 const socketPath = join(runtimeDir, 'mnist.1.0.sock');
+const bare = await startBareProxy(socketPath);
 const rows: string[] = [];
 const ratios: string[] = [];
 try {
   for (const c of CONCURRENCY) {
-    const a = await load({ url: 'http://pool/v2/models/mnist/versions/1/infer', socketPath, connections: c });
-    const b = await load({ url: `http://127.0.0.1:${gateway.port}/v2/models/mnist/infer`, connections: c });
-    const d = await inProcess(c);
-    rows.push(`c=${String(c).padEnd(3)} (a) pool direct     ${fmt(a)}`, `c=${String(c).padEnd(3)} (b) through gateway ${fmt(b)}`, `c=${String(c).padEnd(3)} (c) ORT in-process  ${fmt(d)}`);
-    ratios.push(`c=${String(c).padEnd(3)} b/a = ${(b.rps / a.rps).toFixed(2)}   b/c = ${(b.rps / d.rps).toFixed(3)}`);
+    const pids = { pool: gateway.poolPid, 'load generator': process.pid };
+    const a = await withCpu(pids, () => load({ url: 'http://pool/v2/models/mnist/versions/1/infer', socketPath, connections: c }));
+    const b = await withCpu({ gateway: gateway.child.pid!, ...pids }, () => load({ url: `http://127.0.0.1:${gateway.port}/v2/models/mnist/infer`, connections: c }));
+    const inproc = await inProcess(c);
+    const d = await withCpu({ 'bare proxy': bare.child.pid!, ...pids }, () => load({ url: `http://127.0.0.1:${bare.port}/`, connections: c }));
+    const at = `c=${String(c).padEnd(3)}`;
+    rows.push(`${at} (a) pool direct     ${fmt(a)}`, `${at} (b) through gateway ${fmt(b)}`, `${at} (c) ORT in-process  ${fmt(inproc)}`, `${at} (d) bare hpm hop    ${fmt(d)}`);
+    ratios.push(`${at} b/a = ${(b.rps / a.rps).toFixed(2)}   b/c = ${(b.rps / inproc.rps).toFixed(3)}   d/a = ${(d.rps / a.rps).toFixed(2)}   b/d = ${(b.rps / d.rps).toFixed(2)}`);
   }
   console.log(`\nmnist, batch 1, ${SECONDS} s per run, node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`);
   for (const r of rows) console.log(r);
@@ -112,6 +146,7 @@ try {
   for (const r of ratios) console.log(r);
   console.log(`\ngateway peak RSS: ${peakRssMb(gateway.child.pid!).toFixed(0)} MB (VmHWM of the gateway process, pools excluded)`);
 } finally {
+  bare.child.kill('SIGTERM');
   gateway.child.kill('SIGTERM');
   await new Promise((r) => gateway.child.once('exit', r));
   await rm(runtimeDir, { recursive: true, force: true });

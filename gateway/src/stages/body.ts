@@ -43,7 +43,8 @@ function checkMediaType(req: IncomingMessage): void {
     throw new VigilError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding '${encoding}' is not accepted; send the JSON uncompressed`);
   }
   // A missing Content-Type is read as JSON, as Triton does; anything else must say JSON in UTF-8.
-  if (req.headers['content-type'] === undefined) return;
+  const header = req.headers['content-type'];
+  if (header === undefined || header === 'application/json') return;
   let parsed: contentType.ParsedMediaType;
   try {
     parsed = contentType.parse(req);
