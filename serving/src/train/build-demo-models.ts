@@ -9,7 +9,7 @@ import { loadDigits, loadMnist, type Dataset } from './datasets.js';
 import { randomShift, type Augment } from './augment.js';
 import { accuracy } from './evaluate.js';
 import { trainMlp } from './mlp.js';
-import { renderModelConfig } from './model-config.js';
+import { renderModelConfig } from './render-model-config.js';
 import { renderModelsReadme, type ReadmeEntry } from './models-readme.js';
 import { exportOnnx } from './onnx-export.js';
 import { importOnnxWeights } from './onnx-import.js';
