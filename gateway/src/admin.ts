@@ -1,46 +1,140 @@
-import express from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { JWK } from 'jose';
+import type { Logger } from 'pino';
 import type { Supervisor } from '../../serving/src/supervisor/supervisor.js';
+import type { AuditLog } from './audit/audit-log.js';
+import { parseTime, queryAudit, type AuditFilter } from './audit/query.js';
+import type { JwtAuthenticator } from './auth/jwt-authenticator.js';
+import { principalOfRequest } from './auth/principal-of-request.js';
+import type { Principal } from './auth/principal.js';
+import { VigilError } from './errors.js';
 import type { ModelRegistry } from './model-registry.js';
+import type { PolicySource } from './policy-port.js';
+
+export interface AdminDeps {
+  registry: ModelRegistry;
+  supervisor: Supervisor;
+  isDraining: () => boolean;
+  jwt: JwtAuthenticator;
+  policy: PolicySource;
+  audit: AuditLog;
+  auditDir: string;
+  /** Public keys of the development issuer, served so other services can verify its tokens. */
+  devJwks?: { keys: JWK[] };
+  log: Logger;
+}
 
 /**
  * The admin port: for operators and probes, never for clients. Express is fine here; it is off
  * the inference hot path, where plain node:http saves ~100 µs a request (DESIGN.md).
+ * Probes (/livez, /readyz) are open; everything else is authorized by the policy like any request.
  */
-export function createAdminApp(registry: ModelRegistry, supervisor: Supervisor, isDraining: () => boolean) {
+export function createAdminApp(deps: AdminDeps) {
+  const { registry, supervisor, isDraining } = deps;
   const app = express();
   app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  /** Authenticates and authorizes an admin request; the admin action itself is audited. */
+  async function allow(req: Request, action: string): Promise<Principal> {
+    const principal = await principalOfRequest(req, deps.jwt, deps.policy);
+    const decision = deps.policy.current().authorize({ principal, action, source: req.socket.remoteAddress ?? 'unknown', timeMs: Date.now() });
+    if (!decision.allowed && decision.mode === 'enforce') {
+      await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: action, principal: principal.id, outcome: 'failed', detail: { rule: decision.rule } }).catch(() => undefined);
+      if (principal.method === 'anonymous') throw new VigilError('AUTHENTICATION_REQUIRED', `${action} needs credentials`, { 'www-authenticate': 'Bearer' });
+      throw new VigilError('FORBIDDEN', `${principal.id} may not ${action}`);
+    }
+    return principal;
+  }
+
   app.get('/livez', (_req, res) => {
     res.json({ live: true });
   });
   app.get('/readyz', (_req, res) => {
-    const ready = !isDraining() && registry.allReady();
+    const ready = !isDraining() && registry.allReady() && deps.audit.healthy;
     res.status(ready ? 200 : 503).json({ ready });
   });
-  app.get('/status', (_req, res) => {
-    res.json({
-      draining: isDraining(),
-      models: registry.all().map((v) =>
-        v.status === 'refused'
-          ? { model: v.model, version: v.version, status: 'refused', reason: v.reason }
-          : {
-              model: v.model,
-              version: v.version,
-              status: v.pool.status,
-              workers: v.pool.workers.map((w) => ({
-                index: w.index,
-                state: w.state,
-                pid: w.pid ?? null,
-                inflight: w.inflight,
-                restarts: w.restarts,
-                reason: w.reason ?? null,
-              })),
-            },
-      ),
-      pools: supervisor.allPools().length,
+  if (deps.devJwks) {
+    const jwks = deps.devJwks;
+    app.get('/.well-known/jwks.json', (_req, res) => {
+      res.json(jwks);
     });
+  }
+  app.get('/status', async (req, res, next) => {
+    try {
+      await allow(req, 'admin:status');
+      res.json(statusOf(registry, supervisor, isDraining(), deps.audit.healthy));
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.get('/audit', async (req, res, next) => {
+    try {
+      const principal = await allow(req, 'audit:read');
+      const q = req.query as Record<string, string | undefined>;
+      const filter: AuditFilter = {
+        principal: q.principal,
+        model: q.model,
+        version: q.version,
+        code: q.code,
+        action: q.action,
+        decision: q.decision === 'allow' || q.decision === 'deny' ? q.decision : undefined,
+        type: q.type === 'request' || q.type === 'admin' || q.type === 'alert' ? q.type : undefined,
+        since: q.since ? timeParam('since', q.since) : undefined,
+        until: q.until ? timeParam('until', q.until) : undefined,
+      };
+      const limit = Math.min(Number(q.limit ?? 100) || 100, 10_000);
+      const records = [];
+      for await (const r of queryAudit(deps.auditDir, filter, limit)) records.push(r);
+      await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: 'audit.query', principal: principal.id, outcome: 'ok', detail: { filter: q, returned: records.length } });
+      res.json({ records });
+    } catch (err) {
+      next(err);
+    }
   });
   app.use((_req, res) => {
     res.status(404).json({ error: 'no such admin endpoint', code: 'ROUTE_NOT_FOUND' });
   });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof VigilError) {
+      res.status(err.status).set(err.headers).json({ error: err.message, code: err.code });
+      return;
+    }
+    deps.log.error({ err }, 'admin endpoint failed');
+    res.status(500).json({ error: 'internal error', code: 'INTERNAL_ERROR' });
+  });
   return app;
+}
+
+function timeParam(name: string, value: string): Date {
+  try {
+    return parseTime(value);
+  } catch (err) {
+    throw new VigilError('INVALID_QUERY', `${name}: ${(err as Error).message}`);
+  }
+}
+
+function statusOf(registry: ModelRegistry, supervisor: Supervisor, draining: boolean, auditHealthy: boolean) {
+  return {
+    draining,
+    audit: auditHealthy ? 'healthy' : 'FAILING',
+    models: registry.all().map((v) =>
+      v.status === 'refused'
+        ? { model: v.model, version: v.version, status: 'refused', reason: v.reason }
+        : {
+            model: v.model,
+            version: v.version,
+            status: v.pool.status,
+            workers: v.pool.workers.map((w) => ({
+              index: w.index,
+              state: w.state,
+              pid: w.pid ?? null,
+              inflight: w.inflight,
+              restarts: w.restarts,
+              reason: w.reason ?? null,
+            })),
+          },
+    ),
+    pools: supervisor.allPools().length,
+  };
 }

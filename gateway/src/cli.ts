@@ -1,8 +1,14 @@
 import { Command } from 'commander';
 import { ConfigFileError } from '../../serving/src/yaml-with-schema.js';
+import { apikeyCreateCommand } from './commands/apikey-create.js';
+import { auditQueryCommand, type AuditQueryOptions } from './commands/audit-query.js';
+import { auditVerifyCommand, type AuditVerifyOptions } from './commands/audit-verify.js';
 import { configCheckCommand } from './commands/config-check.js';
 import { modelsListCommand } from './commands/models-list.js';
+import { policyCheckCommand } from './commands/policy-check.js';
+import { policyExplainCommand, type PolicyExplainOptions } from './commands/policy-explain.js';
 import { startCommand } from './commands/start.js';
+import { tokenCommand } from './commands/token.js';
 
 const program = new Command('vigil')
   .description('vigil: a secured, observable Open Inference Protocol gateway in front of isolated ONNX Runtime pools')
@@ -32,6 +38,89 @@ config
   .description('validate a config file and report every problem with its line')
   .action(async (file: string | undefined) => {
     process.exitCode = await configCheckCommand(file);
+  });
+
+program
+  .command('token')
+  .description('mint a development token (auth.dev_mode) for trying vigil out')
+  .requiredOption('--sub <subject>', 'who the token is for, e.g. alice')
+  .option('--roles <roles>', 'comma-separated roles, e.g. analyst', '')
+  .option('--ttl <duration>', 'lifetime: 30s, 15m, 1h, 1d (at most 1d)', '1h')
+  .option('-c, --config <file>', 'config file')
+  .action(async (opts: { sub: string; roles: string; ttl: string; config?: string }) => {
+    process.exitCode = await tokenCommand(opts);
+  });
+
+const policy = program.command('policy').description('the authorization policy');
+policy
+  .command('check [file]')
+  .description('validate a policy file and report every problem with its line')
+  .option('--json', 'print JSON')
+  .action(async (file: string | undefined, opts: { json?: boolean }) => {
+    process.exitCode = await policyCheckCommand(file, opts);
+  });
+policy
+  .command('explain')
+  .description('what the policy decides for one request, which rule decided and why')
+  .requiredOption('--action <action>', 'infer, metadata, health, admin:status, admin:reload, audit:read')
+  .option('--sub <subject>', 'a JWT subject (principal user:<sub>)')
+  .option('--roles <roles>', 'comma-separated roles')
+  .option('--api-key-id <id>', 'ask as this API key of the policy')
+  .option('--model <model>')
+  .option('--version <version>')
+  .option('--source <ip>', 'client address', '127.0.0.1')
+  .option('--time <iso>', 'when (default now)')
+  .option('--policy <file>', 'policy file (default: the bundled one)')
+  .option('--json', 'print JSON')
+  .action(async (opts: Omit<PolicyExplainOptions, 'file'> & { policy?: string }) => {
+    process.exitCode = await policyExplainCommand({ ...opts, file: opts.policy });
+  });
+
+program
+  .command('apikey')
+  .description('API keys for services')
+  .command('create')
+  .description('make a key, print it once, and print the policy entry (hash only) to paste')
+  .requiredOption('--id <id>', 'key id; the principal is key:<id>')
+  .requiredOption('--owner <owner>', 'who is responsible for it')
+  .requiredOption('--roles <roles>', 'comma-separated roles')
+  .option('--expires <date>', 'ISO date or date-time')
+  .option('--policy <file>', 'check roles and id against this policy')
+  .option('--json', 'print JSON')
+  .action(async (opts: { id: string; owner: string; roles: string; expires?: string; policy?: string; json?: boolean }) => {
+    process.exitCode = await apikeyCreateCommand({ ...opts, file: opts.policy });
+  });
+
+const audit = program.command('audit').description('the tamper-evident audit log');
+audit
+  .command('verify [dir]')
+  .description('check the hash chain and checkpoints; name every edited, deleted, inserted, reordered or truncated record')
+  .option('--hmac-key-file <file>', 'HMAC key the log was written with')
+  .option('--public-key-file <file>', 'Ed25519 public key (PEM) of the checkpoints')
+  .option('--checkpoints <file>', 'checkpoints kept elsewhere to hold the log against')
+  .option('-c, --config <file>', 'config file (its audit.dir when no dir is given)')
+  .option('--json', 'print JSON')
+  .action(async (dir: string | undefined, opts: AuditVerifyOptions) => {
+    process.exitCode = await auditVerifyCommand(dir, opts);
+  });
+audit
+  .command('query [dir]')
+  .description('who called which model, when, with what decision and why')
+  .option('--principal <p>', 'exact or glob (key:*)')
+  .option('--model <m>')
+  .option('--version <v>')
+  .option('--since <time>', 'ISO time or 15m, 2h, 7d ago')
+  .option('--until <time>')
+  .option('--decision <allow|deny>')
+  .option('--code <code>', 'e.g. FORBIDDEN')
+  .option('--type <request|admin|alert>')
+  .option('--action <action>')
+  .option('--limit <n>', 'first N matches')
+  .option('--last <n>', 'last N matches')
+  .option('-c, --config <file>', 'config file (its audit.dir when no dir is given)')
+  .option('--json', 'JSON lines')
+  .action(async (dir: string | undefined, opts: AuditQueryOptions) => {
+    process.exitCode = await auditQueryCommand(dir, opts);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

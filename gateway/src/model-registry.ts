@@ -25,6 +25,11 @@ export class ModelRegistry {
     return found;
   }
 
+  /** The version an unversioned request addresses: the highest one being served. */
+  defaultVersion(model: string): string | undefined {
+    return this.models.get(model)?.find((v) => v.status === 'serving')?.version;
+  }
+
   /** OIP model metadata; `versions` lists every version being served. */
   metadata(target: Extract<ServedVersion, { status: 'serving' }>): object {
     const versions = this.models.get(target.model)!.filter((v) => v.status === 'serving').map((v) => v.version);

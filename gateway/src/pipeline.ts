@@ -2,18 +2,22 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { createContext, type RequestContext } from './context.js';
 import { renderError } from './render-error.js';
+import type { Responder } from './respond.js';
 
 /** A pipeline stage: adds to the context, answers the request (setting `answered`), or throws VigilError. */
 export type Stage = (ctx: RequestContext) => void | Promise<void>;
 
 /**
  * Runs the stages in order until one answers or throws; every failure, from any stage, leaves
- * through renderError. The order is fixed in one place (server.ts) where it can be read whole:
- *   context → route → [authenticate → authorize → limit: issue #3] → resolve → body → [screen: issue #5] → answer | proxy
+ * through renderError, and every answer through the responder (which audits it). The order is
+ * fixed in one place (vigil.ts) where it can be read whole.
  */
-export function createPipeline(stages: Stage[], log: Logger) {
+export function createPipeline(stages: Stage[], responder: Responder, log: Logger) {
   return async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<RequestContext> {
     const ctx = createContext(req, res);
+    res.once('close', () => {
+      for (const release of ctx.cleanup) release();
+    });
     try {
       for (const stage of stages) {
         // Most stages are synchronous: await only real promises, sparing a microtask hop each.
@@ -23,7 +27,7 @@ export function createPipeline(stages: Stage[], log: Logger) {
       }
       if (!ctx.answered) throw new Error('no stage answered the request');
     } catch (err) {
-      renderError(res, err, ctx.id, log);
+      await renderError(ctx, err, responder, log);
     }
     return ctx;
   };

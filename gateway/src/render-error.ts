@@ -1,24 +1,18 @@
-import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { RequestContext } from './context.js';
 import { VigilError } from './errors.js';
+import type { Responder } from './respond.js';
 
-/** The single place where a failed request becomes an OIP error response. */
-export function renderError(res: ServerResponse, err: unknown, requestId: string, log: Logger): VigilError {
-  const error = err instanceof VigilError ? err : new VigilError('INTERNAL_ERROR', `internal error (request ${requestId})`);
-  if (!(err instanceof VigilError)) log.error({ err, requestId }, 'unhandled error in the request pipeline');
-  if (res.headersSent || res.destroyed) {
+/** The single place where a failed request becomes an OIP error response (audited like any other). */
+export async function renderError(ctx: RequestContext, err: unknown, responder: Responder, log: Logger): Promise<VigilError> {
+  const error = err instanceof VigilError ? err : new VigilError('INTERNAL_ERROR', `internal error (request ${ctx.id})`);
+  if (!(err instanceof VigilError)) log.error({ err, requestId: ctx.id }, 'unhandled error in the request pipeline');
+  if (ctx.res.headersSent || ctx.res.destroyed) {
     // Part of a response already left: the only honest signal left is to cut the connection.
-    res.destroy();
+    ctx.res.destroy();
     return error;
   }
   const body = JSON.stringify({ error: error.message, code: error.code });
-  const headers: Record<string, string | number> = {
-    ...error.headers,
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': requestId,
-  };
-  res.writeHead(error.status, headers);
-  res.end(body);
+  await responder.send(ctx, error.status, { ...error.headers, 'content-type': 'application/json' }, body, error.code);
   return error;
 }

@@ -1,5 +1,6 @@
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -7,7 +8,19 @@ import { scanRepository } from '../../serving/src/model-repository.js';
 import { ChildProcessLauncher } from '../../serving/src/supervisor/child-process-launcher.js';
 import type { Launcher } from '../../serving/src/supervisor/launcher.js';
 import { Supervisor } from '../../serving/src/supervisor/supervisor.js';
+import { PolicyStore } from '../../policies/src/index.js';
 import { createAdminApp } from './admin.js';
+import { AuditLog } from './audit/audit-log.js';
+import { AuthFailureThrottle } from './auth/auth-failure-throttle.js';
+import { loadOrCreateDevKey } from './auth/dev-signing-key.js';
+import { JwtAuthenticator } from './auth/jwt-authenticator.js';
+import { MemoryLimiterStore, type LimiterStore } from './limits/limiter-store.js';
+import { RateLimits } from './limits/rate-limits.js';
+import { policySourceOf } from './policy-adapter.js';
+import { createResponder } from './respond.js';
+import { createAuthenticateStage } from './stages/authenticate.js';
+import { createAuthorizeStage } from './stages/authorize.js';
+import { createLimitStage } from './stages/limit.js';
 import type { VigilConfig } from './config/schema.js';
 import { VigilError } from './errors.js';
 import { ModelRegistry, type ServedVersion } from './model-registry.js';
@@ -27,13 +40,47 @@ export interface Vigil {
   adminPort: number;
   registry: ModelRegistry;
   supervisor: Supervisor;
+  policy: PolicyStore;
+  audit: AuditLog;
   runtimeDir: string;
   /** Drains in-flight requests, stops every pool, closes both ports. Idempotent. */
   stop(): Promise<void>;
 }
 
+export interface VigilSeams {
+  launcher?: Launcher;
+  limiterStore?: LimiterStore;
+}
+
 /** Starts vigil: pools for every loadable model version, the OIP port and the admin port. */
-export async function startVigil(config: VigilConfig, log: Logger, launcher: Launcher = new ChildProcessLauncher()): Promise<Vigil> {
+export async function startVigil(config: VigilConfig, log: Logger, seams: VigilSeams = {}): Promise<Vigil> {
+  const launcher = seams.launcher ?? new ChildProcessLauncher();
+  // Security parts first: if the policy, the audit log or the keys cannot be loaded, nothing starts.
+  const policyStore = await PolicyStore.open(config.policy.file);
+  const policy = policySourceOf(policyStore);
+  const audit = await AuditLog.open({
+    dir: config.audit.dir,
+    hmacKey: config.audit.hmac_key_file ? await readFile(config.audit.hmac_key_file) : undefined,
+    signingKey: config.audit.signing_key_file ? createPrivateKey(await readFile(config.audit.signing_key_file)) : undefined,
+    maxFileBytes: config.audit.max_file_bytes,
+    checkpointEvery: { records: config.audit.checkpoint_every_records, ms: config.audit.checkpoint_every_ms },
+  });
+  audit.on('error', (err) => log.error({ err }, 'AUDIT LOG FAILURE: requests are refused while it lasts (fail_closed)'));
+  const admin = (event: string, outcome: 'ok' | 'failed', detail: Record<string, unknown>) =>
+    audit.append({ type: 'admin', time: new Date().toISOString(), event, principal: 'vigil', outcome, detail }).catch((err: unknown) => log.error({ err, event }, 'could not audit an admin event'));
+  policyStore.on('reloaded', (e) => {
+    log.info({ file: e.file }, 'policy reloaded');
+    void admin('policy.reload', 'ok', { file: e.file, digest: policyStore.current().digest });
+  });
+  policyStore.on('reload-failed', (e) => {
+    log.error({ file: e.file, problems: e.problems }, 'POLICY RELOAD FAILED: the last good policy stays in force');
+    void admin('policy.reload', 'failed', { file: e.file, problems: e.problems });
+  });
+  if (config.policy.watch) policyStore.watch();
+  const devKey = config.auth.dev_mode ? await loadOrCreateDevKey(config.auth.state_dir) : undefined;
+  const jwt = await JwtAuthenticator.create(config.auth, devKey);
+  const responder = createResponder(audit, config.audit.on_failure === 'fail_closed', log);
+
   const scan = await scanRepository(config.models.repository);
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
   const versions = [...scan.models.values()].flat();
@@ -58,17 +105,22 @@ export async function startVigil(config: VigilConfig, log: Logger, launcher: Lau
   const rejectWhileDraining: Stage = () => {
     if (draining) throw new VigilError('SHUTTING_DOWN', 'vigil is shutting down', { connection: 'close' });
   };
+  // The request pipeline, in order. Nothing about a model is revealed before authorize; the limit
+  // stage follows body because an inference costs its batch size; nothing reaches a pool before
+  // every earlier stage said yes.
   const stages: Stage[] = [
     rejectWhileDraining,
     routeStage,
-    // authenticate → authorize → limit plug in here (issue #3), before anything about models is revealed
+    createAuthenticateStage({ jwt, policy, throttle: new AuthFailureThrottle(config.auth.failures) }),
+    createAuthorizeStage(policy, registry),
     createResolveStage(registry),
     createBodyStage(config.server.max_body_bytes),
+    createLimitStage(policy, new RateLimits(seams.limiterStore ?? new MemoryLimiterStore()), log),
     // screen plugs in here (issue #5): after validation, before anything reaches a pool
-    createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }),
-    createProxyStage({ timeoutMs: config.server.request_timeout_ms }),
+    createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }, responder),
+    createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
   ];
-  const handle = createPipeline(stages, log);
+  const handle = createPipeline(stages, responder, log);
 
   let active = 0;
   let onIdle: (() => void) | undefined;
@@ -81,8 +133,18 @@ export async function startVigil(config: VigilConfig, log: Logger, launcher: Lau
   });
   server.requestTimeout = config.server.client_timeout_ms;
   server.headersTimeout = Math.min(config.server.client_timeout_ms, 60_000);
-  const admin = createAdminApp(registry, supervisor, () => draining);
-  const adminServer = createServer(admin);
+  const adminApp = createAdminApp({
+    registry,
+    supervisor,
+    isDraining: () => draining,
+    jwt,
+    policy,
+    audit,
+    auditDir: config.audit.dir,
+    devJwks: devKey ? { keys: [devKey.publicJwk] } : undefined,
+    log,
+  });
+  const adminServer = createServer(adminApp);
 
   try {
     await listen(server, config.server.port, config.server.host);
@@ -92,11 +154,14 @@ export async function startVigil(config: VigilConfig, log: Logger, launcher: Lau
     server.close();
     await supervisor.stop(config.pools.stop_grace_ms);
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
+    policyStore.close();
+    await audit.close();
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
   const adminPort = (adminServer.address() as AddressInfo).port;
   log.info({ port, adminPort, host: config.server.host, models: served.map((v) => `${v.model}/${v.version}:${v.status}`) }, 'vigil listening');
+  await admin('vigil.start', 'ok', { port, adminPort, policy: policyStore.current().digest, models: served.map((v) => `${v.model}/${v.version}:${v.status}`) });
 
   let stopping: Promise<void> | undefined;
   async function stop(): Promise<void> {
@@ -113,6 +178,9 @@ export async function startVigil(config: VigilConfig, log: Logger, launcher: Lau
     adminServer.closeAllConnections();
     await new Promise<void>((r) => adminServer.close(() => r()));
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
+    policyStore.close();
+    await admin('vigil.stop', 'ok', {});
+    await audit.close();
     log.info('vigil stopped');
   }
 
@@ -121,6 +189,8 @@ export async function startVigil(config: VigilConfig, log: Logger, launcher: Lau
     adminPort,
     registry,
     supervisor,
+    policy: policyStore,
+    audit,
     runtimeDir: runtime.path,
     stop: () => (stopping ??= stop()),
   };

@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Vigil } from '../../gateway/src/vigil.js';
 import { inferRequest, loadHeldout } from '../helpers/heldout.js';
-import { postJson, rawRequest, startTestVigil } from '../helpers/vigil-harness.js';
+import { postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
 
 describe('Open Inference Protocol through the gateway, real pools', () => {
-  let vigil: Vigil;
+  let vigil: TestVigil;
+  let analyst: Record<string, string>;
+  let admin: Record<string, string>;
   before(async () => {
     vigil = await startTestVigil({ server: { max_body_bytes: 64 * 1024 } });
+    analyst = await vigil.auth(['analyst']);
+    admin = await vigil.auth(['admin'], 'root');
   });
   after(() => vigil.stop());
-  const get = (path: string) => rawRequest(vigil.port, 'GET', path);
+  const get = (path: string, headers = analyst) => rawRequest(vigil.port, 'GET', path, { headers });
+  const post = (path: string, body: unknown, headers = analyst) => postJson(vigil.port, path, body, headers);
 
   test('health, server metadata', async () => {
     assert.deepEqual((await get('/v2/health/live')).json, { live: true });
@@ -39,7 +43,7 @@ describe('Open Inference Protocol through the gateway, real pools', () => {
         ],
       });
     }
-    const head = await rawRequest(vigil.port, 'HEAD', '/v2/models/digits');
+    const head = await rawRequest(vigil.port, 'HEAD', '/v2/models/digits', { headers: analyst });
     assert.equal(head.status, 200);
     assert.equal(head.text, '');
   });
@@ -54,7 +58,7 @@ describe('Open Inference Protocol through the gateway, real pools', () => {
   test('infer on real held-out digits: correct classes, probabilities, id echoed', async () => {
     const h = loadHeldout('mnist');
     const indices = [0, 1, 2, 3, 4, 5, 6, 7];
-    const r = await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', indices, { id: 'req-42' }));
+    const r = await post('/v2/models/mnist/infer', inferRequest('mnist', indices, { id: 'req-42' }));
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.id, 'req-42');
     assert.equal(r.json.model_name, 'mnist');
@@ -80,7 +84,7 @@ describe('Open Inference Protocol through the gateway, real pools', () => {
       inputs: [{ name: 'input', shape: [2, 64], datatype: 'FP32', data: [h.inputs[0], h.inputs[1]] }],
       outputs: [{ name: 'label' }],
     };
-    const r = await postJson(vigil.port, '/v2/models/digits/versions/1/infer', body);
+    const r = await post('/v2/models/digits/versions/1/infer', body);
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.outputs.length, 1);
     assert.equal(r.json.outputs[0].name, 'label');
@@ -88,15 +92,15 @@ describe('Open Inference Protocol through the gateway, real pools', () => {
     assert.equal(r.json.id, undefined);
   });
 
-  test('unknown model, unknown version → 404 with stable codes', async () => {
-    const a = await get('/v2/models/nope');
+  test('unknown model, unknown version → 404 with stable codes (for a caller who may see every model)', async () => {
+    const a = await get('/v2/models/nope', admin);
     assert.equal(a.status, 404);
     assert.equal(a.json.code, 'MODEL_NOT_FOUND');
     assert.match(a.json.error, /nope/);
-    const b = await postJson(vigil.port, '/v2/models/mnist/versions/9/infer', inferRequest('mnist', [0]));
+    const b = await post('/v2/models/mnist/versions/9/infer', inferRequest('mnist', [0]), admin);
     assert.equal(b.status, 404);
     assert.equal(b.json.code, 'MODEL_VERSION_NOT_FOUND');
-    const c = await get('/v2/models/mnist/versions/9/ready');
+    const c = await get('/v2/models/mnist/versions/9/ready', admin);
     assert.equal(c.json.code, 'MODEL_VERSION_NOT_FOUND');
   });
 
@@ -104,19 +108,19 @@ describe('Open Inference Protocol through the gateway, real pools', () => {
     const good = inferRequest('digits', [0]);
     const tensor = good.inputs[0];
     const cases: [string, Promise<Awaited<ReturnType<typeof get>>>, number, string][] = [
-      ['malformed JSON', postJson(vigil.port, '/v2/models/digits/infer', '{"inputs": ['), 400, 'INVALID_JSON'],
-      ['empty body', postJson(vigil.port, '/v2/models/digits/infer', ''), 400, 'INVALID_JSON'],
-      ['invalid UTF-8', rawRequest(vigil.port, 'POST', '/v2/models/digits/infer', { headers: { 'content-type': 'application/json' }, body: Buffer.from([0x7b, 0xff, 0x7d]) }), 400, 'INVALID_JSON'],
-      ['wrong tensor name', postJson(vigil.port, '/v2/models/digits/infer', { inputs: [{ ...tensor, name: 'pixels' }] }), 400, 'UNKNOWN_INPUT'],
-      ['wrong shape', postJson(vigil.port, '/v2/models/digits/infer', { inputs: [{ ...tensor, shape: [1, 63] }] }), 400, 'SHAPE_MISMATCH'],
-      ['wrong datatype', postJson(vigil.port, '/v2/models/digits/infer', { inputs: [{ ...tensor, datatype: 'INT32' }] }), 400, 'DATATYPE_MISMATCH'],
-      ['wrong element count', postJson(vigil.port, '/v2/models/digits/infer', { inputs: [{ ...tensor, data: tensor.data.slice(1) }] }), 400, 'ELEMENT_COUNT_MISMATCH'],
-      ['non-finite number', postJson(vigil.port, '/v2/models/digits/infer', JSON.stringify(good).replace(/"data":\[[^,\]]+/, '"data":[1e999')), 400, 'NON_FINITE_VALUE'],
-      ['unknown output', postJson(vigil.port, '/v2/models/digits/infer', { ...good, outputs: [{ name: 'logits' }] }), 400, 'UNKNOWN_OUTPUT'],
-      ['batch over max_batch_size', postJson(vigil.port, '/v2/models/digits/infer', inferRequest('digits', Array.from({ length: 65 }, (_, i) => i))), 400, 'BATCH_TOO_LARGE'],
-      ['body too large', postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', Array.from({ length: 64 }, (_, i) => i))), 413, 'BODY_TOO_LARGE'],
-      ['unsupported media type', rawRequest(vigil.port, 'POST', '/v2/models/digits/infer', { headers: { 'content-type': 'text/plain' }, body: JSON.stringify(good) }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
-      ['gzip content-encoding', rawRequest(vigil.port, 'POST', '/v2/models/digits/infer', { headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: 'x' }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['malformed JSON', post('/v2/models/digits/infer', '{"inputs": ['), 400, 'INVALID_JSON'],
+      ['empty body', post('/v2/models/digits/infer', ''), 400, 'INVALID_JSON'],
+      ['invalid UTF-8', rawRequest(vigil.port, 'POST', '/v2/models/digits/infer', { headers: { ...analyst, 'content-type': 'application/json' }, body: Buffer.from([0x7b, 0xff, 0x7d]) }), 400, 'INVALID_JSON'],
+      ['wrong tensor name', post('/v2/models/digits/infer', { inputs: [{ ...tensor, name: 'pixels' }] }), 400, 'UNKNOWN_INPUT'],
+      ['wrong shape', post('/v2/models/digits/infer', { inputs: [{ ...tensor, shape: [1, 63] }] }), 400, 'SHAPE_MISMATCH'],
+      ['wrong datatype', post('/v2/models/digits/infer', { inputs: [{ ...tensor, datatype: 'INT32' }] }), 400, 'DATATYPE_MISMATCH'],
+      ['wrong element count', post('/v2/models/digits/infer', { inputs: [{ ...tensor, data: tensor.data.slice(1) }] }), 400, 'ELEMENT_COUNT_MISMATCH'],
+      ['non-finite number', post('/v2/models/digits/infer', JSON.stringify(good).replace(/"data":\[[^,\]]+/, '"data":[1e999')), 400, 'NON_FINITE_VALUE'],
+      ['unknown output', post('/v2/models/digits/infer', { ...good, outputs: [{ name: 'logits' }] }), 400, 'UNKNOWN_OUTPUT'],
+      ['batch over max_batch_size', post('/v2/models/digits/infer', inferRequest('digits', Array.from({ length: 65 }, (_, i) => i))), 400, 'BATCH_TOO_LARGE'],
+      ['body too large', post('/v2/models/mnist/infer', inferRequest('mnist', Array.from({ length: 64 }, (_, i) => i))), 413, 'BODY_TOO_LARGE'],
+      ['unsupported media type', rawRequest(vigil.port, 'POST', '/v2/models/digits/infer', { headers: { ...analyst, 'content-type': 'text/plain' }, body: JSON.stringify(good) }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['gzip content-encoding', rawRequest(vigil.port, 'POST', '/v2/models/digits/infer', { headers: { ...analyst, 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: 'x' }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       ['GET on infer', get('/v2/models/digits/infer'), 405, 'METHOD_NOT_ALLOWED'],
       ['dot segments', get('/v2/models/../models/digits'), 400, 'INVALID_PATH'],
       ['encoded slash', get('/v2/models/digits%2Fversions%2F1'), 400, 'INVALID_PATH'],
@@ -136,7 +140,7 @@ describe('Open Inference Protocol through the gateway, real pools', () => {
   test('chunked bodies over the limit are cut off with 413 too', async () => {
     const { request } = await import('node:http');
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: vigil.port, method: 'POST', path: '/v2/models/mnist/infer', headers: { 'content-type': 'application/json' } }, (res) => {
+      const req = request({ host: '127.0.0.1', port: vigil.port, method: 'POST', path: '/v2/models/mnist/infer', headers: { ...analyst, 'content-type': 'application/json' } }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       });

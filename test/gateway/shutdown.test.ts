@@ -6,15 +6,15 @@ import { rawRequest } from '../helpers/vigil-harness.js';
 import { spawnVigil } from '../helpers/vigil-process.js';
 import { isAlive, waitFor } from '../helpers/wait-for.js';
 
-async function workerPids(adminPort: number): Promise<number[]> {
-  const status = await rawRequest(adminPort, 'GET', '/status');
+async function workerPids(vigil: Awaited<ReturnType<typeof spawnVigil>>): Promise<number[]> {
+  const status = await rawRequest(vigil.adminPort, 'GET', '/status', { headers: await vigil.auth(['admin']) });
   return status.json.models.flatMap((m: { workers: { pid: number }[] }) => m.workers.map((w) => w.pid));
 }
 
 describe('stopping vigil', () => {
   test('SIGTERM drains the request in flight, then stops every pool and exits 0', async () => {
     const vigil = await spawnVigil();
-    const pids = await workerPids(vigil.adminPort);
+    const pids = await workerPids(vigil);
     assert.equal(pids.length, 2);
 
     // A request whose body is only half sent when the signal arrives.
@@ -26,7 +26,8 @@ describe('stopping vigil', () => {
       socket.on('data', (d) => (text += d.toString()));
       socket.on('close', () => resolve(text));
     });
-    socket.write(`POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`);
+    const { authorization } = await vigil.auth(['analyst'], 'alice');
+    socket.write(`POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\nauthorization: ${authorization}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`);
     socket.write(body.subarray(0, 100));
     await new Promise((r) => setTimeout(r, 100));
 
@@ -51,7 +52,7 @@ describe('stopping vigil', () => {
 
   test('if the gateway is killed outright, its pool workers exit by themselves (no orphans)', async () => {
     const vigil = await spawnVigil();
-    const pids = await workerPids(vigil.adminPort);
+    const pids = await workerPids(vigil);
     vigil.child.kill('SIGKILL');
     await vigil.exited;
     await waitFor('orphaned workers to exit', () => pids.every((p) => !isAlive(p)), 5_000);

@@ -3,11 +3,12 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
+import { loadOrCreateDevKey, mintDevToken } from '../../gateway/src/auth/dev-signing-key.js';
 import { configSchema, type VigilConfig } from '../../gateway/src/config/schema.js';
-import { startVigil, type Vigil } from '../../gateway/src/vigil.js';
-import type { Launcher } from '../../serving/src/supervisor/launcher.js';
+import { startVigil, type Vigil, type VigilSeams } from '../../gateway/src/vigil.js';
 
 export const BUNDLED_MODELS = resolve('models');
+export const BUNDLED_POLICY = resolve('policies/vigil-policy.yaml');
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
@@ -17,6 +18,8 @@ export function testConfig(overrides: DeepPartial<VigilConfig> = {}): VigilConfi
     server: { port: 0, request_timeout_ms: 5_000, drain_timeout_ms: 5_000 },
     admin: { port: 0 },
     models: { repository: BUNDLED_MODELS },
+    auth: { dev_mode: true },
+    policy: { file: BUNDLED_POLICY, watch: false },
     pools: {
       start_timeout_ms: 15_000,
       stop_grace_ms: 2_000,
@@ -35,8 +38,34 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
   return out;
 }
 
-export async function startTestVigil(overrides: DeepPartial<VigilConfig> = {}, launcher?: Launcher): Promise<Vigil> {
-  return startVigil(testConfig(overrides), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), launcher);
+export interface TestVigil extends Vigil {
+  config: VigilConfig;
+  /** A development token for this vigil (default: analyst). */
+  token(sub?: string, roles?: string[], ttlSeconds?: number): Promise<string>;
+  /** `{ authorization: 'Bearer …' }` for a principal with these roles. */
+  auth(roles?: string[], sub?: string): Promise<Record<string, string>>;
+}
+
+/**
+ * A real vigil on ephemeral ports with the bundled policy, in development mode with its own
+ * signing key and audit log in a private temp directory (removed on stop).
+ */
+export async function startTestVigil(overrides: DeepPartial<VigilConfig> = {}, seams: VigilSeams = {}): Promise<TestVigil> {
+  const scratch = await mkdtemp(join(tmpdir(), 'vigil-test-'));
+  const config = testConfig(merge({ auth: { state_dir: join(scratch, 'state') }, audit: { dir: join(scratch, 'audit') } }, overrides as Record<string, unknown>) as DeepPartial<VigilConfig>);
+  const vigil = await startVigil(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), seams);
+  const key = await loadOrCreateDevKey(config.auth.state_dir);
+  const token = (sub = 'alice', roles = ['analyst'], ttlSeconds = 600) => mintDevToken(key, { sub, roles, ttlSeconds });
+  return {
+    ...vigil,
+    config,
+    token,
+    auth: async (roles = ['analyst'], sub = 'alice') => ({ authorization: `Bearer ${await token(sub, roles)}` }),
+    stop: async () => {
+      await vigil.stop();
+      await rm(scratch, { recursive: true, force: true });
+    },
+  };
 }
 
 /** A private copy of the bundled repository that a test may damage. */

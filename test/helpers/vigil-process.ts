@@ -1,17 +1,28 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { loadOrCreateDevKey, mintDevToken } from '../../gateway/src/auth/dev-signing-key.js';
 
 export interface VigilProcess {
   child: ChildProcess;
   port: number;
   adminPort: number;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Where this vigil keeps its audit log. */
+  auditDir: string;
+  /** `{ authorization }` headers for a development token of this vigil. */
+  auth(roles: string[], sub?: string): Promise<Record<string, string>>;
 }
 
-/** Runs `vigil start` as a real process, as a user would, on ephemeral ports. */
+/** Runs `vigil start` as a real process, as a user would, on ephemeral ports, with its own audit log and keys. */
 export async function spawnVigil(env: Record<string, string> = {}): Promise<VigilProcess> {
+  const scratch = await mkdtemp(join(tmpdir(), 'vigil-proc-'));
+  const stateDir = join(scratch, 'state');
+  const auditDir = join(scratch, 'audit');
   const child = spawn(process.execPath, ['bin/vigil.js', 'start'], {
-    env: { ...process.env, PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info', VIGIL_STATE_DIR: stateDir, VIGIL_AUDIT_DIR: auditDir, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -28,5 +39,11 @@ export async function spawnVigil(env: Record<string, string> = {}): Promise<Vigi
     void exited.then(() => reject(new Error('vigil exited before listening')));
   });
   child.stdout!.resume();
-  return { child, ...ports, exited };
+  return {
+    child,
+    ...ports,
+    exited,
+    auditDir,
+    auth: async (roles, sub = 'ops') => ({ authorization: `Bearer ${await mintDevToken(await loadOrCreateDevKey(stateDir), { sub, roles, ttlSeconds: 600 })}` }),
+  };
 }

@@ -3,9 +3,8 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { scanRepository } from '../../serving/src/model-repository.js';
-import type { Vigil } from '../../gateway/src/vigil.js';
 import { inferRequest } from '../helpers/heldout.js';
-import { BUNDLED_MODELS, copyOfModels, postJson, rawRequest, startTestVigil } from '../helpers/vigil-harness.js';
+import { BUNDLED_MODELS, copyOfModels, postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
 
 describe('model repository', () => {
   test('the bundled repository loads both demo models, versions highest first', async () => {
@@ -19,7 +18,7 @@ describe('model repository', () => {
 
   test('a digest mismatch refuses that version, loudly, and the rest still serve', async () => {
     const copy = await copyOfModels();
-    let vigil: Vigil | undefined;
+    let vigil: TestVigil | undefined;
     try {
       await appendFile(join(copy.dir, 'digits', '1', 'model.onnx'), Buffer.from([0])); // one byte changed
       const scan = await scanRepository(copy.dir);
@@ -29,15 +28,16 @@ describe('model repository', () => {
       assert.equal(scan.models.get('mnist')![0].status, 'ok');
 
       vigil = await startTestVigil({ models: { repository: copy.dir } });
+      const headers = await vigil.auth(['admin'], 'ops');
       assert.equal(vigil.supervisor.allPools().length, 1, 'no pool is started for the refused version');
-      const refused = await postJson(vigil.port, '/v2/models/digits/infer', inferRequest('digits', [0]));
+      const refused = await postJson(vigil.port, '/v2/models/digits/infer', inferRequest('digits', [0]), headers);
       assert.equal(refused.status, 503);
       assert.equal(refused.json.code, 'MODEL_UNAVAILABLE');
-      assert.equal((await rawRequest(vigil.port, 'GET', '/v2/models/digits')).json.code, 'MODEL_UNAVAILABLE');
-      assert.equal((await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [0]))).status, 200);
+      assert.equal((await rawRequest(vigil.port, 'GET', '/v2/models/digits', { headers })).json.code, 'MODEL_UNAVAILABLE');
+      assert.equal((await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [0]), headers)).status, 200);
       // Server readiness covers the models that are served; the refused one is reported, not waited for.
       assert.equal((await rawRequest(vigil.port, 'GET', '/v2/health/ready')).status, 200);
-      const status = await rawRequest(vigil.adminPort, 'GET', '/status');
+      const status = await rawRequest(vigil.adminPort, 'GET', '/status', { headers });
       const entry = status.json.models.find((m: { model: string }) => m.model === 'digits');
       assert.equal(entry.status, 'refused');
       assert.match(entry.reason, /digest mismatch/);

@@ -3,12 +3,21 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sha256OfBytes } from '../../serving/src/file-digest.js';
-import type { Vigil } from '../../gateway/src/vigil.js';
 import { inferRequest } from '../helpers/heldout.js';
-import { copyOfModels, postJson, rawRequest, startTestVigil } from '../helpers/vigil-harness.js';
+import { copyOfModels, postJson as postAnon, rawRequest as rawAnon, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
 import { isAlive, waitFor } from '../helpers/wait-for.js';
 
-function workerPid(vigil: Vigil, model: string): number {
+// Every request in this file is an admin's: what is under test is the pools, not the policy.
+let headers: Record<string, string> = {};
+const postJson = (port: number, path: string, body: unknown) => postAnon(port, path, body, headers);
+const rawRequest = (port: number, method: string, path: string) => rawAnon(port, method, path, { headers });
+async function start(overrides: Parameters<typeof startTestVigil>[0]): Promise<TestVigil> {
+  const vigil = await startTestVigil(overrides);
+  headers = await vigil.auth(['admin'], 'ops');
+  return vigil;
+}
+
+function workerPid(vigil: TestVigil, model: string): number {
   const served = vigil.registry.resolve(model, undefined);
   assert.equal(served.status, 'serving');
   const pid = served.pool.workers[0].pid;
@@ -17,10 +26,10 @@ function workerPid(vigil: Vigil, model: string): number {
 }
 
 describe('a pool worker killed with SIGKILL', () => {
-  let vigil: Vigil;
+  let vigil: TestVigil;
   before(async () => {
     // A long first backoff makes the outage observable; production uses 250 ms.
-    vigil = await startTestVigil({ pools: { restart: { initial_backoff_ms: 1_500 } } });
+    vigil = await start({ pools: { restart: { initial_backoff_ms: 1_500 } } });
   });
   after(() => vigil.stop());
 
@@ -61,9 +70,9 @@ describe('a pool worker killed with SIGKILL', () => {
 });
 
 describe('a hung pool worker', () => {
-  let vigil: Vigil;
+  let vigil: TestVigil;
   before(async () => {
-    vigil = await startTestVigil({ pools: { health: { interval_ms: 100, timeout_ms: 300, failures_before_replace: 3 } } });
+    vigil = await start({ pools: { health: { interval_ms: 100, timeout_ms: 300, failures_before_replace: 3 } } });
   });
   after(() => vigil.stop());
 
@@ -81,7 +90,7 @@ describe('a hung pool worker', () => {
 });
 
 describe('a pool worker that keeps crashing', () => {
-  let vigil: Vigil;
+  let vigil: TestVigil;
   let cleanup: () => Promise<void>;
   before(async () => {
     const copy = await copyOfModels();
@@ -93,7 +102,7 @@ describe('a pool worker that keeps crashing', () => {
     await writeFile(join(dir, 'model.onnx'), broken);
     const yaml = await readFile(join(dir, 'model.yaml'), 'utf8');
     await writeFile(join(dir, 'model.yaml'), yaml.replace(/digest: sha256:[0-9a-f]{64}/, `digest: ${sha256OfBytes(broken)}`));
-    vigil = await startTestVigil({
+    vigil = await start({
       models: { repository: copy.dir },
       pools: { restart: { initial_backoff_ms: 20, max_backoff_ms: 100, max_restarts: 3, window_ms: 30_000 } },
     });

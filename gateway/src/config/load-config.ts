@@ -18,6 +18,9 @@ const ENV_OVERRIDES: { name: string; apply: (c: VigilConfig, v: string) => void;
   { name: 'HOST', apply: (c, v) => (c.server.host = v) },
   { name: 'VIGIL_MODEL_REPOSITORY', apply: (c, v) => (c.models.repository = resolve(v)) },
   { name: 'VIGIL_RUNTIME_DIR', apply: (c, v) => (c.models.runtime_dir = resolve(v)) },
+  { name: 'VIGIL_POLICY', apply: (c, v) => (c.policy.file = resolve(v)) },
+  { name: 'VIGIL_AUDIT_DIR', apply: (c, v) => (c.audit.dir = resolve(v)) },
+  { name: 'VIGIL_STATE_DIR', apply: (c, v) => (c.auth.state_dir = resolve(v)) },
 ];
 
 /**
@@ -53,6 +56,12 @@ export async function loadConfig(file?: string, env: NodeJS.ProcessEnv = process
   if (problems.length > 0) throw new ConfigFileError('environment', problems);
   config.models.repository = absolute(baseDir, config.models.repository);
   if (config.models.runtime_dir) config.models.runtime_dir = absolute(baseDir, config.models.runtime_dir);
+  config.auth.state_dir = absolute(baseDir, config.auth.state_dir);
+  for (const issuer of config.auth.issuers) if (issuer.jwks_file) issuer.jwks_file = absolute(baseDir, issuer.jwks_file);
+  config.policy.file = absolute(baseDir, config.policy.file);
+  config.audit.dir = absolute(baseDir, config.audit.dir);
+  if (config.audit.hmac_key_file) config.audit.hmac_key_file = absolute(baseDir, config.audit.hmac_key_file);
+  if (config.audit.signing_key_file) config.audit.signing_key_file = absolute(baseDir, config.audit.signing_key_file);
   return { config: Object.freeze(config), file: chosen ? resolve(chosen) : null };
 }
 

@@ -1,6 +1,33 @@
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
+
+/** Asymmetric algorithms only: shared-secret HS* would let anyone holding the JWKS mint tokens. */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+const issuerSchema = z
+  .object({
+    issuer: z.string().min(1),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    /** Where the issuer publishes its keys; fetched by vigil, cached, never taken from a token. */
+    jwks_url: z.url({ protocol: /^https?$/ }).optional(),
+    /** Or a local JWKS file. */
+    jwks_file: z.string().optional(),
+    algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1),
+    /** Claim holding the roles: `roles` (array), `scope` (space-separated) or a dotted path such as `realm_access.roles`. */
+    roles_claim: z.string().default('roles'),
+    /** Principal id = prefix + sub; give each issuer its own prefix when there are several. */
+    principal_prefix: z.string().default('user:'),
+    clock_tolerance_s: z.number().int().min(0).max(300).default(30),
+    /** Tokens valid for longer than this (exp − iat) are refused. */
+    max_lifetime_s: z.number().int().min(60).default(86_400),
+    /** Required `typ` header, e.g. `at+jwt` (RFC 9068); unset: not checked. */
+    typ: z.string().optional(),
+    /** How long fetched keys are trusted without a successful refetch. */
+    jwks_cache_max_age_s: z.number().int().min(1).default(600),
+  })
+  .strict()
+  .refine((i) => (i.jwks_url === undefined) !== (i.jwks_file === undefined), { message: 'give exactly one of jwks_url and jwks_file' });
 const ms = z.number().int().min(1);
 
 /**
@@ -36,6 +63,56 @@ export const configSchema = z
         repository: z.string().default('models'),
         /** Private directory (mode 0700) for the pools' sockets; empty: a fresh one under the OS temp dir. */
         runtime_dir: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        /**
+         * Development mode: vigil makes its own ES256 signing key (in state_dir), accepts tokens it
+         * signed (issuer `vigil-dev`, audience `vigil`), serves their JWKS and lets `vigil token` mint them.
+         */
+        dev_mode: z.boolean().default(false),
+        state_dir: z.string().default('.vigil'),
+        issuers: z.array(issuerSchema).default([]),
+        max_token_bytes: z.number().int().min(256).max(65_536).default(8_192),
+        /** Verified tokens remembered (never past their exp) so repeat callers skip the signature check. */
+        token_cache_size: z.number().int().min(0).max(1_000_000).default(10_000),
+        /** Repeated authentication failures from one source address: slowed, then blocked. */
+        failures: z
+          .object({
+            window_s: z.number().int().min(1).default(60),
+            slow_after: z.number().int().min(0).default(5),
+            slow_step_ms: z.number().int().min(0).default(200),
+            slow_max_ms: z.number().int().min(0).max(10_000).default(2_000),
+            block_after: z.number().int().min(1).default(20),
+            block_s: z.number().int().min(1).default(300),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    policy: z
+      .object({
+        file: z.string().default('policies/vigil-policy.yaml'),
+        /** Reload when the file changes: validate, then swap; an invalid file keeps the last good policy. */
+        watch: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    audit: z
+      .object({
+        dir: z.string().default('audit'),
+        /** File holding the HMAC key for the hash chain; keep it away from the log. Unset: plain sha256. */
+        hmac_key_file: z.string().optional(),
+        /** File holding the Ed25519 private key (PEM) that signs checkpoints. */
+        signing_key_file: z.string().optional(),
+        max_file_bytes: z.number().int().min(4096).default(64 * 1024 * 1024),
+        checkpoint_every_records: z.number().int().min(1).default(1_000),
+        checkpoint_every_ms: z.number().int().min(100).default(60_000),
+        /** fail_closed: no audit record, no answer (503). fail_open only for evaluation. */
+        on_failure: z.enum(['fail_closed', 'fail_open']).default('fail_closed'),
       })
       .strict()
       .prefault({}),

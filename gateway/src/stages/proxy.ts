@@ -4,6 +4,7 @@ import type { Pool } from '../../../serving/src/supervisor/pool.js';
 import type { WorkerSlot } from '../../../serving/src/supervisor/worker-slot.js';
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
+import type { Responder } from '../respond.js';
 
 /** Request headers a pool may see. Credentials, cookies and hop-by-hop headers never reach it. */
 const FORWARDED_HEADERS = new Set(['content-type', 'content-length', 'traceparent', 'tracestate', 'x-request-id']);
@@ -11,19 +12,23 @@ const FORWARDED_HEADERS = new Set(['content-type', 'content-length', 'traceparen
 const WORKER_GONE = new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOENT', 'EPIPE', 'ECONNABORTED']);
 
 interface InFlight {
+  ctx: RequestContext;
   pool: Pool;
-  body: Buffer;
-  requestId: string;
   proxyReq?: ClientRequest;
   fail: (err: VigilError) => void;
+  answer: (status: number, body: Buffer) => void;
 }
+
+/** Pool answers are a few KB; anything past this is a broken pool, not an answer. */
+const MAX_POOL_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /**
  * proxy stage (infer only): forwards the validated bytes to the least-busy live worker of the
- * model's pool over its Unix socket, with keep-alive, and streams the answer back. A worker that
- * dies mid-request fails that request at once with 503 POOL_RESTARTING, never a hang.
+ * model's pool over its Unix socket, with keep-alive. The pool's answer is held until its audit
+ * record is written, then sent (fail closed: no answer without a record). A worker that dies
+ * mid-request fails that request at once with 503 POOL_RESTARTING, never a hang.
  */
-export function createProxyStage(opts: { timeoutMs: number }) {
+export function createProxyStage(opts: { timeoutMs: number; responder: Responder }) {
   const handlers = new Map<string, RequestHandler>();
   const inflight = new WeakMap<IncomingMessage, InFlight>();
 
@@ -36,6 +41,7 @@ export function createProxyStage(opts: { timeoutMs: number }) {
       // Only the plugin that wires `on`: no default logging or error pages, errors go through renderError.
       ejectPlugins: true,
       plugins: [proxyEventsPlugin],
+      selfHandleResponse: true,
       on: {
         proxyReq(proxyReq, req) {
           const state = inflight.get(req);
@@ -45,15 +51,27 @@ export function createProxyStage(opts: { timeoutMs: number }) {
             if (!FORWARDED_HEADERS.has(name)) proxyReq.removeHeader(name);
           }
           proxyReq.setHeader('host', 'pool'); // HTTP/1.1 requires one; the client's is no business of the pool's
-          proxyReq.setHeader('content-length', state.body.length);
-          proxyReq.setHeader('x-request-id', state.requestId);
+          const body = state.ctx.body!.raw;
+          proxyReq.setHeader('content-length', body.length);
+          proxyReq.setHeader('x-request-id', state.ctx.id);
           // The request stream was consumed by the body stage; http-proxy's pipe of the ended
           // stream only ends proxyReq, after these exact bytes.
-          proxyReq.write(state.body);
+          proxyReq.write(body);
         },
-        proxyRes(proxyRes) {
-          // Hop-by-hop: the pool's keep-alive terms are between it and the gateway, not the client.
-          delete proxyRes.headers['keep-alive'];
+        proxyRes(proxyRes, req) {
+          const state = inflight.get(req);
+          if (!state) return void proxyRes.resume();
+          const chunks: Buffer[] = [];
+          let size = 0;
+          proxyRes.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_POOL_RESPONSE_BYTES) {
+              proxyRes.destroy();
+              state.fail(new VigilError('POOL_ERROR', 'the model pool sent an oversized answer'));
+            } else chunks.push(chunk);
+          });
+          proxyRes.on('end', () => state.answer(proxyRes.statusCode ?? 502, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
+          proxyRes.on('error', () => state.fail(new VigilError('POOL_RESTARTING', 'the model pool worker stopped while answering', { 'retry-after': String(state.pool.retryAfterSeconds()) })));
         },
         error(err, req) {
           const state = inflight.get(req as IncomingMessage);
@@ -79,39 +97,53 @@ export function createProxyStage(opts: { timeoutMs: number }) {
     const worker = pool.pick();
     if (!worker) throw unavailable(pool);
     const { req, res } = ctx;
-    ctx.answered = true;
+    ctx.answered = true; // from here on this stage (or renderError) owns the answer
     req.url = `/v2/models/${model}/versions/${version}/infer`;
-    res.setHeader('x-request-id', ctx.id);
+    // The parsed tensors are not needed past screening; don't hold them across the round trip.
+    ctx.body!.request = undefined;
     worker.inflight++;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
+      const settle = () => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(timer);
+        worker.inflight--;
+        return true;
+      };
       const timer = setTimeout(() => {
         state.proxyReq?.destroy();
         state.fail(new VigilError('POOL_TIMEOUT', `the model pool did not answer within ${opts.timeoutMs} ms`));
       }, opts.timeoutMs);
       const state: InFlight = {
+        ctx,
         pool,
-        body: ctx.body!.raw,
-        requestId: ctx.id,
         fail: (err) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          worker.inflight--;
-          reject(err);
+          if (settle()) reject(err);
+        },
+        answer: (status, body) => {
+          if (!settle()) return;
+          opts.responder.send(ctx, status, { 'content-type': 'application/json' }, body, status >= 400 ? poolErrorCode(body) : undefined).then(resolve, reject);
         },
       };
       inflight.set(req, state);
+      // A client that goes away mid-request: nothing left to answer.
       res.once('close', () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        worker.inflight--;
-        resolve();
+        if (settle()) resolve();
       });
       void handlerFor(worker)(req, res, (err?: unknown) => state.fail(new VigilError('POOL_ERROR', `proxy failure: ${String(err)}`)));
     });
   };
+}
+
+/** The stable code of a pool's error answer, for the audit record. */
+function poolErrorCode(body: Buffer): string {
+  try {
+    const code = (JSON.parse(body.toString('utf8')) as { code?: unknown }).code;
+    return typeof code === 'string' ? code : 'POOL_ERROR';
+  } catch {
+    return 'POOL_ERROR';
+  }
 }
 
 function unavailable(pool: Pool): VigilError {

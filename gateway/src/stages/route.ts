@@ -10,6 +10,7 @@ export type Action = Route['action'];
 // Only these characters may appear in a path; anything else (%, \, ;, spaces, unicode) is
 // rejected rather than decoded, so no encoded slash or dot can ever be reinterpreted downstream.
 const PATH_CHARS = /^[A-Za-z0-9._\-/]+$/;
+const CREDENTIAL_PARAM = /(^|&)(access_token|id_token|token|jwt|api_key|apikey|api-key|key|authorization)=/i;
 
 /**
  * route stage: turns method and raw request target into an action on a model, or rejects.
@@ -17,7 +18,13 @@ const PATH_CHARS = /^[A-Za-z0-9._\-/]+$/;
  */
 export function parseRoute(method: string, target: string): Route {
   if (!target.startsWith('/')) throw new VigilError('INVALID_PATH', 'only origin-form request targets are accepted (a path starting with /)');
-  if (target.includes('?')) throw new VigilError('INVALID_PATH', 'query strings are not part of the Open Inference Protocol');
+  const query = target.indexOf('?');
+  if (query !== -1) {
+    if (CREDENTIAL_PARAM.test(target.slice(query + 1))) {
+      throw new VigilError('CREDENTIALS_IN_QUERY', 'credentials in the URL end up in logs and histories; send them in the Authorization or x-api-key header');
+    }
+    throw new VigilError('INVALID_PATH', 'query strings are not part of the Open Inference Protocol');
+  }
   if (!PATH_CHARS.test(target)) throw new VigilError('INVALID_PATH', 'the path may hold only letters, digits and . _ - /; percent-encoding is not accepted');
   const segments = target.slice(1).split('/');
   for (const s of segments) {

@@ -1,0 +1,58 @@
+/**
+ * One audit record: one per request and one per admin action, whatever the outcome and at
+ * whichever stage it ended. Never holds a token, key, tensor or body.
+ */
+export interface RequestAuditRecord {
+  type: 'request';
+  /** ISO 8601 UTC, when the request arrived */
+  time: string;
+  request_id: string;
+  trace_id: string | null;
+  principal: string;
+  auth_method: 'jwt' | 'api_key' | 'anonymous' | 'none';
+  source: string;
+  method: string;
+  /** Action asked for (infer, metadata, health, audit:read, …); null if the path did not parse. */
+  action: string | null;
+  model: string | null;
+  version: string | null;
+  /** allow: served (or answered); deny: refused by any stage. */
+  decision: 'allow' | 'deny';
+  /** The rule or stage that decided: `grant:<id>`, `deny:<id>`, `default-deny`, `limit:<name>`, `stage:<name>`. */
+  rule: string | null;
+  /** The error code when refused or failed, else null. */
+  code: string | null;
+  /** Modes of the enforcing stages for this request, e.g. { authorization: 'enforce', limits: 'shadow' }. */
+  modes: Record<string, string>;
+  /** Shadow decisions that would have refused the request, e.g. ['deny:no-mnist-v0']. */
+  shadow_denials: string[];
+  status: number;
+  latency_ms: number;
+  bytes_in: number;
+  bytes_out: number;
+  /** Items in the inference batch, when there was one. */
+  batch: number | null;
+}
+
+export interface AdminAuditRecord {
+  type: 'admin';
+  time: string;
+  /** e.g. policy.reload, policy.reload_failed, audit.query, vigil.start, vigil.stop */
+  event: string;
+  principal: string;
+  outcome: 'ok' | 'failed';
+  detail: Record<string, unknown>;
+}
+
+export interface AlertAuditRecord {
+  type: 'alert';
+  time: string;
+  rule: string;
+  severity: string;
+  state: 'firing' | 'resolved';
+  labels: Record<string, string>;
+  value: number;
+  baseline: number;
+}
+
+export type AuditRecord = RequestAuditRecord | AdminAuditRecord | AlertAuditRecord;

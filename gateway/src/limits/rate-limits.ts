@@ -1,0 +1,87 @@
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Charge, LimitPlan } from './limit-plan.js';
+import type { LimiterStore } from './limiter-store.js';
+
+export type LimitOutcome =
+  | { ok: true; headers: Record<string, string> }
+  | { ok: false; reason: 'quota'; charge: Charge; retryAfterS: number; headers: Record<string, string> }
+  | { ok: false; reason: 'concurrency'; max: number; headers: Record<string, string> }
+  | { ok: false; reason: 'store'; error: unknown; headers: Record<string, string> };
+
+/**
+ * Charges a request's quotas: all of them or none (a refused request gives back every point it
+ * took, so one refused on items does not also eat a request point). Counting is done by
+ * rate-limiter-flexible, whose memory store is exact under concurrency.
+ */
+export class RateLimits {
+  private readonly limiters = new Map<string, RateLimiterAbstract>();
+  private readonly inflight = new Map<string, number>();
+
+  constructor(private readonly store: LimiterStore) {}
+
+  async charge(plan: LimitPlan): Promise<LimitOutcome> {
+    const taken: { charge: Charge; limiter: RateLimiterAbstract }[] = [];
+    const remaining: { charge: Charge; res: RateLimiterRes }[] = [];
+    for (const charge of plan.charges) {
+      const limiter = this.limiterFor(charge);
+      try {
+        remaining.push({ charge, res: await limiter.consume(charge.key, charge.cost) });
+        taken.push({ charge, limiter });
+      } catch (err) {
+        if (err instanceof RateLimiterRes) {
+          // rate-limiter-flexible keeps the points of a refused consume; a refused request costs nothing.
+          taken.push({ charge, limiter });
+        }
+        await this.refund(taken);
+        if (err instanceof RateLimiterRes) {
+          const retryAfterS = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+          return { ok: false, reason: 'quota', charge, retryAfterS, headers: rateLimitHeaders(plan.charges, [...remaining, { charge, res: err }]) };
+        }
+        return { ok: false, reason: 'store', error: err, headers: {} };
+      }
+    }
+    return { ok: true, headers: rateLimitHeaders(plan.charges, remaining) };
+  }
+
+  /** Takes an in-flight slot; the caller must call the returned release once the request ends. */
+  acquire(key: string, max: number): (() => void) | undefined {
+    const current = this.inflight.get(key) ?? 0;
+    if (current >= max) return undefined;
+    this.inflight.set(key, current + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.inflight.get(key) ?? 1) - 1;
+      if (n <= 0) this.inflight.delete(key);
+      else this.inflight.set(key, n);
+    };
+  }
+
+  private limiterFor(charge: Charge): RateLimiterAbstract {
+    const id = `${charge.name}:${charge.quota}:${charge.windowS}`;
+    let limiter = this.limiters.get(id);
+    if (!limiter) {
+      limiter = this.store.limiter({ keyPrefix: `vigil:${id}`, points: charge.quota, duration: charge.windowS });
+      this.limiters.set(id, limiter);
+    }
+    return limiter;
+  }
+
+  private async refund(taken: { charge: Charge; limiter: RateLimiterAbstract }[]): Promise<void> {
+    await Promise.all(taken.map(({ charge, limiter }) => limiter.reward(charge.key, charge.cost).catch(() => undefined)));
+  }
+}
+
+/**
+ * IETF draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` lists the quotas, `RateLimit`
+ * the remaining units (r) and seconds to reset (t) of each.
+ */
+function rateLimitHeaders(charges: Charge[], results: { charge: Charge; res: RateLimiterRes }[]): Record<string, string> {
+  if (charges.length === 0) return {};
+  const policy = charges.map((c) => `"${c.name}";q=${c.quota};w=${c.windowS}`).join(', ');
+  const state = results
+    .map(({ charge, res }) => `"${charge.name}";r=${Math.max(0, res.remainingPoints)};t=${Math.max(0, Math.ceil(res.msBeforeNext / 1000))}`)
+    .join(', ');
+  return { 'ratelimit-policy': policy, ratelimit: state };
+}

@@ -1,0 +1,87 @@
+import type { Logger } from 'pino';
+import type { AuditRecord, RequestAuditRecord } from './audit/audit-record.js';
+import type { RequestContext } from './context.js';
+import { VigilError } from './errors.js';
+
+/** Where audit records go: the tamper-evident log, or a test double. */
+export interface AuditSink {
+  append(record: AuditRecord): Promise<void>;
+}
+
+export interface Responder {
+  /**
+   * Sends the one response of a request, after its audit record is written. With
+   * `fail_closed` (the default) a record that cannot be written turns the answer into
+   * 503 AUDIT_UNAVAILABLE: no answer leaves without its record.
+   */
+  send(ctx: RequestContext, status: number, headers: Record<string, string | number>, body: string | Buffer, code?: string): Promise<void>;
+}
+
+export function createResponder(audit: AuditSink, failClosed: boolean, log: Logger): Responder {
+  return {
+    async send(ctx, status, headers, body, code) {
+      const { res } = ctx;
+      ctx.answered = true;
+      const bytesOut = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+      try {
+        await audit.append(auditRecordOf(ctx, status, code ?? null, bytesOut));
+      } catch (err) {
+        log.error({ err, requestId: ctx.id }, 'AUDIT WRITE FAILED');
+        if (failClosed) {
+          const e = new VigilError('AUDIT_UNAVAILABLE', 'the audit log cannot be written; vigil fails closed', { 'retry-after': '5' });
+          const text = JSON.stringify({ error: e.message, code: e.code });
+          if (!res.headersSent && !res.destroyed) {
+            res.writeHead(e.status, { ...e.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-request-id': ctx.id });
+            res.end(text);
+          }
+          return;
+        }
+      }
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(status, { ...headers, 'content-length': bytesOut, 'x-request-id': ctx.id });
+      res.end(body);
+    },
+  };
+}
+
+const FAIL_CLOSED = new Set(['JWKS_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'LIMITER_UNAVAILABLE']);
+
+const AUDITED_ACTION: Record<string, string> = {
+  'health.live': 'health',
+  'health.ready': 'health',
+  'server.metadata': 'health',
+  'model.metadata': 'metadata',
+  'model.ready': 'metadata',
+  'model.infer': 'infer',
+};
+
+export function auditRecordOf(ctx: RequestContext, status: number, code: string | null, bytesOut: number): RequestAuditRecord {
+  const route = ctx.route;
+  const model = route && 'model' in route ? route.model : null;
+  const version = ctx.target?.version ?? (route && 'model' in route ? (route.version ?? null) : null);
+  // Refused: any 4xx, and the 503s that mean "failed closed"; a pool failure is not a refusal.
+  const denied = (status >= 400 && status < 500) || (code !== null && FAIL_CLOSED.has(code));
+  return {
+    type: 'request',
+    time: ctx.receivedAt.toISOString(),
+    request_id: ctx.id,
+    trace_id: null,
+    principal: ctx.principal?.id ?? 'unauthenticated',
+    auth_method: ctx.principal?.method ?? 'none',
+    source: ctx.source,
+    method: ctx.req.method ?? '',
+    action: route ? AUDITED_ACTION[route.action] : null,
+    model,
+    version,
+    decision: denied ? 'deny' : 'allow',
+    rule: ctx.refusedBy ?? ctx.decision?.rule ?? null,
+    code,
+    modes: ctx.modes,
+    shadow_denials: ctx.shadowDenials,
+    status,
+    latency_ms: Number(process.hrtime.bigint() - ctx.startedAt) / 1e6,
+    bytes_in: ctx.body?.raw.length ?? Number(ctx.req.headers['content-length'] ?? 0),
+    bytes_out: bytesOut,
+    batch: ctx.body?.batchSize ?? null,
+  };
+}

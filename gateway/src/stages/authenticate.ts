@@ -1,0 +1,30 @@
+import type { AuthFailureThrottle } from '../auth/auth-failure-throttle.js';
+import type { JwtAuthenticator } from '../auth/jwt-authenticator.js';
+import { principalOfRequest } from '../auth/principal-of-request.js';
+import type { RequestContext } from '../context.js';
+import { VigilError } from '../errors.js';
+import type { PolicySource } from '../policy-port.js';
+
+/**
+ * authenticate stage: turns the request's one credential (bearer JWT or API key, or none) into a
+ * Principal. A refused credential counts against its source address (slowed, then blocked).
+ * No credentials is not an error here: the policy decides what anonymous callers may do.
+ */
+export function createAuthenticateStage(deps: { jwt: JwtAuthenticator; policy: PolicySource; throttle: AuthFailureThrottle }) {
+  return async function authenticate(ctx: RequestContext): Promise<void> {
+    try {
+      await deps.throttle.assertNotBlocked(ctx.source);
+    } catch (err) {
+      ctx.refusedBy = 'stage:authenticate';
+      throw err;
+    }
+    try {
+      ctx.principal = await principalOfRequest(ctx.req, deps.jwt, deps.policy);
+    } catch (err) {
+      ctx.refusedBy = 'stage:authenticate';
+      // An unreachable JWKS is our failure, not the caller's: it does not count against them.
+      if (err instanceof VigilError && err.status !== 503) await deps.throttle.recordFailure(ctx.source);
+      throw err;
+    }
+  };
+}
