@@ -64,6 +64,19 @@ export interface Recomputed {
 /** Recomputes the hash of a parsed stored line. */
 export function recomputeHash(line: string, parsed: Record<string, unknown>, hmacKey: Buffer | undefined): Recomputed {
   const { hash, ...rest } = parsed;
+  // Fast path: the writer hashed exactly the stored text minus its `"hash":…` member. If the
+  // text without that member still hashes to the stored hash, the content is what was hashed
+  // (the member cannot sit anywhere else without changing what the line parses to).
+  if (typeof hash === 'string') {
+    const m = '"hash":' + JSON.stringify(hash);
+    const at = line.indexOf(m);
+    const end = at + m.length;
+    const text = at <= 0 ? null : line[end] === ',' ? line.slice(0, at) + line.slice(end + 1) : line[at - 1] === ',' ? line.slice(0, at - 1) + line.slice(end) : null;
+    if (text !== null) {
+      const h = chainHash(text, hmacKey);
+      if (h === hash) return { hash: h, canonical: true };
+    }
+  }
   const entries = canonicalEntries(rest);
   const hashed = chainHash(joinEntries(entries, []), hmacKey);
   const stored = joinEntries(entries, [['hash', member('hash', JSON.stringify(hash))]]);

@@ -35,12 +35,20 @@ export class RateLimits {
         await this.refund(taken);
         if (err instanceof RateLimiterRes) {
           const retryAfterS = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-          return { ok: false, reason: 'quota', charge, retryAfterS, headers: rateLimitHeaders(plan.charges, [...remaining, { charge, res: err }]) };
+          // What is left once this request's points are given back.
+          const left = [
+            ...remaining.map(({ charge: c, res }) => ({ charge: c, remaining: res.remainingPoints + c.cost, resetMs: res.msBeforeNext })),
+            { charge, remaining: charge.quota - (err.consumedPoints - charge.cost), resetMs: err.msBeforeNext },
+          ];
+          return { ok: false, reason: 'quota', charge, retryAfterS, headers: rateLimitHeaders(plan.charges, left) };
         }
         return { ok: false, reason: 'store', error: err, headers: {} };
       }
     }
-    return { ok: true, headers: rateLimitHeaders(plan.charges, remaining) };
+    return {
+      ok: true,
+      headers: rateLimitHeaders(plan.charges, remaining.map(({ charge, res }) => ({ charge, remaining: res.remainingPoints, resetMs: res.msBeforeNext }))),
+    };
   }
 
   /** Takes an in-flight slot; the caller must call the returned release once the request ends. */
@@ -77,11 +85,11 @@ export class RateLimits {
  * IETF draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` lists the quotas, `RateLimit`
  * the remaining units (r) and seconds to reset (t) of each.
  */
-function rateLimitHeaders(charges: Charge[], results: { charge: Charge; res: RateLimiterRes }[]): Record<string, string> {
+function rateLimitHeaders(charges: Charge[], results: { charge: Charge; remaining: number; resetMs: number }[]): Record<string, string> {
   if (charges.length === 0) return {};
   const policy = charges.map((c) => `"${c.name}";q=${c.quota};w=${c.windowS}`).join(', ');
   const state = results
-    .map(({ charge, res }) => `"${charge.name}";r=${Math.max(0, res.remainingPoints)};t=${Math.max(0, Math.ceil(res.msBeforeNext / 1000))}`)
+    .map(({ charge, remaining, resetMs }) => `"${charge.name}";r=${Math.max(0, Math.min(charge.quota, remaining))};t=${Math.max(0, Math.ceil(resetMs / 1000))}`)
     .join(', ');
   return { 'ratelimit-policy': policy, ratelimit: state };
 }
