@@ -1,6 +1,5 @@
-import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -11,6 +10,7 @@ import { Supervisor } from '../../serving/src/supervisor/supervisor.js';
 import { PolicyStore } from '../../policies/src/index.js';
 import { createAdminApp } from './admin.js';
 import { AuditLog } from './audit/audit-log.js';
+import { readHmacKeyFile, readSigningKeyFile } from './audit/chain.js';
 import { AuthFailureThrottle } from './auth/auth-failure-throttle.js';
 import { loadOrCreateDevKey } from './auth/dev-signing-key.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
@@ -60,8 +60,9 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const policy = policySourceOf(policyStore);
   const audit = await AuditLog.open({
     dir: config.audit.dir,
-    hmacKey: config.audit.hmac_key_file ? await readFile(config.audit.hmac_key_file) : undefined,
-    signingKey: config.audit.signing_key_file ? createPrivateKey(await readFile(config.audit.signing_key_file)) : undefined,
+    // The same loaders as `vigil audit verify`, so a log written with a key file verifies with it.
+    hmacKey: config.audit.hmac_key_file ? await readHmacKeyFile(config.audit.hmac_key_file) : undefined,
+    signingKey: config.audit.signing_key_file ? await readSigningKeyFile(config.audit.signing_key_file) : undefined,
     maxFileBytes: config.audit.max_file_bytes,
     checkpointEvery: { records: config.audit.checkpoint_every_records, ms: config.audit.checkpoint_every_ms },
   });
@@ -155,7 +156,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     await supervisor.stop(config.pools.stop_grace_ms);
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
     policyStore.close();
-    await audit.close();
+    await audit.close().catch((e: unknown) => log.error({ err: e }, 'audit log did not close cleanly'));
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
@@ -180,7 +181,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
     policyStore.close();
     await admin('vigil.stop', 'ok', {});
-    await audit.close();
+    await audit.close().catch((err: unknown) => log.error({ err }, 'AUDIT LOG DID NOT CLOSE CLEANLY (final checkpoint missing)'));
     log.info('vigil stopped');
   }
 
