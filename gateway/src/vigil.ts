@@ -50,6 +50,11 @@ export interface Vigil {
 export interface VigilSeams {
   launcher?: Launcher;
   limiterStore?: LimiterStore;
+  /**
+   * Benchmarks only (bench/security-chain.ts): no authenticate, authorize or limit stage and no
+   * audit record, to measure what the security chain costs. Not reachable from config or the CLI.
+   */
+  benchmarkWithoutSecurityChain?: boolean;
 }
 
 /** Starts vigil: pools for every loadable model version, the OIP port and the admin port. */
@@ -80,7 +85,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   if (config.policy.watch) policyStore.watch();
   const devKey = config.auth.dev_mode ? await loadOrCreateDevKey(config.auth.state_dir) : undefined;
   const jwt = await JwtAuthenticator.create(config.auth, devKey);
-  const responder = createResponder(audit, config.audit.on_failure === 'fail_closed', log);
+  const insecure = seams.benchmarkWithoutSecurityChain === true;
+  const responder = createResponder(insecure ? { append: async () => undefined } : audit, config.audit.on_failure === 'fail_closed', log);
 
   const scan = await scanRepository(config.models.repository);
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
@@ -109,14 +115,17 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   // The request pipeline, in order. Nothing about a model is revealed before authorize; the limit
   // stage follows body because an inference costs its batch size; nothing reaches a pool before
   // every earlier stage said yes.
+  const securityStages: Stage[] = insecure
+    ? []
+    : [createAuthenticateStage({ jwt, policy, throttle: new AuthFailureThrottle(config.auth.failures) }), createAuthorizeStage(policy, registry)];
+  const limitStages: Stage[] = insecure ? [] : [createLimitStage(policy, new RateLimits(seams.limiterStore ?? new MemoryLimiterStore()), log)];
   const stages: Stage[] = [
     rejectWhileDraining,
     routeStage,
-    createAuthenticateStage({ jwt, policy, throttle: new AuthFailureThrottle(config.auth.failures) }),
-    createAuthorizeStage(policy, registry),
+    ...securityStages, // authenticate → authorize
     createResolveStage(registry),
     createBodyStage(config.server.max_body_bytes),
-    createLimitStage(policy, new RateLimits(seams.limiterStore ?? new MemoryLimiterStore()), log),
+    ...limitStages,
     // screen plugs in here (issue #5): after validation, before anything reaches a pool
     createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }, responder),
     createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),

@@ -107,3 +107,44 @@ describe('JWT authentication, played by an attacker', () => {
     await assert.rejects(auth.authenticate(token, (now + 3) * 1000 + 31_000), (err: unknown) => err instanceof VigilError && err.code === 'TOKEN_EXPIRED');
   });
 });
+
+describe('an issuer whose JWKS endpoint goes down', () => {
+  test('keys already fetched keep working; with no keys to go on, authentication fails closed with JWKS_UNAVAILABLE', async () => {
+    const { createServer } = await import('node:http');
+    const known = await generateKeyPair('ES256', { extractable: true });
+    const rotated = await generateKeyPair('ES256', { extractable: true });
+    const jwks = { keys: [{ ...(await exportJWK(known.publicKey)), kid: 'known', alg: 'ES256' }] };
+    let up = true;
+    const server = createServer((_req, res) => {
+      if (!up) return void res.socket?.destroy();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const config = configSchema.parse({
+        auth: { token_cache_size: 0, issuers: [{ issuer: 'https://idp.local', audience: 'vigil', jwks_url: `http://127.0.0.1:${port}/jwks`, algorithms: ['ES256'] }] },
+      });
+      const auth = await JwtAuthenticator.create(config.auth, undefined);
+      const now = Math.floor(Date.now() / 1000);
+      const mint = (key: CryptoKey, kid: string) =>
+        new SignJWT({ roles: ['analyst'] }).setProtectedHeader({ alg: 'ES256', kid }).setIssuer('https://idp.local').setAudience('vigil').setSubject('svc').setIssuedAt(now).setExpirationTime(now + 300).sign(key);
+      assert.equal((await auth.authenticate(await mint(known.privateKey, 'known'))).id, 'user:svc');
+      up = false;
+      assert.equal((await auth.authenticate(await mint(known.privateKey, 'known'))).id, 'user:svc', 'a cached key still verifies');
+      // Within jose's 30 s refetch cooldown a kid it has not seen is simply unknown.
+      await assert.rejects(auth.authenticate(await mint(rotated.privateKey, 'rotated')), (err: unknown) => err instanceof VigilError && err.code === 'TOKEN_UNKNOWN_KEY');
+      // A gateway that could never fetch the keys refuses, as unavailable (503), not as the caller's fault.
+      const cold = await JwtAuthenticator.create(config.auth, undefined);
+      await assert.rejects(cold.authenticate(await mint(known.privateKey, 'known')), (err: unknown) => {
+        assert.ok(err instanceof VigilError);
+        assert.equal(err.code, 'JWKS_UNAVAILABLE');
+        assert.equal(err.status, 503);
+        return true;
+      });
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -13,7 +13,7 @@ import type { PolicySource } from '../policy-port.js';
 export function createAuthenticateStage(deps: { jwt: JwtAuthenticator; policy: PolicySource; throttle: AuthFailureThrottle }) {
   return async function authenticate(ctx: RequestContext): Promise<void> {
     try {
-      await deps.throttle.assertNotBlocked(ctx.source);
+      deps.throttle.assertNotBlocked(ctx.source);
     } catch (err) {
       ctx.refusedBy = 'stage:authenticate';
       throw err;
