@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { AuditRecord, RequestAuditRecord } from './audit/audit-record.js';
 import type { RequestContext } from './context.js';
 import { VigilError } from './errors.js';
+import { POLICY_ACTION } from './stages/route.js';
 
 /** Where audit records go: the tamper-evident log, or a test double. */
 export interface AuditSink {
@@ -46,14 +47,6 @@ export function createResponder(audit: AuditSink, failClosed: boolean, log: Logg
 
 const FAIL_CLOSED = new Set(['JWKS_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'LIMITER_UNAVAILABLE']);
 
-const AUDITED_ACTION: Record<string, string> = {
-  'health.live': 'health',
-  'health.ready': 'health',
-  'server.metadata': 'health',
-  'model.metadata': 'metadata',
-  'model.ready': 'metadata',
-  'model.infer': 'infer',
-};
 
 export function auditRecordOf(ctx: RequestContext, status: number, code: string | null, bytesOut: number): RequestAuditRecord {
   const route = ctx.route;
@@ -70,7 +63,7 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
     auth_method: ctx.principal?.method ?? 'none',
     source: ctx.source,
     method: ctx.req.method ?? '',
-    action: route ? AUDITED_ACTION[route.action] : null,
+    action: route ? POLICY_ACTION[route.action] : null,
     model,
     version,
     decision: denied ? 'deny' : 'allow',

@@ -2,19 +2,17 @@
 // 15 minutes, which alerts fired. The query streams the files and filters; the CLI prints a
 // table or JSON lines.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { AuditLog, type StoredAuditRecord } from '../../gateway/src/audit/audit-log.js';
 import type { AuditRecord, RequestAuditRecord } from '../../gateway/src/audit/audit-record.js';
 import { listLogFiles, logFileName } from '../../gateway/src/audit/chain.js';
 import { parseTime, queryAudit, type AuditFilter } from '../../gateway/src/audit/query.js';
 import { filterOf } from '../../gateway/src/commands/audit-query.js';
+import { runCommandFunction } from '../helpers/run-node.js';
 
-const run = promisify(execFile);
 const MIN = 60_000;
 
 function req(minutesAgo: number, o: Partial<RequestAuditRecord>): RequestAuditRecord {
@@ -131,16 +129,7 @@ describe('audit query', () => {
 
   describe('vigil audit query (command)', () => {
     const cmd = new URL('../../gateway/src/commands/audit-query.js', import.meta.url).href;
-    async function cli(opts: object): Promise<{ code: number; stdout: string; stderr: string }> {
-      const script = `const { auditQueryCommand } = await import(${JSON.stringify(cmd)}); process.exitCode = await auditQueryCommand(${JSON.stringify(dir)}, ${JSON.stringify(opts)});`;
-      try {
-        const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', script]);
-        return { code: 0, stdout, stderr };
-      } catch (err) {
-        const e = err as { code: number; stdout: string; stderr: string };
-        return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-      }
-    }
+    const cli = (opts: object) => runCommandFunction(cmd, 'auditQueryCommand', [dir, opts]);
 
     test('a readable table: time, principal, action, model/version, decision, rule, code, status, latency', async () => {
       const { code, stdout, stderr } = await cli({ since: '15m', principal: 'key:ci' });

@@ -1,20 +1,18 @@
 // A security team checks the log: each kind of tampering is caught with its own finding that
 // names the file, line and seq; an intact log verifies; the CLI exits 0/1/2 and prints both ways.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { AuditLog, type StoredAuditRecord } from '../../gateway/src/audit/audit-log.js';
 import type { AuditRecord } from '../../gateway/src/audit/audit-record.js';
 import { canonicalEntries, canonicalJson } from '../../gateway/src/audit/canonical.js';
 import { listLogFiles, sealRecord, type Checkpoint } from '../../gateway/src/audit/chain.js';
 import { verifyAudit, type Finding, type VerifyReport } from '../../gateway/src/audit/verify.js';
+import { runCommandFunction } from '../helpers/run-node.js';
 
-const run = promisify(execFile);
 
 function record(i: number): AuditRecord {
   const time = new Date(Date.UTC(2025, 5, 1, 12, 0, i)).toISOString();
@@ -292,16 +290,7 @@ describe('audit verify', () => {
 
   describe('vigil audit verify (command)', () => {
     const cmd = new URL('../../gateway/src/commands/audit-verify.js', import.meta.url).href;
-    async function cli(dir: string, opts: object): Promise<{ code: number; stdout: string; stderr: string }> {
-      const script = `const { auditVerifyCommand } = await import(${JSON.stringify(cmd)}); process.exitCode = await auditVerifyCommand(${JSON.stringify(dir)}, ${JSON.stringify(opts)});`;
-      try {
-        const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', script]);
-        return { code: 0, stdout, stderr };
-      } catch (err) {
-        const e = err as { code: number; stdout: string; stderr: string };
-        return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-      }
-    }
+    const cli = (dir: string, opts: object) => runCommandFunction(cmd, 'auditVerifyCommand', [dir, opts]);
 
     test('exit 0 and INTACT; exit 1 with every finding, readable and --json; exit 2 when it cannot check', async () => {
       const dir = await makeLog({ hmacKey, signingKey: privateKey });

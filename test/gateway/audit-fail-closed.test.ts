@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import { inferRequest } from '../helpers/heldout.js';
+import { runVigil } from '../helpers/run-node.js';
 import { postJson, rawRequest, startTestVigil } from '../helpers/vigil-harness.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const run = promisify(execFile);
 
 describe('the audit log fails closed', () => {
   test('a full disk: no record, no answer (503 AUDIT_UNAVAILABLE, unready), and service resumes when space returns', async (t) => {
@@ -68,16 +66,9 @@ describe('the audit log fails closed', () => {
     } finally {
       await vigil.stop();
     }
-    const ok = await run(process.execPath, ['bin/vigil.js', 'audit', 'verify', auditDir, '--hmac-key-file', keyFile]).then(
-      () => 0,
-      (e: { code: number }) => e.code,
-    );
-    assert.equal(ok, 0);
-    const withoutKey = await run(process.execPath, ['bin/vigil.js', 'audit', 'verify', auditDir]).then(
-      () => 0,
-      (e: { code: number }) => e.code,
-    );
-    assert.equal(withoutKey, 1, 'an HMAC-chained log is not "intact" to someone without the key');
+    assert.equal((await runVigil(['audit', 'verify', auditDir, '--hmac-key-file', keyFile])).code, 0);
+    const withoutKey = await runVigil(['audit', 'verify', auditDir]);
+    assert.equal(withoutKey.code, 1, 'an HMAC-chained log is not "intact" to someone without the key');
     await rm(dir, { recursive: true, force: true });
   });
 });

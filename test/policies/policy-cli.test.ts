@@ -1,28 +1,17 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { findApiKey } from '../../policies/src/api-keys.js';
 import { parsePolicyText } from '../../policies/src/compile-policy.js';
 import { evaluate } from '../../policies/src/evaluate.js';
 import { BUNDLED_POLICY_FILE, loadPolicyFile } from '../../policies/src/policy-store.js';
+import { runCommandFunction } from '../helpers/run-node.js';
 
-const run = promisify(execFile);
 
-/** Runs one command function in a child process (it writes to stdout/stderr) and returns its exit code and output. */
-async function command(file: string, fn: string, arg: unknown): Promise<{ code: number; stdout: string; stderr: string }> {
-  const url = new URL(`../../gateway/src/commands/${file}.js`, import.meta.url).href;
-  const script = `const m = await import(${JSON.stringify(url)}); process.exitCode = await m.${fn}(...${JSON.stringify(arg)});`;
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', script]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function command(file: string, fn: string, arg: unknown[]) {
+  return runCommandFunction(new URL(`../../gateway/src/commands/${file}.js`, import.meta.url).href, fn, arg);
 }
 
 describe('policy CLI commands', () => {

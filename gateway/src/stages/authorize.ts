@@ -2,16 +2,7 @@ import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
 import type { ModelRegistry } from '../model-registry.js';
 import type { PolicySource } from '../policy-port.js';
-import type { Action } from './route.js';
-
-const POLICY_ACTION: Record<Action, string> = {
-  'health.live': 'health',
-  'health.ready': 'health',
-  'server.metadata': 'health',
-  'model.metadata': 'metadata',
-  'model.ready': 'metadata',
-  'model.infer': 'infer',
-};
+import { POLICY_ACTION } from './route.js';
 
 /**
  * authorize stage: asks the policy whether this principal may do this action on this model

@@ -7,6 +7,16 @@ export type Route =
 
 export type Action = Route['action'];
 
+/** The policy's name for each route action (policies/src/actions.ts). */
+export const POLICY_ACTION: Record<Action, string> = {
+  'health.live': 'health',
+  'health.ready': 'health',
+  'server.metadata': 'health',
+  'model.metadata': 'metadata',
+  'model.ready': 'metadata',
+  'model.infer': 'infer',
+};
+
 // Only these characters may appear in a path; anything else (%, \, ;, spaces, unicode) is
 // rejected rather than decoded, so no encoded slash or dot can ever be reinterpreted downstream.
 const PATH_CHARS = /^[A-Za-z0-9._\-/]+$/;
