@@ -30,6 +30,7 @@ function record(): RequestAuditRecord {
     type: 'request',
     time: new Date().toISOString(),
     request_id: `01J${n.toString(36).padStart(10, '0')}`,
+    client_request_id: null,
     trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
     principal: 'user:https://idp.example.com/alice',
     auth_method: 'jwt',

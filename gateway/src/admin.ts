@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Supervisor } from '../../serving/src/supervisor/supervisor.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { parseTime, queryAudit, type AuditFilter } from './audit/query.js';
+import type { AuthFailureThrottle } from './auth/auth-failure-throttle.js';
 import type { JwtAuthenticator } from './auth/jwt-authenticator.js';
 import { principalOfRequest } from './auth/principal-of-request.js';
 import type { Principal } from './auth/principal.js';
@@ -16,6 +17,7 @@ export interface AdminDeps {
   supervisor: Supervisor;
   isDraining: () => boolean;
   jwt: JwtAuthenticator;
+  throttle: AuthFailureThrottle;
   policy: PolicySource;
   audit: AuditLog;
   auditDir: string;
@@ -35,12 +37,30 @@ export function createAdminApp(deps: AdminDeps) {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
-  /** Authenticates and authorizes an admin request; the admin action itself is audited. */
+  const refused = (event: string, principal: string, detail: Record<string, unknown>) =>
+    deps.audit.append({ type: 'admin', time: new Date().toISOString(), event, principal, outcome: 'failed', detail }).catch((err: unknown) => deps.log.error({ err }, 'AUDIT WRITE FAILED'));
+
+  /**
+   * Authenticates and authorizes an admin request; refusals are audited and count against the
+   * source like any failed authentication. Always enforced: shadow mode is for rolling out a
+   * policy on client traffic, never a reason to open the admin port.
+   */
   async function allow(req: Request, action: string): Promise<Principal> {
-    const principal = await principalOfRequest(req, deps.jwt, deps.policy);
-    const decision = deps.policy.current().authorize({ principal, action, source: req.socket.remoteAddress ?? 'unknown', timeMs: Date.now() });
-    if (!decision.allowed && decision.mode === 'enforce') {
-      await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: action, principal: principal.id, outcome: 'failed', detail: { rule: decision.rule } }).catch(() => undefined);
+    const source = req.socket.remoteAddress ?? 'unknown';
+    deps.throttle.assertNotBlocked(source);
+    let principal: Principal;
+    try {
+      principal = await principalOfRequest(req, deps.jwt, deps.policy);
+    } catch (err) {
+      if (err instanceof VigilError) {
+        await refused(action, 'unauthenticated', { code: err.code, source });
+        if (err.status !== 503) await deps.throttle.recordFailure(source);
+      }
+      throw err;
+    }
+    const decision = deps.policy.current().authorize({ principal, action, source, timeMs: Date.now() });
+    if (!decision.allowed) {
+      await refused(action, principal.id, { rule: decision.rule, source });
       if (principal.method === 'anonymous') throw new VigilError('AUTHENTICATION_REQUIRED', `${action} needs credentials`, { 'www-authenticate': 'Bearer' });
       throw new VigilError('FORBIDDEN', `${principal.id} may not ${action}`);
     }
@@ -86,7 +106,9 @@ export function createAdminApp(deps: AdminDeps) {
       const limit = Math.min(Number(q.limit ?? 100) || 100, 10_000);
       const records = [];
       for await (const r of queryAudit(deps.auditDir, filter, limit)) records.push(r);
-      await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: 'audit.query', principal: principal.id, outcome: 'ok', detail: { filter: q, returned: records.length } });
+      // The parsed filter, never the raw query: it could carry anything, a pasted token included.
+      const asked = Object.fromEntries(Object.entries({ ...filter, limit }).filter(([, v]) => v !== undefined).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v]));
+      await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: 'audit.query', principal: principal.id, outcome: 'ok', detail: { filter: asked, returned: records.length } });
       res.json({ records });
     } catch (err) {
       next(err);

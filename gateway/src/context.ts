@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { InferenceRequest } from '../../serving/src/oip/signature.js';
 import type { Principal } from './auth/principal.js';
+import type { Charge } from './limits/limit-plan.js';
+import type { QuotaState } from './limits/rate-limits.js';
 import type { ServedVersion } from './model-registry.js';
 import type { Route } from './stages/route.js';
 
@@ -10,6 +12,8 @@ export interface RequestContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly id: string;
+  /** The client's own `x-request-id`, kept for correlation; never used as the audit key. */
+  readonly clientRequestId: string | null;
   /** Wall-clock arrival, for the audit record. */
   readonly receivedAt: Date;
   readonly startedAt: bigint;
@@ -25,34 +29,51 @@ export interface RequestContext {
   target?: ServedVersion;
   /** body: the exact bytes received and validated, and what they parse to */
   body?: { raw: Buffer; request: InferenceRequest | undefined; batchSize: number };
+  /** limit stages: what admission charged (refunded if items are refused) and every quota's state, for the headers */
+  limits?: { admitted: Charge[]; states: QuotaState[] };
   /** Mode of each enforcing stage that ran (written into the audit record). */
   modes: Record<string, string>;
   /** What a stage in shadow mode would have refused. */
   shadowDenials: string[];
   /** Stage (or rule) that refused the request, for the audit record. */
   refusedBy?: string;
-  /** Run once the response has been sent or the connection closed (releases, counters). */
-  cleanup: (() => void)[];
+  /** True once the response has been sent or the client has gone. */
+  closed: boolean;
+  /** Runs `fn` once the request is over; at once if it already is (a slot taken late must not leak). */
+  onClose(fn: () => void): void;
   /** set by the stage that sent the response */
   answered: boolean;
 }
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** context stage: gives the request an id (the client's `x-request-id` if well-formed) and a clock. */
+/**
+ * context stage: gives the request its own id (a client's `x-request-id` is kept beside it, never
+ * trusted as the key: clients could make audit records collide), a clock, and close tracking.
+ */
 export function createContext(req: IncomingMessage, res: ServerResponse): RequestContext {
   const given = req.headers['x-request-id'];
-  const id = typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : randomUUID();
-  return {
+  const pending: (() => void)[] = [];
+  const ctx: RequestContext = {
     req,
     res,
-    id,
+    id: randomUUID(),
+    clientRequestId: typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : null,
     receivedAt: new Date(),
     startedAt: process.hrtime.bigint(),
     source: req.socket.remoteAddress ?? 'unknown',
     modes: {},
     shadowDenials: [],
-    cleanup: [],
+    closed: false,
+    onClose(fn) {
+      if (ctx.closed) fn();
+      else pending.push(fn);
+    },
     answered: false,
   };
+  res.once('close', () => {
+    ctx.closed = true;
+    for (const fn of pending.splice(0)) fn();
+  });
+  return ctx;
 }

@@ -15,9 +15,6 @@ export type Stage = (ctx: RequestContext) => void | Promise<void>;
 export function createPipeline(stages: Stage[], responder: Responder, log: Logger) {
   return async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<RequestContext> {
     const ctx = createContext(req, res);
-    res.once('close', () => {
-      for (const release of ctx.cleanup) release();
-    });
     try {
       for (const stage of stages) {
         // Most stages are synchronous: await only real promises, sparing a microtask hop each.

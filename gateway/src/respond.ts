@@ -16,10 +16,19 @@ export interface Responder {
    * 503 AUDIT_UNAVAILABLE: no answer leaves without its record.
    */
   send(ctx: RequestContext, status: number, headers: Record<string, string | number>, body: string | Buffer, code?: string): Promise<void>;
+  /** Audits a request that gets no answer because the client is gone (or the answer cannot be sent). */
+  record(ctx: RequestContext, status: number, code: string): Promise<void>;
 }
+
+/** Audit status for a request whose client left before the answer (nginx's 499). */
+export const CLIENT_CLOSED_STATUS = 499;
 
 export function createResponder(audit: AuditSink, failClosed: boolean, log: Logger): Responder {
   return {
+    async record(ctx, status, code) {
+      ctx.answered = true;
+      await audit.append(auditRecordOf(ctx, status, code, 0)).catch((err: unknown) => log.error({ err, requestId: ctx.id }, 'AUDIT WRITE FAILED'));
+    },
     async send(ctx, status, headers, body, code) {
       const { res } = ctx;
       ctx.answered = true;
@@ -58,6 +67,7 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
     type: 'request',
     time: ctx.receivedAt.toISOString(),
     request_id: ctx.id,
+    client_request_id: ctx.clientRequestId,
     trace_id: null,
     principal: ctx.principal?.id ?? 'unauthenticated',
     auth_method: ctx.principal?.method ?? 'none',

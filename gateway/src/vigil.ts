@@ -20,7 +20,8 @@ import { policySourceOf } from './policy-adapter.js';
 import { createResponder } from './respond.js';
 import { createAuthenticateStage } from './stages/authenticate.js';
 import { createAuthorizeStage } from './stages/authorize.js';
-import { createLimitStage } from './stages/limit.js';
+import { createAdmissionStage } from './stages/limit-admission.js';
+import { createItemsLimitStage } from './stages/limit-items.js';
 import type { VigilConfig } from './config/schema.js';
 import { VigilError } from './errors.js';
 import { ModelRegistry, type ServedVersion } from './model-registry.js';
@@ -112,20 +113,23 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const rejectWhileDraining: Stage = () => {
     if (draining) throw new VigilError('SHUTTING_DOWN', 'vigil is shutting down', { connection: 'close' });
   };
-  // The request pipeline, in order. Nothing about a model is revealed before authorize; the limit
-  // stage follows body because an inference costs its batch size; nothing reaches a pool before
-  // every earlier stage said yes.
-  const securityStages: Stage[] = insecure
-    ? []
-    : [createAuthenticateStage({ jwt, policy, throttle: new AuthFailureThrottle(config.auth.failures) }), createAuthorizeStage(policy, registry)];
-  const limitStages: Stage[] = insecure ? [] : [createLimitStage(policy, new RateLimits(seams.limiterStore ?? new MemoryLimiterStore()), log)];
+  // The request pipeline, in order. Nothing about a model is revealed before authorize; a caller
+  // over its limits is refused before its body is read, and its items are charged once the body is
+  // validated (an inference costs its batch size); nothing reaches a pool before every earlier
+  // stage said yes.
+  const throttle = new AuthFailureThrottle(config.auth.failures);
+  const securityStages: Stage[] = insecure ? [] : [createAuthenticateStage({ jwt, policy, throttle }), createAuthorizeStage(policy, registry)];
+  const rateLimits = new RateLimits(seams.limiterStore ?? new MemoryLimiterStore());
+  const admission: Stage[] = insecure ? [] : [createAdmissionStage(policy, rateLimits, log)];
+  const itemLimits: Stage[] = insecure ? [] : [createItemsLimitStage(policy, rateLimits, log)];
   const stages: Stage[] = [
     rejectWhileDraining,
     routeStage,
     ...securityStages, // authenticate → authorize
     createResolveStage(registry),
+    ...admission, // in-flight slot, request quota
     createBodyStage(config.server.max_body_bytes),
-    ...limitStages,
+    ...itemLimits, // items, items per model
     // screen plugs in here (issue #5): after validation, before anything reaches a pool
     createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }, responder),
     createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
@@ -148,6 +152,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     supervisor,
     isDraining: () => draining,
     jwt,
+    throttle,
     policy,
     audit,
     auditDir: config.audit.dir,

@@ -23,6 +23,7 @@ function request(i: number, o: Partial<RequestAuditRecord> = {}): RequestAuditRe
     type: 'request',
     time: new Date(Date.UTC(2025, 5, 1, 12, 0, i)).toISOString(),
     request_id: `req-${i}`,
+    client_request_id: null,
     trace_id: null,
     principal: i % 3 === 0 ? 'key:ops' : 'user:alice',
     auth_method: i % 3 === 0 ? 'api_key' : 'jwt',

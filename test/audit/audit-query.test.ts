@@ -20,6 +20,7 @@ function req(minutesAgo: number, o: Partial<RequestAuditRecord>): RequestAuditRe
     type: 'request',
     time: new Date(Date.now() - minutesAgo * MIN).toISOString(),
     request_id: `r-${minutesAgo}-${o.principal ?? 'x'}`,
+    client_request_id: null,
     trace_id: null,
     principal: 'user:alice',
     auth_method: 'jwt',

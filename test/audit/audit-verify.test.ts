@@ -23,6 +23,7 @@ function record(i: number): AuditRecord {
     type: 'request',
     time,
     request_id: `req-${i}`,
+    client_request_id: null,
     trace_id: null,
     principal: i % 3 === 0 ? 'key:ops' : 'user:alice',
     auth_method: 'jwt',

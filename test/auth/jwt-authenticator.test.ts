@@ -71,6 +71,7 @@ describe('JWT authentication, played by an attacker', () => {
     ['no exp', () => good({ exp: undefined }), 'TOKEN_CLAIMS_INVALID'],
     ['no sub', () => good({ sub: undefined }), 'TOKEN_CLAIMS_INVALID'],
     ['lifetime beyond the issuer maximum', () => good({ exp: now + 7 * 86_400 }), 'TOKEN_LIFETIME_TOO_LONG'],
+    ['a week-long token hiding behind an iat set in the future', () => good({ iat: now + 7 * 86_400 - 60, exp: now + 7 * 86_400 }), 'TOKEN_LIFETIME_TOO_LONG'],
     ['unknown kid', () => good().then(() => sign({ iss: ISSUER, aud: AUDIENCE, sub: 'alice', iat: now, exp: now + 600 }, { kid: 'nope' })), 'TOKEN_UNKNOWN_KEY'],
     ['alg none', () => `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ iss: ISSUER, aud: AUDIENCE, sub: 'admin', exp: now + 600, roles: ['admin'] })}.`, 'TOKEN_ALG_NOT_ALLOWED'],
     [
@@ -106,6 +107,19 @@ describe('JWT authentication, played by an attacker', () => {
     assert.equal(await auth.authenticate(token, Date.now()), first, 'the second call is answered from the cache');
     await assert.rejects(auth.authenticate(token, (now + 3) * 1000 + 31_000), (err: unknown) => err instanceof VigilError && err.code === 'TOKEN_EXPIRED');
   });
+});
+
+test('two issuers that would mint the same principal ids are refused at start', async () => {
+  const issuer = (name: string) => ({ issuer: name, audience: 'vigil', jwks_file: '/dev/null', algorithms: ['RS256'] });
+  const config = configSchema.parse({ auth: { issuers: [issuer('https://a.test')], dev_mode: true } });
+  const { loadOrCreateDevKey } = await import('../../gateway/src/auth/dev-signing-key.js');
+  const dir = await mkdtemp(join(tmpdir(), 'vigil-prefix-'));
+  await writeFile(join(dir, 'jwks.json'), JSON.stringify({ keys: [] }));
+  config.auth.issuers[0].jwks_file = join(dir, 'jwks.json');
+  await assert.rejects(JwtAuthenticator.create(config.auth, await loadOrCreateDevKey(dir)), /both use principal_prefix 'user:'/);
+  config.auth.issuers[0].principal_prefix = 'corp:';
+  await JwtAuthenticator.create(config.auth, await loadOrCreateDevKey(dir));
+  await rm(dir, { recursive: true, force: true });
 });
 
 describe('an issuer whose JWKS endpoint goes down', () => {

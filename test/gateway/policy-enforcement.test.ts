@@ -76,12 +76,12 @@ describe('shadow modes', () => {
     assert.equal(denied.status, 200, 'not blocked in shadow mode');
     for (let i = 0; i < 5; i++) await rawRequest(vigil.port, 'GET', '/v2/models/digits', { headers: { ...headers, 'x-request-id': `shadow-limit-${i}` } });
     const records = await auditRecords(vigil);
-    const authz = records.find((r) => r.type === 'request' && r.request_id === 'shadow-authz');
+    const authz = records.find((r) => r.type === 'request' && r.client_request_id === 'shadow-authz');
     assert.ok(authz && authz.type === 'request');
     assert.equal(authz.decision, 'allow');
     assert.deepEqual(authz.modes, { authorization: 'shadow', limits: 'shadow' });
     assert.deepEqual(authz.shadow_denials, ['default-deny']);
-    const fifth = records.find((r) => r.type === 'request' && r.request_id === 'shadow-limit-4');
+    const fifth = records.find((r) => r.type === 'request' && r.client_request_id === 'shadow-limit-4');
     assert.ok(fifth && fifth.type === 'request');
     assert.equal(fifth.status, 200);
     assert.deepEqual(fifth.shadow_denials, ['limit:requests']);

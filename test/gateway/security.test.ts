@@ -174,7 +174,7 @@ describe('the secured endpoint, played by an attacker (nothing refused reaches a
     const records: StoredAuditRecord[] = [];
     for await (const r of queryAudit(vigil.config.audit.dir, { type: 'request' })) records.push(r);
     for (const s of sent) {
-      const mine = records.filter((r) => r.type === 'request' && r.request_id === s.id);
+      const mine = records.filter((r) => r.type === 'request' && r.client_request_id === s.id);
       assert.equal(mine.length, 1, `${s.id} appears once`);
       const rec = mine[0];
       assert.ok(rec.type === 'request');

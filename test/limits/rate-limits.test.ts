@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Principal } from '../../gateway/src/auth/principal.js';
-import { planLimits, type LimitsPolicy } from '../../gateway/src/limits/limit-plan.js';
+import { planLimits, type LimitPlan, type LimitsPolicy } from '../../gateway/src/limits/limit-plan.js';
 import { MemoryLimiterStore } from '../../gateway/src/limits/limiter-store.js';
-import { RateLimits } from '../../gateway/src/limits/rate-limits.js';
+import { rateLimitHeaders, RateLimits } from '../../gateway/src/limits/rate-limits.js';
+
+const all = (p: LimitPlan) => [...p.admission, ...p.items];
 
 const limits: LimitsPolicy = {
   mode: 'enforce',
@@ -20,8 +22,8 @@ const alice: Principal = { id: 'user:alice', method: 'jwt', roles: ['analyst'] }
 describe('limit plan (pure)', () => {
   test('an inference costs its batch in items, 1 in requests, per principal and per principal × model', () => {
     const plan = planLimits(limits, alice, '10.0.0.1', { model: 'mnist', items: 32 });
-    assert.deepEqual(plan.charges, [
-      { name: 'requests', key: 'user:alice', quota: 50, windowS: 60, cost: 1 },
+    assert.deepEqual(plan.admission, [{ name: 'requests', key: 'user:alice', quota: 50, windowS: 60, cost: 1 }], 'charged before the body is read');
+    assert.deepEqual(plan.items, [
       { name: 'items', key: 'user:alice', quota: 500, windowS: 60, cost: 32 },
       { name: 'model_items', key: 'user:alice|mnist', quota: 200, windowS: 60, cost: 32 },
     ]);
@@ -30,26 +32,26 @@ describe('limit plan (pure)', () => {
 
   test('several roles: the most generous value of each quota; no role limits: the default', () => {
     const both = planLimits(limits, { ...alice, roles: ['analyst', 'bulk'] }, 'x', { model: 'mnist', items: 1 });
-    assert.equal(both.charges.find((c) => c.name === 'items')!.quota, 5000);
-    assert.equal(both.charges.find((c) => c.name === 'requests')!.quota, 50, "bulk names no request quota, so analyst's stands");
+    assert.equal(all(both).find((c) => c.name === 'items')!.quota, 5000);
+    assert.equal(all(both).find((c) => c.name === 'requests')!.quota, 50, "bulk names no request quota, so analyst's stands");
     const nobody = planLimits(limits, { id: 'user:bob', method: 'jwt', roles: ['viewer'] }, 'x', { items: 0 });
-    assert.deepEqual(nobody.charges.map((c) => `${c.name}:${c.quota}`), ['requests:10']);
+    assert.deepEqual(all(nobody).map((c) => `${c.name}:${c.quota}`), ['requests:10']);
   });
 
   test('a quota none of the roles sets falls back to the default: leaving it out never lifts it', () => {
     const bulk = planLimits(limits, { id: 'svc:b', method: 'api_key', roles: ['bulk'] }, 'x', { model: 'mnist', items: 1 });
-    assert.deepEqual(bulk.charges.map((c) => `${c.name}:${c.quota}`), ['requests:10', 'items:5000']);
+    assert.deepEqual(all(bulk).map((c) => `${c.name}:${c.quota}`), ['requests:10', 'items:5000']);
     assert.deepEqual(bulk.concurrency, { key: 'svc:b', max: 2 });
   });
 
   test('role names that are Object.prototype properties find no limits of their own', () => {
     const sneaky = planLimits(limits, { id: 'user:eve', method: 'jwt', roles: ['constructor', '__proto__', 'toString'] }, 'x', { items: 5 });
-    assert.deepEqual(sneaky.charges.map((c) => `${c.name}:${c.quota}`), ['requests:10', 'items:100']);
+    assert.deepEqual(all(sneaky).map((c) => `${c.name}:${c.quota}`), ['requests:10', 'items:100']);
   });
 
   test('anonymous callers are limited per source address', () => {
     const plan = planLimits(limits, { id: 'anonymous', method: 'anonymous', roles: [] }, '192.0.2.7', { items: 0 });
-    assert.deepEqual(plan.charges, [{ name: 'requests', key: 'anon:192.0.2.7', quota: 5, windowS: 60, cost: 1 }]);
+    assert.deepEqual(all(plan), [{ name: 'requests', key: 'anon:192.0.2.7', quota: 5, windowS: 60, cost: 1 }]);
   });
 });
 
@@ -57,7 +59,7 @@ describe('rate limits', () => {
   test('exact under concurrency: with a quota of L and N ≫ L simultaneous requests, exactly L pass', async () => {
     const rl = new RateLimits(new MemoryLimiterStore());
     const L = 37;
-    const plan = { charges: [{ name: 'requests' as const, key: 'user:x', quota: L, windowS: 60, cost: 1 }] };
+    const plan = [{ name: 'requests' as const, key: 'user:x', quota: L, windowS: 60, cost: 1 }];
     const outcomes = await Promise.all(Array.from({ length: 500 }, () => rl.charge(plan)));
     assert.equal(outcomes.filter((o) => o.ok).length, L);
     const refused = outcomes.find((o) => !o.ok);
@@ -66,7 +68,7 @@ describe('rate limits', () => {
 
   test('batch cost: a quota of 100 items admits 3 batches of 32 and refuses the fourth', async () => {
     const rl = new RateLimits(new MemoryLimiterStore());
-    const plan = { charges: [{ name: 'items' as const, key: 'k', quota: 100, windowS: 60, cost: 32 }] };
+    const plan = [{ name: 'items' as const, key: 'k', quota: 100, windowS: 60, cost: 32 }];
     const results = [];
     for (let i = 0; i < 4; i++) results.push((await rl.charge(plan)).ok);
     assert.deepEqual(results, [true, true, true, false]);
@@ -74,12 +76,10 @@ describe('rate limits', () => {
 
   test('all or nothing: a request refused on items gives back the request point it took', async () => {
     const rl = new RateLimits(new MemoryLimiterStore());
-    const plan = (items: number) => ({
-      charges: [
-        { name: 'requests' as const, key: 'k', quota: 3, windowS: 60, cost: 1 },
-        { name: 'items' as const, key: 'k', quota: 10, windowS: 60, cost: items },
-      ],
-    });
+    const plan = (items: number) => [
+      { name: 'requests' as const, key: 'k', quota: 3, windowS: 60, cost: 1 },
+      { name: 'items' as const, key: 'k', quota: 10, windowS: 60, cost: items },
+    ];
     assert.equal((await rl.charge(plan(50))).ok, false);
     assert.equal((await rl.charge(plan(50))).ok, false);
     const oks = [];
@@ -89,10 +89,11 @@ describe('rate limits', () => {
 
   test('IETF RateLimit headers name each quota, what remains and when it resets', async () => {
     const rl = new RateLimits(new MemoryLimiterStore());
-    const out = await rl.charge(planLimits(limits, alice, 'x', { model: 'mnist', items: 8 }));
+    const out = await rl.charge(all(planLimits(limits, alice, 'x', { model: 'mnist', items: 8 })));
     assert.ok(out.ok);
-    assert.equal(out.headers['ratelimit-policy'], '"requests";q=50;w=60, "items";q=500;w=60, "model_items";q=200;w=60');
-    assert.match(out.headers.ratelimit, /^"requests";r=49;t=(59|60), "items";r=492;t=(59|60), "model_items";r=192;t=(59|60)$/);
+    const headers = rateLimitHeaders(out.states);
+    assert.equal(headers['ratelimit-policy'], '"requests";q=50;w=60, "items";q=500;w=60, "model_items";q=200;w=60');
+    assert.match(headers.ratelimit, /^"requests";r=49;t=(59|60), "items";r=492;t=(59|60), "model_items";r=192;t=(59|60)$/);
   });
 
   test('concurrency: a slot per request in flight, released exactly once', () => {

@@ -6,7 +6,10 @@ export interface RequestAuditRecord {
   type: 'request';
   /** ISO 8601 UTC, when the request arrived */
   time: string;
+  /** vigil's own id for the request (also sent back as `x-request-id`). */
   request_id: string;
+  /** The client's `x-request-id`, when it sent a well-formed one: for correlation only. */
+  client_request_id: string | null;
   trace_id: string | null;
   principal: string;
   auth_method: 'jwt' | 'api_key' | 'anonymous' | 'none';

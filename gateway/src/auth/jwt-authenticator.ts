@@ -73,6 +73,15 @@ export class JwtAuthenticator {
         remote: false,
       });
     }
+    // Two issuers minting the same principal id would share its grants and limits.
+    const prefixes = new Map<string, string>();
+    for (const { config } of issuers.values()) {
+      const other = prefixes.get(config.principal_prefix);
+      if (other) {
+        throw new Error(`auth: issuers ${other} and ${config.issuer} both use principal_prefix '${config.principal_prefix}'; give each its own (the development issuer uses 'user:')`);
+      }
+      prefixes.set(config.principal_prefix, config.issuer);
+    }
     return new JwtAuthenticator(issuers, auth.max_token_bytes, auth.token_cache_size);
   }
 
@@ -118,7 +127,8 @@ export class JwtAuthenticator {
     } catch (err) {
       throw this.mapError(err, issuer);
     }
-    const lifetime = payload.exp! - (typeof payload.iat === 'number' ? payload.iat : now);
+    // Measured from the earlier of iat and now: a forged-forward iat must not shrink it.
+    const lifetime = payload.exp! - Math.min(typeof payload.iat === 'number' ? payload.iat : now, now);
     if (lifetime > cfg.max_lifetime_s) {
       throw reject('TOKEN_LIFETIME_TOO_LONG', `the token is valid for ${lifetime} s; this issuer allows at most ${cfg.max_lifetime_s} s`);
     }

@@ -14,8 +14,11 @@ export interface Charge {
 }
 
 export interface LimitPlan {
-  charges: Charge[];
-  /** In-flight cap for `concurrencyKey`, if any. */
+  /** Charged before the body is read: a caller over its request quota or in-flight cap costs no upload. */
+  admission: Charge[];
+  /** Charged once the body is validated: an inference's items, per caller and per caller × model. */
+  items: Charge[];
+  /** In-flight cap, if any. */
   concurrency?: { key: string; max: number };
 }
 
@@ -34,17 +37,16 @@ export function planLimits(
   const anonymous = principal.method === 'anonymous';
   const spec = anonymous ? limits.anonymous ?? {} : effectiveSpec(limits, principal.roles);
   const who = anonymous ? `anon:${source}` : principal.id;
-  const charges: Charge[] = [];
+  const plan: LimitPlan = { admission: [], items: [] };
   if (spec.requests_per_minute !== undefined) {
-    charges.push({ name: 'requests', key: who, quota: spec.requests_per_minute, windowS: 60, cost: 1 });
+    plan.admission.push({ name: 'requests', key: who, quota: spec.requests_per_minute, windowS: 60, cost: 1 });
   }
   if (request.items > 0 && spec.items_per_minute !== undefined) {
-    charges.push({ name: 'items', key: who, quota: spec.items_per_minute, windowS: 60, cost: request.items });
+    plan.items.push({ name: 'items', key: who, quota: spec.items_per_minute, windowS: 60, cost: request.items });
   }
   if (request.items > 0 && request.model !== undefined && spec.model_items_per_minute !== undefined) {
-    charges.push({ name: 'model_items', key: `${who}|${request.model}`, quota: spec.model_items_per_minute, windowS: 60, cost: request.items });
+    plan.items.push({ name: 'model_items', key: `${who}|${request.model}`, quota: spec.model_items_per_minute, windowS: 60, cost: request.items });
   }
-  const plan: LimitPlan = { charges };
   if (spec.concurrency !== undefined) plan.concurrency = { key: who, max: spec.concurrency };
   return plan;
 }

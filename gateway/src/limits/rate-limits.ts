@@ -1,12 +1,18 @@
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Charge, LimitPlan } from './limit-plan.js';
+import type { Charge } from './limit-plan.js';
 import type { LimiterStore } from './limiter-store.js';
 
+/** Where a quota stands after a charge: for the RateLimit headers. */
+export interface QuotaState {
+  charge: Charge;
+  remaining: number;
+  resetMs: number;
+}
+
 export type LimitOutcome =
-  | { ok: true; headers: Record<string, string> }
-  | { ok: false; reason: 'quota'; charge: Charge; retryAfterS: number; headers: Record<string, string> }
-  | { ok: false; reason: 'concurrency'; max: number; headers: Record<string, string> }
-  | { ok: false; reason: 'store'; error: unknown; headers: Record<string, string> };
+  | { ok: true; states: QuotaState[] }
+  | { ok: false; reason: 'quota'; charge: Charge; retryAfterS: number; states: QuotaState[] }
+  | { ok: false; reason: 'store'; error: unknown; states: QuotaState[] };
 
 /**
  * Charges a request's quotas: all of them or none (a refused request gives back every point it
@@ -19,10 +25,10 @@ export class RateLimits {
 
   constructor(private readonly store: LimiterStore) {}
 
-  async charge(plan: LimitPlan): Promise<LimitOutcome> {
+  async charge(charges: Charge[]): Promise<LimitOutcome> {
     const taken: { charge: Charge; limiter: RateLimiterAbstract }[] = [];
     const remaining: { charge: Charge; res: RateLimiterRes }[] = [];
-    for (const charge of plan.charges) {
+    for (const charge of charges) {
       const limiter = this.limiterFor(charge);
       try {
         remaining.push({ charge, res: await limiter.consume(charge.key, charge.cost) });
@@ -32,23 +38,25 @@ export class RateLimits {
           // rate-limiter-flexible keeps the points of a refused consume; a refused request costs nothing.
           taken.push({ charge, limiter });
         }
-        await this.refund(taken);
+        await this.giveBack(taken);
         if (err instanceof RateLimiterRes) {
           const retryAfterS = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
           // What is left once this request's points are given back.
-          const left = [
+          const states = [
             ...remaining.map(({ charge: c, res }) => ({ charge: c, remaining: res.remainingPoints + c.cost, resetMs: res.msBeforeNext })),
             { charge, remaining: charge.quota - (err.consumedPoints - charge.cost), resetMs: err.msBeforeNext },
           ];
-          return { ok: false, reason: 'quota', charge, retryAfterS, headers: rateLimitHeaders(plan.charges, left) };
+          return { ok: false, reason: 'quota', charge, retryAfterS, states };
         }
-        return { ok: false, reason: 'store', error: err, headers: {} };
+        return { ok: false, reason: 'store', error: err, states: [] };
       }
     }
-    return {
-      ok: true,
-      headers: rateLimitHeaders(plan.charges, remaining.map(({ charge, res }) => ({ charge, remaining: res.remainingPoints, resetMs: res.msBeforeNext }))),
-    };
+    return { ok: true, states: remaining.map(({ charge, res }) => ({ charge, remaining: res.remainingPoints, resetMs: res.msBeforeNext })) };
+  }
+
+  /** Gives back charges already taken (a request refused at a later step costs nothing). */
+  async refund(charges: Charge[]): Promise<void> {
+    await this.giveBack(charges.map((charge) => ({ charge, limiter: this.limiterFor(charge) })));
   }
 
   /** Takes an in-flight slot; the caller must call the returned release once the request ends. */
@@ -76,7 +84,7 @@ export class RateLimits {
     return limiter;
   }
 
-  private async refund(taken: { charge: Charge; limiter: RateLimiterAbstract }[]): Promise<void> {
+  private async giveBack(taken: { charge: Charge; limiter: RateLimiterAbstract }[]): Promise<void> {
     await Promise.all(taken.map(({ charge, limiter }) => limiter.reward(charge.key, charge.cost).catch(() => undefined)));
   }
 }
@@ -85,10 +93,10 @@ export class RateLimits {
  * IETF draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` lists the quotas, `RateLimit`
  * the remaining units (r) and seconds to reset (t) of each.
  */
-function rateLimitHeaders(charges: Charge[], results: { charge: Charge; remaining: number; resetMs: number }[]): Record<string, string> {
-  if (charges.length === 0) return {};
-  const policy = charges.map((c) => `"${c.name}";q=${c.quota};w=${c.windowS}`).join(', ');
-  const state = results
+export function rateLimitHeaders(states: QuotaState[]): Record<string, string> {
+  if (states.length === 0) return {};
+  const policy = states.map(({ charge: c }) => `"${c.name}";q=${c.quota};w=${c.windowS}`).join(', ');
+  const state = states
     .map(({ charge, remaining, resetMs }) => `"${charge.name}";r=${Math.max(0, Math.min(charge.quota, remaining))};t=${Math.max(0, Math.ceil(resetMs / 1000))}`)
     .join(', ');
   return { 'ratelimit-policy': policy, ratelimit: state };

@@ -64,6 +64,11 @@ function tooLarge(maxBytes: number): VigilError {
 
 function readBounded(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    // Earlier stages may await; a client gone by now has already fired 'aborted'/'close'.
+    if (req.destroyed || req.readableAborted) {
+      reject(new VigilError('BODY_INCOMPLETE', 'the client closed the connection before the body was complete'));
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer) => {
@@ -84,16 +89,18 @@ function readBounded(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
       cleanup();
       reject(new VigilError('BODY_INCOMPLETE', 'the client closed the connection before the body was complete'));
     };
-    const onError = onAborted;
     function cleanup() {
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('aborted', onAborted);
-      req.off('error', onError);
+      req.off('error', onAborted);
+      req.off('close', onAborted);
     }
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('aborted', onAborted);
-    req.on('error', onError);
+    req.on('error', onAborted);
+    // 'close' after 'end' is normal; cleanup() has removed this listener by then.
+    req.on('close', onAborted);
   });
 }

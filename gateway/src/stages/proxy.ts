@@ -4,7 +4,7 @@ import type { Pool } from '../../../serving/src/supervisor/pool.js';
 import type { WorkerSlot } from '../../../serving/src/supervisor/worker-slot.js';
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
-import type { Responder } from '../respond.js';
+import { CLIENT_CLOSED_STATUS, type Responder } from '../respond.js';
 
 /** Request headers a pool may see. Credentials, cookies and hop-by-hop headers never reach it. */
 const FORWARDED_HEADERS = new Set(['content-type', 'content-length', 'traceparent', 'tracestate', 'x-request-id']);
@@ -127,9 +127,12 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
         },
       };
       inflight.set(req, state);
-      // A client that goes away mid-request: nothing left to answer.
+      // A client that goes away mid-request: stop the pool's work on it (freeing its slot honestly)
+      // and audit that it ended unanswered.
       res.once('close', () => {
-        if (settle()) resolve();
+        if (!settle()) return;
+        state.proxyReq?.destroy();
+        opts.responder.record(ctx, CLIENT_CLOSED_STATUS, 'CLIENT_CLOSED').then(resolve, resolve);
       });
       void handlerFor(worker)(req, res, (err?: unknown) => state.fail(new VigilError('POOL_ERROR', `proxy failure: ${String(err)}`)));
     });
