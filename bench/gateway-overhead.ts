@@ -1,20 +1,23 @@
 // What the gateway costs: mnist inference (batch 1) measured three ways in one run, so the
 // ratios compare like with like on this machine:
 //   (a) the pool worker called directly on its Unix socket (HTTP + JSON + ONNX Runtime)
-//   (b) the same through the gateway (route, resolve, bounded read, JSON validation, proxy)
+//   (b) the same through the gateway as shipped: route, authenticate (cached token), authorize,
+//       limits, bounded read, JSON validation, proxy, and the audit record before every answer
 //   (c) ONNX Runtime in this process, no HTTP at all
 //   (d) a bare node:http + http-proxy-middleware hop to the same socket: the floor any
 //       hpm-based gateway pays, to tell vigil's own cost from the library's
+//   (e) the same bare hop with undici's Pool upstream instead: would another library move it?
 // at concurrency 1 and 64, plus the gateway process's peak RSS. Prints numbers; asserts nothing.
 //   npm run bench            (BENCH_SECONDS=10 for longer runs)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { gunzipSync } from 'node:zlib';
 import autocannon from 'autocannon';
+import { loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
 import ort from 'onnxruntime-node';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -32,13 +35,13 @@ const heldout = JSON.parse(gunzipSync(readFileSync('models/mnist/1/heldout.json.
 const sample = heldout.inputs[0];
 const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: sample }] });
 
-async function load(opts: { url: string; socketPath?: string; connections: number }): Promise<Result> {
+async function load(opts: { url: string; socketPath?: string; connections: number; headers?: Record<string, string> }): Promise<Result> {
   const run = (duration: number) =>
     autocannon({
       url: opts.url,
       socketPath: opts.socketPath,
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...opts.headers },
       body,
       connections: opts.connections,
       pipelining: 1,
@@ -75,20 +78,44 @@ async function inProcess(connections: number): Promise<Result> {
   return { rps: count / elapsed, requests: count, p50: latencies[Math.floor(latencies.length * 0.5)], p99: latencies[Math.floor(latencies.length * 0.99)], errors: 0 };
 }
 
-async function startGateway(runtimeDir: string) {
+async function startGateway(runtimeDir: string, scratch: string) {
+  const stateDir = join(scratch, 'state');
   const child = spawn(process.execPath, ['bin/vigil.js', 'start'], {
-    env: { ...process.env, PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info', VIGIL_RUNTIME_DIR: runtimeDir },
+    env: {
+      ...process.env,
+      PORT: '0',
+      ADMIN_PORT: '0',
+      LOG_LEVEL: 'info',
+      VIGIL_RUNTIME_DIR: runtimeDir,
+      VIGIL_STATE_DIR: stateDir,
+      VIGIL_AUDIT_DIR: join(scratch, 'audit'),
+      VIGIL_POLICY: join(scratch, 'policy.yaml'),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  try {
+    return await started(child, stateDir);
+  } catch (err) {
+    child.kill('SIGTERM');
+    throw err;
+  }
+}
+
+async function started(child: ReturnType<typeof spawn>, stateDir: string) {
   const { port, adminPort } = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.includes('"vigil listening"')) resolve(JSON.parse(line) as { port: number; adminPort: number });
     });
     child.once('exit', () => reject(new Error('vigil exited before listening')));
   });
-  const status = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as { models: { model: string; workers: { pid: number }[] }[] };
+  const key = await loadOrCreateDevKey(stateDir);
+  const token = await mintDevToken(key, { sub: 'bench', roles: ['admin'], ttlSeconds: 3600 });
+  const analystToken = await mintDevToken(key, { sub: 'bench', roles: ['analyst'], ttlSeconds: 3600 });
+  const status = (await (await fetch(`http://127.0.0.1:${adminPort}/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+    models: { model: string; workers: { pid: number }[] }[];
+  };
   const poolPid = status.models.find((m) => m.model === 'mnist')!.workers[0].pid;
-  return { child, port, poolPid };
+  return { child, port, poolPid, auth: { authorization: `Bearer ${analystToken}` } };
 }
 
 /** CPU time (user + system) a process has used so far, in µs, from /proc. */
@@ -117,28 +144,42 @@ const fmt = (r: Result & { cpu?: Record<string, number> }) =>
   (r.cpu ? `  CPU/request: ${Object.entries(r.cpu).map(([k, v]) => `${k} ${v.toFixed(0)} µs`).join(', ')}` : '') +
   (r.errors ? `  ERRORS ${r.errors}` : '');
 
-async function startBareProxy(socketPath: string) {
-  const child = spawn(process.execPath, [new URL('./bare-proxy.js', import.meta.url).pathname, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startBareProxy(socketPath: string, script = './bare-proxy.js') {
+  const child = spawn(process.execPath, [new URL(script, import.meta.url).pathname, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve) => createInterface({ input: child.stdout! }).once('line', (l) => resolve(Number(l))));
   return { child, port };
 }
 
 const runtimeDir = await mkdtemp(join(tmpdir(), 'vigil-bench-'));
-const gateway = await startGateway(runtimeDir);
+const scratch = await mkdtemp(join(tmpdir(), 'vigil-bench-scratch-'));
+// The full security chain runs (authenticate, authorize, limit, audit), with quotas out of reach.
+await writeFile(
+  join(scratch, 'policy.yaml'),
+  `version: 1
+roles: { admin: all, analyst: bench }
+grants:
+  - { id: admin, roles: [admin], actions: ["*"], models: ["*"] }
+  - { id: bench, roles: [analyst], actions: [infer], models: [mnist] }
+limits: { roles: { analyst: { requests_per_minute: 100000000, items_per_minute: 100000000, concurrency: 1000 } } }
+`,
+);
+const gateway = await startGateway(runtimeDir, scratch);
 const socketPath = join(runtimeDir, 'mnist.1.0.sock');
 const bare = await startBareProxy(socketPath);
+const bareUndici = await startBareProxy(socketPath, './bare-undici-proxy.js');
 const rows: string[] = [];
 const ratios: string[] = [];
 try {
   for (const c of CONCURRENCY) {
     const pids = { pool: gateway.poolPid, 'load generator': process.pid };
     const a = await withCpu(pids, () => load({ url: 'http://pool/v2/models/mnist/versions/1/infer', socketPath, connections: c }));
-    const b = await withCpu({ gateway: gateway.child.pid!, ...pids }, () => load({ url: `http://127.0.0.1:${gateway.port}/v2/models/mnist/infer`, connections: c }));
+    const b = await withCpu({ gateway: gateway.child.pid!, ...pids }, () => load({ url: `http://127.0.0.1:${gateway.port}/v2/models/mnist/infer`, connections: c, headers: gateway.auth }));
     const inproc = await inProcess(c);
     const d = await withCpu({ 'bare proxy': bare.child.pid!, ...pids }, () => load({ url: `http://127.0.0.1:${bare.port}/`, connections: c }));
+    const e = await withCpu({ 'bare proxy': bareUndici.child.pid!, ...pids }, () => load({ url: `http://127.0.0.1:${bareUndici.port}/`, connections: c }));
     const at = `c=${String(c).padEnd(3)}`;
-    rows.push(`${at} (a) pool direct     ${fmt(a)}`, `${at} (b) through gateway ${fmt(b)}`, `${at} (c) ORT in-process  ${fmt(inproc)}`, `${at} (d) bare hpm hop    ${fmt(d)}`);
-    ratios.push(`${at} b/a = ${(b.rps / a.rps).toFixed(2)}   b/c = ${(b.rps / inproc.rps).toFixed(3)}   d/a = ${(d.rps / a.rps).toFixed(2)}   b/d = ${(b.rps / d.rps).toFixed(2)}`);
+    rows.push(`${at} (a) pool direct     ${fmt(a)}`, `${at} (b) through gateway ${fmt(b)}`, `${at} (c) ORT in-process  ${fmt(inproc)}`, `${at} (d) bare hpm hop    ${fmt(d)}`, `${at} (e) bare undici hop ${fmt(e)}`);
+    ratios.push(`${at} b/a = ${(b.rps / a.rps).toFixed(2)}   b/c = ${(b.rps / inproc.rps).toFixed(3)}   d/a = ${(d.rps / a.rps).toFixed(2)}   e/a = ${(e.rps / a.rps).toFixed(2)}   b/d = ${(b.rps / d.rps).toFixed(2)}`);
   }
   console.log(`\nmnist, batch 1, ${SECONDS} s per run, node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`);
   for (const r of rows) console.log(r);
@@ -147,7 +188,9 @@ try {
   console.log(`\ngateway peak RSS: ${peakRssMb(gateway.child.pid!).toFixed(0)} MB (VmHWM of the gateway process, pools excluded)`);
 } finally {
   bare.child.kill('SIGTERM');
+  bareUndici.child.kill('SIGTERM');
   gateway.child.kill('SIGTERM');
   await new Promise((r) => gateway.child.once('exit', r));
   await rm(runtimeDir, { recursive: true, force: true });
+  await rm(scratch, { recursive: true, force: true });
 }
