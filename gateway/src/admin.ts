@@ -11,6 +11,7 @@ import type { Principal } from './auth/principal.js';
 import { VigilError } from './errors.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { PolicySource } from './policy-port.js';
+import type { VigilMetrics } from './telemetry/metrics.js';
 
 export interface AdminDeps {
   registry: ModelRegistry;
@@ -23,13 +24,15 @@ export interface AdminDeps {
   auditDir: string;
   /** Public keys of the development issuer, served so other services can verify its tokens. */
   devJwks?: { keys: JWK[] };
+  metrics: VigilMetrics;
   log: Logger;
 }
 
 /**
  * The admin port: for operators and probes, never for clients. Express is fine here; it is off
  * the inference hot path, where plain node:http saves ~100 µs a request (DESIGN.md).
- * Probes (/livez, /readyz) are open; everything else is authorized by the policy like any request.
+ * Probes (/livez, /readyz) and the Prometheus scrape (/metrics) are open; everything else is
+ * authorized by the policy like any request.
  */
 export function createAdminApp(deps: AdminDeps) {
   const { registry, supervisor, isDraining } = deps;
@@ -73,6 +76,11 @@ export function createAdminApp(deps: AdminDeps) {
   app.get('/readyz', (_req, res) => {
     const ready = !isDraining() && registry.allReady() && deps.audit.healthy;
     res.status(ready ? 200 : 503).json({ ready });
+  });
+  // Scrapers, like probes, are not asked for credentials: the admin port binds to loopback (or an
+  // internal address), and the metrics hold no principal, key or request id.
+  app.get('/metrics', (req, res) => {
+    deps.metrics.handle(req, res);
   });
   if (deps.devJwks) {
     const jwks = deps.devJwks;

@@ -31,6 +31,10 @@ export interface RequestContext {
   body?: { raw: Buffer; request: InferenceRequest | undefined; batchSize: number };
   /** limit stages: what admission charged (refunded if items are refused) and every quota's state, for the headers */
   limits?: { admitted: Charge[]; states: QuotaState[] };
+  /** proxy: when the request went to the pool, when the pool answered, and its compute time */
+  proxiedAt?: bigint;
+  poolAnsweredAt?: bigint;
+  poolComputeSeconds?: number;
   /** Mode of each enforcing stage that ran (written into the audit record). */
   modes: Record<string, string>;
   /** What a stage in shadow mode would have refused. */

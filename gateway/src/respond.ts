@@ -23,10 +23,14 @@ export interface Responder {
 /** Audit status for a request whose client left before the answer (nginx's 499). */
 export const CLIENT_CLOSED_STATUS = 499;
 
-export function createResponder(audit: AuditSink, failClosed: boolean, log: Logger): Responder {
+/** Called once per request, with its final status and code: metrics hang off this. */
+export type RequestObserver = (ctx: RequestContext, status: number, code: string | null) => void;
+
+export function createResponder(audit: AuditSink, failClosed: boolean, log: Logger, observe: RequestObserver = () => undefined): Responder {
   return {
     async record(ctx, status, code) {
       ctx.answered = true;
+      observe(ctx, status, code);
       await audit.append(auditRecordOf(ctx, status, code, 0)).catch((err: unknown) => log.error({ err, requestId: ctx.id }, 'AUDIT WRITE FAILED'));
     },
     async send(ctx, status, headers, body, code) {
@@ -38,6 +42,7 @@ export function createResponder(audit: AuditSink, failClosed: boolean, log: Logg
       } catch (err) {
         log.error({ err, requestId: ctx.id }, 'AUDIT WRITE FAILED');
         if (failClosed) {
+          observe(ctx, 503, 'AUDIT_UNAVAILABLE');
           const e = new VigilError('AUDIT_UNAVAILABLE', 'the audit log cannot be written; vigil fails closed', { 'retry-after': '5' });
           const text = JSON.stringify({ error: e.message, code: e.code });
           if (!res.headersSent && !res.destroyed) {
@@ -47,6 +52,7 @@ export function createResponder(audit: AuditSink, failClosed: boolean, log: Logg
           return;
         }
       }
+      observe(ctx, status, code ?? null);
       if (res.headersSent || res.destroyed) return;
       res.writeHead(status, { ...headers, 'content-length': bytesOut, 'x-request-id': ctx.id });
       res.end(body);

@@ -18,6 +18,8 @@ import { MemoryLimiterStore, type LimiterStore } from './limits/limiter-store.js
 import { RateLimits } from './limits/rate-limits.js';
 import { policySourceOf } from './policy-adapter.js';
 import { createResponder } from './respond.js';
+import { VigilMetrics } from './telemetry/metrics.js';
+import { observeRequest } from './telemetry/request-metrics.js';
 import { createAuthenticateStage } from './stages/authenticate.js';
 import { createAuthorizeStage } from './stages/authorize.js';
 import { createAdmissionStage } from './stages/limit-admission.js';
@@ -61,6 +63,7 @@ export interface VigilSeams {
 /** Starts vigil: pools for every loadable model version, the OIP port and the admin port. */
 export async function startVigil(config: VigilConfig, log: Logger, seams: VigilSeams = {}): Promise<Vigil> {
   const launcher = seams.launcher ?? new ChildProcessLauncher();
+  const metrics = new VigilMetrics(VERSION);
   // Security parts first: if the policy, the audit log or the keys cannot be loaded, nothing starts.
   const policyStore = await PolicyStore.open(config.policy.file);
   const policy = policySourceOf(policyStore);
@@ -72,14 +75,19 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     maxFileBytes: config.audit.max_file_bytes,
     checkpointEvery: { records: config.audit.checkpoint_every_records, ms: config.audit.checkpoint_every_ms },
   });
-  audit.on('error', (err) => log.error({ err }, 'AUDIT LOG FAILURE: requests are refused while it lasts (fail_closed)'));
+  audit.on('error', (err) => {
+    metrics.auditWriteErrors.add(1);
+    log.error({ err }, 'AUDIT LOG FAILURE: requests are refused while it lasts (fail_closed)');
+  });
   const admin = (event: string, outcome: 'ok' | 'failed', detail: Record<string, unknown>) =>
     audit.append({ type: 'admin', time: new Date().toISOString(), event, principal: 'vigil', outcome, detail }).catch((err: unknown) => log.error({ err, event }, 'could not audit an admin event'));
   policyStore.on('reloaded', (e) => {
+    metrics.policyReloads.add(1, { outcome: 'ok' });
     log.info({ file: e.file }, 'policy reloaded');
     void admin('policy.reload', 'ok', { file: e.file, digest: policyStore.current().digest });
   });
   policyStore.on('reload-failed', (e) => {
+    metrics.policyReloads.add(1, { outcome: 'failed' });
     log.error({ file: e.file, problems: e.problems }, 'POLICY RELOAD FAILED: the last good policy stays in force');
     void admin('policy.reload', 'failed', { file: e.file, problems: e.problems });
   });
@@ -87,7 +95,9 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const devKey = config.auth.dev_mode ? await loadOrCreateDevKey(config.auth.state_dir) : undefined;
   const jwt = await JwtAuthenticator.create(config.auth, devKey);
   const insecure = seams.benchmarkWithoutSecurityChain === true;
-  const responder = createResponder(insecure ? { append: async () => undefined } : audit, config.audit.on_failure === 'fail_closed', log);
+  const responder = createResponder(insecure ? { append: async () => undefined } : audit, config.audit.on_failure === 'fail_closed', log, (ctx, status, code) =>
+    observeRequest(metrics, ctx, status, code),
+  );
 
   const scan = await scanRepository(config.models.repository);
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
@@ -107,6 +117,11 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const byModel = new Map<string, ServedVersion[]>();
   for (const v of served) byModel.set(v.model, [...(byModel.get(v.model) ?? []), v]);
   const registry = new ModelRegistry(byModel);
+  metrics.observePools(registry);
+  supervisor.on('worker-exit', (slot: { pool: string }) => {
+    const [model, version] = slot.pool.split('/');
+    metrics.poolRestarts.add(1, { model, version });
+  });
   await supervisor.start();
 
   let draining = false;
@@ -157,6 +172,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     audit,
     auditDir: config.audit.dir,
     devJwks: devKey ? { keys: [devKey.publicJwk] } : undefined,
+    metrics,
     log,
   });
   const adminServer = createServer(adminApp);
@@ -196,6 +212,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     policyStore.close();
     await admin('vigil.stop', 'ok', {});
     await audit.close().catch((err: unknown) => log.error({ err }, 'AUDIT LOG DID NOT CLOSE CLEANLY (final checkpoint missing)'));
+    await metrics.shutdown().catch(() => undefined);
     log.info('vigil stopped');
   }
 

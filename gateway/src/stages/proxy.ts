@@ -5,6 +5,7 @@ import type { WorkerSlot } from '../../../serving/src/supervisor/worker-slot.js'
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
 import { CLIENT_CLOSED_STATUS, type Responder } from '../respond.js';
+import { COMPUTE_HEADER } from '../../../serving/src/worker/pool-server.js';
 
 /** Request headers a pool may see. Credentials, cookies and hop-by-hop headers never reach it. */
 const FORWARDED_HEADERS = new Set(['content-type', 'content-length', 'traceparent', 'tracestate', 'x-request-id']);
@@ -70,7 +71,12 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
               state.fail(new VigilError('POOL_ERROR', 'the model pool sent an oversized answer'));
             } else chunks.push(chunk);
           });
-          proxyRes.on('end', () => state.answer(proxyRes.statusCode ?? 502, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
+          proxyRes.on('end', () => {
+            state.ctx.poolAnsweredAt = process.hrtime.bigint();
+            const compute = Number(proxyRes.headers[COMPUTE_HEADER]);
+            if (Number.isFinite(compute)) state.ctx.poolComputeSeconds = compute / 1000;
+            state.answer(proxyRes.statusCode ?? 502, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+          });
           proxyRes.on('error', () => state.fail(new VigilError('POOL_RESTARTING', 'the model pool worker stopped while answering', { 'retry-after': String(state.pool.retryAfterSeconds()) })));
         },
         error(err, req) {
@@ -102,6 +108,7 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
     // The parsed tensors are not needed past screening; don't hold them across the round trip.
     ctx.body!.request = undefined;
     worker.inflight++;
+    ctx.proxiedAt = process.hrtime.bigint();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const settle = () => {

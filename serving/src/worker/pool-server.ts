@@ -20,6 +20,9 @@ class PoolHttpError extends Error {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Milliseconds ONNX Runtime took for this request; the gateway turns it into a metric and drops it. */
+export const COMPUTE_HEADER = 'x-vigil-compute-ms';
+
 /**
  * The pool's OIP server: only reachable through the private socket, so it trusts nothing less
  * than the gateway does (it validates again) but needs no routing beyond exact paths.
@@ -52,11 +55,13 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     }
     const checked = validateInferenceRequest(body, opts.signature);
     if (!checked.ok) throw new PoolHttpError(400, checked.code, checked.message);
+    const started = performance.now();
     const outputs = await opts.runner.run(checked.request);
+    const computeMs = performance.now() - started;
     const response: Record<string, unknown> = { model_name: opts.model, model_version: opts.version };
     if (checked.request.id !== undefined) response.id = checked.request.id;
     response.outputs = outputs;
-    send(res, 200, JSON.stringify(response));
+    send(res, 200, JSON.stringify(response), { [COMPUTE_HEADER]: computeMs.toFixed(3) });
   }
 
   return createServer((req, res) => {
@@ -68,12 +73,12 @@ export function createPoolServer(opts: PoolServerOptions): Server {
   });
 }
 
-function send(res: ServerResponse, status: number, body: string): void {
+function send(res: ServerResponse, status: number, body: string, extra: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, { ...extra, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 

@@ -1,0 +1,106 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import type { Counter, Histogram } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import type { ModelRegistry } from '../model-registry.js';
+
+/** OTel's recommended boundaries for HTTP durations, in seconds. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+const COMPUTE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+/**
+ * vigil's metrics, with the OpenTelemetry SDK, exposed in Prometheus format on the admin port.
+ * Labels stay bounded: method, route template, status, model, version, error code, policy rule,
+ * quota name. Never a principal, key, source address or request id.
+ */
+export class VigilMetrics {
+  private readonly exporter: PrometheusExporter;
+  private readonly provider: MeterProvider;
+
+  readonly httpDuration: Histogram;
+  readonly inferenceRequests: Counter;
+  readonly inferenceDuration: Histogram;
+  readonly inferenceComputeDuration: Histogram;
+  readonly inferenceItems: Counter;
+  readonly batchSize: Histogram;
+  readonly rejections: Counter;
+  readonly authFailures: Counter;
+  readonly policyDenials: Counter;
+  readonly rateLimitRejections: Counter;
+  readonly poolRestarts: Counter;
+  readonly policyReloads: Counter;
+  readonly auditWriteErrors: Counter;
+
+  constructor(version: string) {
+    // The exporter serves through the admin app; it starts no server of its own.
+    this.exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+    this.provider = new MeterProvider({
+      resource: resourceFromAttributes({ 'service.name': 'vigil', 'service.version': version, 'service.instance.id': `${hostname()}:${process.pid}` }),
+      readers: [this.exporter],
+    });
+    const m = this.provider.getMeter('vigil');
+    this.httpDuration = m.createHistogram('http.server.request.duration', {
+      unit: 's',
+      description: 'Duration of HTTP server requests (OTel HTTP semantic conventions), gateway rejections included',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    });
+    this.inferenceRequests = m.createCounter('vigil.inference.requests', { description: 'Inference requests that reached a pool, by outcome (success, failure)' });
+    this.inferenceDuration = m.createHistogram('vigil.inference.duration', {
+      unit: 's',
+      description: 'Time from forwarding to the pool until its answer, as the gateway sees it',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    });
+    this.inferenceComputeDuration = m.createHistogram('vigil.inference.compute.duration', {
+      unit: 's',
+      description: 'ONNX Runtime run time inside the pool, as the pool reports it',
+      advice: { explicitBucketBoundaries: COMPUTE_BUCKETS },
+    });
+    this.inferenceItems = m.createCounter('vigil.inference.items', { description: 'Items (batch rows) inferred' });
+    this.batchSize = m.createHistogram('vigil.inference.batch_size', { description: 'Items per inference request', advice: { explicitBucketBoundaries: BATCH_BUCKETS } });
+    this.rejections = m.createCounter('vigil.rejections', { description: 'Requests the gateway refused or failed, by stage and error code' });
+    this.authFailures = m.createCounter('vigil.auth.failures', { description: 'Failed authentications, by error code' });
+    this.policyDenials = m.createCounter('vigil.policy.denials', { description: 'Policy denials by the deciding rule; mode=shadow ones were let through' });
+    this.rateLimitRejections = m.createCounter('vigil.ratelimit.rejections', { description: 'Rate-limit refusals by quota; mode=shadow ones were let through' });
+    this.poolRestarts = m.createCounter('vigil.pool.restarts', { description: 'Pool worker exits that led to a restart or quarantine' });
+    this.policyReloads = m.createCounter('vigil.policy.reloads', { description: 'Policy reloads by outcome (ok, failed)' });
+    this.auditWriteErrors = m.createCounter('vigil.audit.write_errors', { description: 'Audit log write failures (each one fails requests closed)' });
+  }
+
+  /** Pool state read at scrape time from the supervisor's view, never kept twice. */
+  observePools(registry: ModelRegistry): void {
+    const m = this.provider.getMeter('vigil');
+    const workers = m.createObservableGauge('vigil.pool.workers', { description: 'Pool workers by state (starting, up, backoff, quarantined, stopped)' });
+    const up = m.createObservableGauge('vigil.pool.up', { description: '1 while a model version has at least one live worker' });
+    const pending = m.createObservableGauge('vigil.inference.pending', { description: 'Requests forwarded to a pool and not yet answered' });
+    m.addBatchObservableCallback(
+      (result) => {
+        for (const v of registry.all()) {
+          if (v.status !== 'serving') continue;
+          const labels = { model: v.model, version: v.version };
+          const counts: Record<string, number> = { starting: 0, up: 0, backoff: 0, quarantined: 0, stopped: 0 };
+          let inflight = 0;
+          for (const w of v.pool.workers) {
+            counts[w.state]++;
+            inflight += w.inflight;
+          }
+          for (const [state, n] of Object.entries(counts)) result.observe(workers, n, { ...labels, state });
+          result.observe(up, counts.up > 0 ? 1 : 0, labels);
+          result.observe(pending, inflight, labels);
+        }
+      },
+      [workers, up, pending],
+    );
+  }
+
+  /** GET /metrics on the admin port. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.exporter.getMetricsRequestHandler(req, res);
+  }
+
+  shutdown(): Promise<void> {
+    return this.provider.shutdown();
+  }
+}

@@ -1,0 +1,61 @@
+import type { RequestContext } from '../context.js';
+import type { Route } from '../stages/route.js';
+import type { VigilMetrics } from './metrics.js';
+
+const ROUTE_TEMPLATE: Record<Route['action'], [string, string]> = {
+  'health.live': ['/v2/health/live', '/v2/health/live'],
+  'health.ready': ['/v2/health/ready', '/v2/health/ready'],
+  'server.metadata': ['/v2', '/v2'],
+  'model.metadata': ['/v2/models/{model}', '/v2/models/{model}/versions/{version}'],
+  'model.ready': ['/v2/models/{model}/ready', '/v2/models/{model}/versions/{version}/ready'],
+  'model.infer': ['/v2/models/{model}/infer', '/v2/models/{model}/versions/{version}/infer'],
+};
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+
+/** Which part of vigil refused a request, from its error code: a small fixed set of label values. */
+function stageOf(ctx: RequestContext, code: string): string {
+  const by = ctx.refusedBy ?? '';
+  if (by === 'stage:authenticate') return 'authenticate';
+  if (by.startsWith('limit:')) return 'limit';
+  if (by.startsWith('grant:') || by.startsWith('deny:') || by === 'default-deny' || by === 'anonymous') return 'authorize';
+  if (code === 'CLIENT_CLOSED') return 'client';
+  if (/^(INVALID_PATH|ROUTE_NOT_FOUND|METHOD_NOT_ALLOWED|CREDENTIALS_IN_QUERY)$/.test(code)) return 'route';
+  if (code.startsWith('MODEL_')) return 'resolve';
+  if (code.startsWith('POOL_') || code === 'INFERENCE_FAILED') return 'proxy';
+  if (code.startsWith('AUDIT_')) return 'audit';
+  if (code === 'SHUTTING_DOWN') return 'drain';
+  if (code === 'INTERNAL_ERROR') return 'internal';
+  return 'body';
+}
+
+/**
+ * Records one finished request, at the single place every request ends (the responder): RED
+ * metrics by route template, rejections by stage and code, and the security and inference figures.
+ */
+export function observeRequest(metrics: VigilMetrics, ctx: RequestContext, status: number, code: string | null): void {
+  const seconds = Number(process.hrtime.bigint() - ctx.startedAt) / 1e9;
+  const route = ctx.route;
+  const method = METHODS.has(ctx.req.method ?? '') ? ctx.req.method! : '_OTHER';
+  const attributes: Record<string, string | number> = { 'http.request.method': method, 'http.response.status_code': status };
+  if (route) attributes['http.route'] = ROUTE_TEMPLATE[route.action]['version' in route && route.version !== undefined ? 1 : 0];
+  if (code) attributes['error.type'] = code;
+  metrics.httpDuration.record(seconds, attributes);
+
+  if (code) metrics.rejections.add(1, { stage: stageOf(ctx, code), code });
+  if (code && ctx.refusedBy === 'stage:authenticate') metrics.authFailures.add(1, { code });
+  if (ctx.decision && !ctx.decision.allowed) metrics.policyDenials.add(1, { rule: ctx.decision.rule, mode: ctx.modes.authorization ?? 'enforce' });
+  if (ctx.refusedBy?.startsWith('limit:')) metrics.rateLimitRejections.add(1, { quota: ctx.refusedBy.slice(6), mode: 'enforce' });
+  for (const d of ctx.shadowDenials) if (d.startsWith('limit:')) metrics.rateLimitRejections.add(1, { quota: d.slice(6), mode: 'shadow' });
+
+  const target = ctx.target;
+  if (route?.action !== 'model.infer' || target?.status !== 'serving' || ctx.proxiedAt === undefined) return;
+  const labels = { model: target.model, version: target.version };
+  const ok = status < 400;
+  metrics.inferenceRequests.add(1, { ...labels, outcome: ok ? 'success' : 'failure' });
+  if (ctx.poolAnsweredAt !== undefined) metrics.inferenceDuration.record(Number(ctx.poolAnsweredAt - ctx.proxiedAt) / 1e9, labels);
+  if (ctx.poolComputeSeconds !== undefined) metrics.inferenceComputeDuration.record(ctx.poolComputeSeconds, labels);
+  if (ok && ctx.body) {
+    metrics.inferenceItems.add(ctx.body.batchSize, labels);
+    metrics.batchSize.record(ctx.body.batchSize, labels);
+  }
+}

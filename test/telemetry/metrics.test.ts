@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { inferRequest } from '../helpers/heldout.js';
+import { postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
+
+/** The value of one series in Prometheus text format, or undefined. */
+function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+describe('GET /metrics on the admin port', () => {
+  let vigil: TestVigil;
+  let text: string;
+  before(async () => {
+    vigil = await startTestVigil();
+    const analyst = await vigil.auth(['analyst'], 'metrics-user');
+    for (let i = 0; i < 3; i++) await postJson(vigil.port, '/v2/models/digits/infer', inferRequest('digits', [0, 1, 2, 3]), { ...analyst, 'x-request-id': `req-${i}` });
+    await postJson(vigil.port, '/v2/models/digits/infer', { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }, analyst);
+    await rawRequest(vigil.port, 'GET', '/v2/models/mnist');
+    await rawRequest(vigil.port, 'GET', '/v2/models/mnist', { headers: { authorization: 'Bearer x.y.z' } });
+    const r = await rawRequest(vigil.adminPort, 'GET', '/metrics');
+    assert.equal(r.status, 200, 'scrapable without credentials');
+    text = r.text;
+  });
+  after(() => vigil.stop());
+
+  test('RED per route, model and version, and the inference figures', () => {
+    assert.equal(sample(text, 'http_server_request_duration_count', { http_route: '/v2/models/{model}/infer', http_response_status_code: '200' }), 3);
+    assert.equal(sample(text, 'vigil_inference_requests_total', { model: 'digits', version: '1', outcome: 'success' }), 3);
+    assert.equal(sample(text, 'vigil_inference_items_total', { model: 'digits', version: '1' }), 12, 'items count the batch');
+    assert.equal(sample(text, 'vigil_inference_batch_size_sum', { model: 'digits', version: '1' }), 12);
+    assert.equal(sample(text, 'vigil_inference_compute_duration_count', { model: 'digits' }), 3, 'compute time reported by the pool');
+    assert.equal(sample(text, 'vigil_pool_up', { model: 'mnist', version: '1' }), 1);
+    assert.equal(sample(text, 'vigil_pool_workers', { model: 'digits', state: 'up' }), 1);
+  });
+
+  test('gateway rejections and security figures, with bounded labels only', () => {
+    assert.equal(sample(text, 'vigil_rejections_total', { stage: 'body', code: 'SHAPE_MISMATCH' }), 1);
+    assert.equal(sample(text, 'vigil_rejections_total', { stage: 'authenticate', code: 'TOKEN_MALFORMED' }), 1);
+    assert.equal(sample(text, 'vigil_auth_failures_total', { code: 'TOKEN_MALFORMED' }), 1);
+    assert.equal(sample(text, 'vigil_policy_denials_total', { rule: 'default-deny', mode: 'enforce' }), 1);
+    assert.ok(!text.includes('metrics-user'), 'no principal in any label');
+    assert.ok(!/req-\d/.test(text), 'no request id in any label');
+    assert.ok(!/[0-9a-f]{8}-[0-9a-f]{4}-/.test(text), 'no generated id in any label');
+    assert.ok(!text.includes('127.0.0.1'), 'no source address in any label');
+  });
+});
