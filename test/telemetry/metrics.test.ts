@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { EXPORTED_SERIES } from '../../gateway/src/telemetry/metrics.js';
 import { inferRequest } from '../helpers/heldout.js';
 import { postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
 
@@ -36,6 +37,11 @@ describe('GET /metrics on the admin port', () => {
     assert.equal(sample(text, 'vigil_inference_compute_duration_count', { model: 'digits' }), 3, 'compute time reported by the pool');
     assert.equal(sample(text, 'vigil_pool_up', { model: 'mnist', version: '1' }), 1);
     assert.equal(sample(text, 'vigil_pool_workers', { model: 'digits', state: 'up' }), 1);
+  });
+
+  test('every series in the scrape is one vigil declares (what dashboards and alert rules are checked against)', () => {
+    const names = new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]));
+    for (const name of names) assert.ok(EXPORTED_SERIES.includes(name), `${name} is exported but not declared in EXPORTED_SERIES`);
   });
 
   test('gateway rejections and security figures, with bounded labels only', () => {

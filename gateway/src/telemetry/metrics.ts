@@ -6,6 +6,34 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import type { ModelRegistry } from '../model-registry.js';
 
+/**
+ * Every series vigil exports, as Prometheus names: dashboards and alert rules are checked against
+ * this list, and a test checks that a real scrape shows nothing outside it.
+ */
+export const EXPORTED_SERIES: readonly string[] = [
+  ...histogram('http_server_request_duration'),
+  'vigil_inference_requests_total',
+  ...histogram('vigil_inference_duration'),
+  ...histogram('vigil_inference_compute_duration'),
+  'vigil_inference_items_total',
+  ...histogram('vigil_inference_batch_size'),
+  'vigil_inference_pending',
+  'vigil_rejections_total',
+  'vigil_auth_failures_total',
+  'vigil_policy_denials_total',
+  'vigil_ratelimit_rejections_total',
+  'vigil_pool_up',
+  'vigil_pool_workers',
+  'vigil_pool_restarts_total',
+  'vigil_policy_reloads_total',
+  'vigil_audit_write_errors_total',
+  'target_info',
+];
+
+function histogram(name: string): string[] {
+  return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
+}
+
 /** OTel's recommended boundaries for HTTP durations, in seconds. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 const COMPUTE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
