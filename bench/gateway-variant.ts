@@ -1,12 +1,12 @@
 // One gateway for bench/security-chain.ts, in its own process so its CPU can be measured:
-//   node dist/bench/gateway-variant.js '{"chain":true,"tokenCache":10000,"runtimeDir":"/tmp/x","scratch":"/tmp/y"}'
+//   node dist/bench/gateway-variant.js '{"chain":true,"tokenCache":10000,"telemetry":true,"runtimeDir":"/tmp/x","scratch":"/tmp/y"}'
 // Prints {"port":…} once listening; stops on SIGTERM.
 import { join } from 'node:path';
 import pino from 'pino';
 import { configSchema } from '../gateway/src/config/schema.js';
 import { startVigil } from '../gateway/src/vigil.js';
 
-const opts = JSON.parse(process.argv[2]) as { chain: boolean; tokenCache: number; runtimeDir: string; scratch: string };
+const opts = JSON.parse(process.argv[2]) as { chain: boolean; tokenCache: number; runtimeDir: string; scratch: string; telemetry?: boolean };
 const config = configSchema.parse({
   server: { port: 0 },
   admin: { port: 0 },
@@ -16,7 +16,7 @@ const config = configSchema.parse({
   policy: { file: join(opts.scratch, 'policy.yaml'), watch: false },
   audit: { dir: join(opts.scratch, `audit-${process.pid}`) },
 });
-const vigil = await startVigil(config, pino({ level: 'warn' }), { benchmarkWithoutSecurityChain: !opts.chain });
+const vigil = await startVigil(config, pino({ level: 'warn' }), { benchmarkWithoutSecurityChain: !opts.chain, benchmarkWithoutTelemetry: opts.telemetry === false });
 const mnist = vigil.registry.resolve('mnist', undefined);
 const poolPid = mnist.status === 'serving' ? mnist.pool.workers[0].pid : undefined;
 process.stdout.write(`${JSON.stringify({ port: vigil.port, poolSocket: join(opts.runtimeDir, 'mnist.1.0.sock'), poolPid })}\n`);

@@ -12,10 +12,10 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { gunzipSync } from 'node:zlib';
 import autocannon from 'autocannon';
 import { DEV_AUDIENCE, DEV_ISSUER, loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
+import { gateway } from './variant-gateway.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 64;
@@ -50,22 +50,6 @@ async function measure(url: string, headers: Record<string, string>, pids: Recor
   const r = await run(SECONDS);
   const cpu = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, (cpuMicros(p) - before[k]) / r.requests.total]));
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, cpu };
-}
-
-function lines(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`exited with ${code} before it was ready`)));
-  });
-}
-
-async function gateway(scratch: string, chain: boolean, tokenCache: number) {
-  const runtimeDir = await mkdtemp(join(tmpdir(), 'vigil-bench-rt-'));
-  const child = spawn(process.execPath, [new URL('./gateway-variant.js', import.meta.url).pathname, JSON.stringify({ chain, tokenCache, runtimeDir, scratch })], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const { port, poolSocket, poolPid } = JSON.parse(await lines(child)) as { port: number; poolSocket: string; poolPid: number };
-  return { child, port, poolSocket, poolPid, runtimeDir };
 }
 
 async function stop(child: ChildProcess): Promise<void> {

@@ -58,6 +58,8 @@ export interface VigilSeams {
    * audit record, to measure what the security chain costs. Not reachable from config or the CLI.
    */
   benchmarkWithoutSecurityChain?: boolean;
+  /** Benchmarks only (bench/telemetry-cost.ts): record no request metrics. */
+  benchmarkWithoutTelemetry?: boolean;
 }
 
 /** Starts vigil: pools for every loadable model version, the OIP port and the admin port. */
@@ -95,9 +97,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const devKey = config.auth.dev_mode ? await loadOrCreateDevKey(config.auth.state_dir) : undefined;
   const jwt = await JwtAuthenticator.create(config.auth, devKey);
   const insecure = seams.benchmarkWithoutSecurityChain === true;
-  const responder = createResponder(insecure ? { append: async () => undefined } : audit, config.audit.on_failure === 'fail_closed', log, (ctx, status, code) =>
-    observeRequest(metrics, ctx, status, code),
-  );
+  const observe = seams.benchmarkWithoutTelemetry ? undefined : (ctx: Parameters<typeof observeRequest>[1], status: number, code: string | null) => observeRequest(metrics, ctx, status, code);
+  const responder = createResponder(insecure ? { append: async () => undefined } : audit, config.audit.on_failure === 'fail_closed', log, observe);
 
   const scan = await scanRepository(config.models.repository);
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
@@ -118,6 +119,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   for (const v of served) byModel.set(v.model, [...(byModel.get(v.model) ?? []), v]);
   const registry = new ModelRegistry(byModel);
   metrics.observePools(registry);
+  metrics.seedRareEvents(registry);
   supervisor.on('worker-exit', (slot: { pool: string }) => {
     const [model, version] = slot.pool.split('/');
     metrics.poolRestarts.add(1, { model, version });

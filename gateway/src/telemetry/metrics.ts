@@ -97,6 +97,17 @@ export class VigilMetrics {
     this.auditWriteErrors = m.createCounter('vigil.audit.write_errors', { description: 'Audit log write failures (each one fails requests closed)' });
   }
 
+  /**
+   * Rare-event counters exist at 0 from the first scrape: Prometheus's increase() needs a sample
+   * before the first event, or an alert on the first restart (or audit write error) never fires.
+   */
+  seedRareEvents(registry: ModelRegistry): void {
+    for (const v of registry.all()) if (v.status === 'serving') this.poolRestarts.add(0, { model: v.model, version: v.version });
+    this.policyReloads.add(0, { outcome: 'ok' });
+    this.policyReloads.add(0, { outcome: 'failed' });
+    this.auditWriteErrors.add(0);
+  }
+
   /** Pool state read at scrape time from the supervisor's view, never kept twice. */
   observePools(registry: ModelRegistry): void {
     const m = this.provider.getMeter('vigil');

@@ -1,3 +1,4 @@
+import type { RequestProblemCode } from '../../../serving/src/oip/validate-request.js';
 import type { RequestContext } from '../context.js';
 import type { Route } from '../stages/route.js';
 import type { VigilMetrics } from './metrics.js';
@@ -11,6 +12,11 @@ const ROUTE_TEMPLATE: Record<Route['action'], [string, string]> = {
   'model.infer': ['/v2/models/{model}/infer', '/v2/models/{model}/versions/{version}/infer'],
 };
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+const BODY_CODES = new Set(['UNSUPPORTED_MEDIA_TYPE', 'BODY_TOO_LARGE', 'BODY_INCOMPLETE', 'INVALID_JSON']);
+const VALIDATION_CODES = new Set<string>([
+  'INVALID_INFERENCE_REQUEST', 'UNKNOWN_INPUT', 'MISSING_INPUT', 'DUPLICATE_INPUT', 'DATATYPE_MISMATCH', 'SHAPE_MISMATCH',
+  'BATCH_TOO_LARGE', 'ELEMENT_COUNT_MISMATCH', 'INVALID_ELEMENT', 'NON_FINITE_VALUE', 'VALUE_OUT_OF_RANGE', 'UNKNOWN_OUTPUT',
+] satisfies RequestProblemCode[]);
 
 /** Which part of vigil refused a request, from its error code: a small fixed set of label values. */
 function stageOf(ctx: RequestContext, code: string): string {
@@ -25,7 +31,9 @@ function stageOf(ctx: RequestContext, code: string): string {
   if (code.startsWith('AUDIT_')) return 'audit';
   if (code === 'SHUTTING_DOWN') return 'drain';
   if (code === 'INTERNAL_ERROR') return 'internal';
-  return 'body';
+  if (BODY_CODES.has(code)) return 'body';
+  if (VALIDATION_CODES.has(code)) return 'validate';
+  return 'unknown'; // a code nobody placed yet: visible on the dashboard, not hidden in another stage
 }
 
 /**

@@ -1,0 +1,55 @@
+// What telemetry costs: the gateway as shipped (full security chain, cached token) with request
+// metrics on vs off, mnist batch 1, 64 connections, in one run. Tracing joins this comparison
+// when it lands. Prints numbers; asserts nothing.
+//   npm run build && node dist/bench/telemetry-cost.js     (BENCH_SECONDS=10 for longer runs)
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import autocannon from 'autocannon';
+import { loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
+import { gateway } from './variant-gateway.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const heldout = JSON.parse(gunzipSync(readFileSync('models/mnist/1/heldout.json.gz')).toString()) as { inputs: number[][] };
+const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: heldout.inputs[0] }] });
+
+function cpuMicros(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
+}
+
+const scratch = await mkdtemp(join(tmpdir(), 'vigil-bench-tel-'));
+await writeFile(
+  join(scratch, 'policy.yaml'),
+  `version: 1
+roles: { analyst: bench }
+grants: [{ id: g, roles: [analyst], actions: [infer], models: [mnist] }]
+limits: { roles: { analyst: { requests_per_minute: 100000000, items_per_minute: 100000000, concurrency: 1000 } } }
+`,
+);
+const token = await mintDevToken(await loadOrCreateDevKey(join(scratch, 'state')), { sub: 'bench', roles: ['analyst'], ttlSeconds: 3600 });
+const rows: { label: string; rps: number; cpu: number; p99: number }[] = [];
+try {
+  for (const [label, telemetry] of [
+    ['telemetry off', false],
+    ['metrics on   ', true],
+  ] as const) {
+    const g = await gateway(scratch, true, 10_000, telemetry);
+    const run = (duration: number) =>
+      autocannon({ url: `http://127.0.0.1:${g.port}/v2/models/mnist/infer`, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body, connections: 64, duration });
+    await run(1);
+    const before = cpuMicros(g.child.pid!);
+    const r = await run(SECONDS);
+    rows.push({ label, rps: r.requests.average, cpu: (cpuMicros(g.child.pid!) - before) / r.requests.total, p99: r.latency.p99 });
+    g.child.kill('SIGTERM');
+    await new Promise((resolve) => g.child.once('exit', resolve));
+    await rm(g.runtimeDir, { recursive: true, force: true });
+  }
+  console.log(`\ntelemetry cost: mnist batch 1, 64 connections, ${SECONDS} s per run\n`);
+  for (const r of rows) console.log(`${r.label} ${r.rps.toFixed(0).padStart(6)} req/s  p99 ${String(r.p99).padStart(3)} ms  gateway CPU/request ${r.cpu.toFixed(0)} µs`);
+  console.log(`\nmetrics on / off: throughput ×${(rows[1].rps / rows[0].rps).toFixed(2)}, gateway CPU +${(rows[1].cpu - rows[0].cpu).toFixed(0)} µs per request`);
+} finally {
+  await rm(scratch, { recursive: true, force: true });
+}
