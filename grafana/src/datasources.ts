@@ -1,0 +1,25 @@
+/**
+ * The data sources every vigil dashboard names, by the fixed uids that
+ * grafana/provisioning/datasources/vigil.yaml gives them. A dashboard that names a data source by
+ * uid works in any Grafana with that provisioning, with no "select a data source" step.
+ */
+
+export interface DataSourceRef {
+  type: 'prometheus' | 'loki' | 'tempo';
+  uid: string;
+}
+
+export const PROMETHEUS: DataSourceRef = { type: 'prometheus', uid: 'vigil-prometheus' };
+export const LOKI: DataSourceRef = { type: 'loki', uid: 'vigil-loki' };
+export const TEMPO: DataSourceRef = { type: 'tempo', uid: 'vigil-tempo' };
+
+export const DATASOURCES: readonly DataSourceRef[] = [PROMETHEUS, LOKI, TEMPO];
+
+/**
+ * Loki streams, by the `job` label the shipper gives them (grafana/README.md shows a promtail
+ * config): vigil's own pino JSON logs (gateway and pools, stdout), and the audit log's JSON Lines
+ * files. Nothing else is a stream label: principals, models and decisions are record fields,
+ * extracted at query time with `| json`, so Loki's index stays small.
+ */
+export const VIGIL_LOGS = '{job="vigil"}';
+export const AUDIT_LOGS = '{job="vigil-audit"}';

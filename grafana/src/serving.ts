@@ -1,0 +1,152 @@
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { perModel, quantile, rate, sumBy } from './promql.js';
+import { RED_FROM_ONE, UNIT, UP_DOWN, heatmapPanel, row, statPanel, timeseriesPanel } from './panels.js';
+import { finish, jobVariable, modelVariables, vigilDashboard } from './vigil-dashboard.js';
+
+const BY_VERSION = ['model', 'version'];
+const VERSION_LEGEND = '{{model}}/{{version}}';
+
+/** Mean of a histogram over the rate window: rate(_sum) / rate(_count), per model version. */
+const mean = (histogram: string) => `${sumBy(BY_VERSION, rate(perModel(`${histogram}_sum`)))} / ${sumBy(BY_VERSION, rate(perModel(`${histogram}_count`)))}`;
+
+/** vigil / Serving: the model pools, their workers, batching and where inference time goes. */
+export function servingDashboard(): dashboard.Dashboard {
+  const d = vigilDashboard({
+    uid: 'vigil-serving',
+    title: 'vigil / Serving',
+    description: 'Model pools: workers and restarts, requests in flight, batch sizes, items per second, ONNX Runtime compute time and what the round trip adds.',
+    variables: [jobVariable(), ...modelVariables()],
+  });
+
+  d.withRow(row('Pools ($model / $version)'))
+    .withPanel(
+      statPanel({
+        title: 'Pool up',
+        description: 'Does each model version have at least one live worker, on every vigil instance? DOWN means its requests get 503 POOL_RESTARTING or POOL_QUARANTINED (somewhere).',
+        unit: UNIT.count,
+        width: 8,
+        queries: [{ expr: `min by (model, version) (${perModel('vigil_pool_up')})`, legend: VERSION_LEGEND }],
+        mappings: UP_DOWN,
+        thresholds: [
+          { value: null, color: 'red' },
+          { value: 1, color: 'green' },
+        ],
+        showNames: true,
+      }),
+    )
+    .withPanel(
+      statPanel({
+        title: 'Quarantined workers',
+        description: 'Has a worker crashed so often that vigil stopped restarting it? A quarantined pool stays down until an operator acts (fix the model, restart vigil).',
+        unit: UNIT.count,
+        width: 8,
+        queries: [{ expr: sumBy([], perModel('vigil_pool_workers', 'state="quarantined"')) }],
+        thresholds: RED_FROM_ONE,
+        noValue: '0',
+      }),
+    )
+    .withPanel(
+      statPanel({
+        title: 'Worker restarts since start',
+        description: 'How many times has each pool\'s worker exited and been restarted (or quarantined) since vigil started? Any restart failed the requests in flight in that worker.',
+        unit: UNIT.count,
+        width: 8,
+        queries: [{ expr: sumBy(BY_VERSION, perModel('vigil_pool_restarts_total')), legend: VERSION_LEGEND }],
+        thresholds: [
+          { value: null, color: 'green' },
+          { value: 1, color: 'orange' },
+        ],
+        noValue: '0',
+        showNames: true,
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Workers by state',
+        description: 'How many workers of each pool are starting, up, in restart backoff, quarantined or stopped? Only states with workers in them are drawn.',
+        unit: UNIT.count,
+        width: 12,
+        stack: true,
+        queries: [{ expr: `${sumBy([...BY_VERSION, 'state'], perModel('vigil_pool_workers'))} > 0`, legend: '{{model}}/{{version}} {{state}}' }],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Requests in flight in the pools',
+        description: 'How many requests has the gateway forwarded to each pool and not yet had answered? Growing while throughput is flat means the pool is saturated: add workers.',
+        unit: UNIT.count,
+        width: 12,
+        queries: [{ expr: sumBy(BY_VERSION, perModel('vigil_inference_pending')), legend: VERSION_LEGEND }],
+      }),
+    );
+
+  d.withRow(row('Throughput and batching'))
+    .withPanel(
+      timeseriesPanel({
+        title: 'Items inferred per second',
+        description: 'How many items (batch rows) does each model version infer per second? With batching, this is what the model computes; the request rate is on the Overview dashboard.',
+        unit: UNIT.itemsPerSecond,
+        width: 8,
+        queries: [{ expr: sumBy(BY_VERSION, rate(perModel('vigil_inference_items_total'))), legend: VERSION_LEGEND }],
+      }),
+    )
+    .withPanel(
+      heatmapPanel({
+        title: 'Batch size distribution',
+        description: 'How large are the batches clients send (items per inference request), over time, across the selected model versions? Each cell counts the requests whose batch size fell in that bucket.',
+        unit: UNIT.count,
+        width: 8,
+        query: { expr: sumBy(['le'], `increase(${perModel('vigil_inference_batch_size_bucket')}[$__rate_interval])`) },
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Batch size p50 / p95 and mean',
+        description: 'What batch size does a typical request carry, per model version? Bucket bounds are powers of two, so quantiles are estimates; the mean is exact.',
+        unit: UNIT.count,
+        width: 8,
+        queries: [
+          { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_batch_size_bucket')), legend: '{{model}}/{{version}} p50' },
+          { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_batch_size_bucket')), legend: '{{model}}/{{version}} p95' },
+          { expr: mean('vigil_inference_batch_size'), legend: '{{model}}/{{version}} mean' },
+        ],
+      }),
+    );
+
+  d.withRow(row('Inference time'))
+    .withPanel(
+      timeseriesPanel({
+        title: 'ONNX Runtime compute p50 / p95',
+        description: 'How long does the model itself take per request (ONNX Runtime run time inside the pool, as the pool reports it)? This is the floor no gateway change can lower.',
+        unit: UNIT.seconds,
+        width: 8,
+        queries: [
+          { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_compute_duration_bucket')), legend: '{{model}}/{{version}} p50' },
+          { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_compute_duration_bucket')), legend: '{{model}}/{{version}} p95' },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Pool round trip p50 / p95',
+        description: 'How long does the gateway wait for the pool per inference (socket, queueing in the worker, (de)serialisation and compute)?',
+        unit: UNIT.seconds,
+        width: 8,
+        queries: [
+          { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_duration_bucket')), legend: '{{model}}/{{version}} p50' },
+          { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_duration_bucket')), legend: '{{model}}/{{version}} p95' },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Time around the model (mean round trip − mean compute)',
+        description: 'How much of each inference is not ONNX Runtime: queueing behind other requests in the worker, the socket hop and JSON (de)serialisation? Growing with load means the pool needs more workers.',
+        unit: UNIT.seconds,
+        width: 8,
+        queries: [{ expr: `(${mean('vigil_inference_duration')}) - (${mean('vigil_inference_compute_duration')})`, legend: VERSION_LEGEND }],
+      }),
+    );
+
+  return finish(d);
+}

@@ -1,0 +1,140 @@
+import type * as cog from '@grafana/grafana-foundation-sdk/cog';
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as loki from '@grafana/grafana-foundation-sdk/loki';
+import { AUDIT_LOGS, LOKI, PROMETHEUS } from './datasources.js';
+
+/**
+ * What every vigil dashboard shares: tags, time range and refresh, links to the other vigil
+ * dashboards, the template variables, annotations, and the final pass that numbers panels and
+ * queries so the JSON is the same on every run.
+ */
+
+export const TAG = 'vigil';
+
+const ALL = { text: ['All'], value: ['$__all'] };
+
+/**
+ * `job`: the Prometheus jobs whose targets are vigil (`target_info{service_name="vigil"}`). Its
+ * "All" is the list of those jobs, not `.*`, so a Prometheus that also scrapes other services
+ * exporting `http_server_request_duration` does not mix them in.
+ */
+export function jobVariable(): dashboard.QueryVariableBuilder {
+  const query = 'label_values(target_info{service_name="vigil"}, job)';
+  return new dashboard.QueryVariableBuilder('job')
+    .label('job')
+    .description('Prometheus jobs that scrape a vigil admin port (target_info{service_name="vigil"})')
+    .datasource(PROMETHEUS)
+    .query(query)
+    .definition(query)
+    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+    .sort(dashboard.VariableSort.AlphabeticalAsc)
+    .multi(true)
+    .includeAll(true)
+    .current(ALL);
+}
+
+/**
+ * `model` and `version`, from `vigil_pool_up`: it has a series for every served model version
+ * from the moment its pool starts, so a model that has not been called yet (or whose pool is
+ * down) can still be picked. "All" is `.*`.
+ */
+export function modelVariables(): dashboard.QueryVariableBuilder[] {
+  const models = 'label_values(vigil_pool_up{job=~"$job"}, model)';
+  const versions = 'label_values(vigil_pool_up{job=~"$job", model=~"$model"}, version)';
+  const variable = (name: string, query: string, description: string) =>
+    new dashboard.QueryVariableBuilder(name)
+      .label(name)
+      .description(description)
+      .datasource(PROMETHEUS)
+      .query(query)
+      .definition(query)
+      .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+      .sort(dashboard.VariableSort.NaturalAsc)
+      .multi(true)
+      .includeAll(true)
+      .allValue('.*')
+      .current(ALL);
+  return [variable('model', models, 'Served models (vigil_pool_up)'), variable('version', versions, 'Served versions of the selected models')];
+}
+
+/** Policy reloads from the audit log (type admin, event policy.reload), as marks on every time axis. */
+export function policyReloadAnnotation(): dashboard.AnnotationQueryBuilder {
+  return new dashboard.AnnotationQueryBuilder()
+    .name('Policy reloads')
+    .datasource(LOKI)
+    .enable(true)
+    .iconColor('orange')
+    .target(new loki.DataqueryBuilder().datasource(LOKI).expr(`${AUDIT_LOGS} | json | __error__="" | type="admin" | event=~"policy[.]reload.*"`).refId('Anno'))
+    .titleFormat('policy reload {{outcome}}')
+    .tagKeys('event,outcome');
+}
+
+function builtInAnnotation(): dashboard.AnnotationQueryBuilder {
+  return new dashboard.AnnotationQueryBuilder()
+    .name('Annotations & Alerts')
+    .datasource({ type: 'grafana', uid: '-- Grafana --' })
+    .type('dashboard')
+    .builtIn(1)
+    .enable(true)
+    .hide(true)
+    .iconColor('rgba(0, 211, 255, 1)');
+}
+
+export interface DashboardSpec {
+  uid: string;
+  title: string;
+  description: string;
+  variables: cog.Builder<dashboard.VariableModel>[];
+  annotations?: dashboard.AnnotationQueryBuilder[];
+}
+
+export function vigilDashboard(spec: DashboardSpec): dashboard.DashboardBuilder {
+  const builder = new dashboard.DashboardBuilder(spec.title)
+    .uid(spec.uid)
+    .description(spec.description)
+    .tags([TAG])
+    .editable()
+    .timezone('browser')
+    .time({ from: 'now-1h', to: 'now' })
+    .refresh('30s')
+    .tooltip(dashboard.DashboardCursorSync.Crosshair)
+    .link(new dashboard.DashboardLinkBuilder('vigil dashboards').type(dashboard.DashboardLinkType.Dashboards).tags([TAG]).asDropdown(false).includeVars(true).keepTime(true))
+    .annotation(builtInAnnotation());
+  for (const a of spec.annotations ?? []) builder.annotation(a);
+  for (const v of spec.variables) builder.withVariable(v);
+  return builder;
+}
+
+interface Target {
+  refId?: string;
+}
+interface AnyPanel {
+  id?: number;
+  targets?: Target[];
+  panels?: AnyPanel[];
+}
+
+/**
+ * Builds the dashboard and numbers it: panels 1, 2, 3… in order (rows and the panels in a
+ * collapsed row included), queries A, B, C… in each panel. Grafana would number them itself on
+ * load, differently after every edit; fixed numbers keep panel links (`viewPanel=`) and the
+ * generated JSON stable.
+ */
+export function finish(builder: dashboard.DashboardBuilder): dashboard.Dashboard {
+  const built = builder.build();
+  let id = 0;
+  const number = (panels: AnyPanel[]) => {
+    for (const p of panels) {
+      p.id = ++id;
+      p.targets?.forEach((t, i) => {
+        t.refId = String.fromCharCode(65 + i);
+      });
+      if (p.panels) number(p.panels);
+    }
+  };
+  number((built.panels ?? []) as AnyPanel[]);
+  // The SDK files every annotation toggle and link under the controls menu; vigil's belong in plain sight.
+  for (const a of built.annotations.list ?? []) delete a.placement;
+  for (const l of built.links ?? []) delete l.placement;
+  return built;
+}
