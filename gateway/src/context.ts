@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context } from '@opentelemetry/api';
 import type { InferenceRequest } from '../../serving/src/oip/signature.js';
 import type { Principal } from './auth/principal.js';
 import type { Charge } from './limits/limit-plan.js';
@@ -31,6 +32,9 @@ export interface RequestContext {
   body?: { raw: Buffer; request: InferenceRequest | undefined; batchSize: number };
   /** limit stages: what admission charged (refunded if items are refused) and every quota's state, for the headers */
   limits?: { admitted: Charge[]; states: QuotaState[] };
+  /** The request's trace, when traces are on: its id goes into the audit record, its context to the pool. */
+  traceId?: string;
+  traceContext?: Context;
   /** proxy: when the request went to the pool, when the pool answered, and its compute time */
   proxiedAt?: bigint;
   poolAnsweredAt?: bigint;

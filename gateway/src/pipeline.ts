@@ -1,5 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
+import { tracer } from '../../serving/src/tracing.js';
+import { VigilError } from './errors.js';
+import { routeTemplate } from './telemetry/request-metrics.js';
 import { createContext, type RequestContext } from './context.js';
 import { renderError } from './render-error.js';
 import type { Responder } from './respond.js';
@@ -15,17 +19,71 @@ export type Stage = (ctx: RequestContext) => void | Promise<void>;
 export function createPipeline(stages: Stage[], responder: Responder, log: Logger) {
   return async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<RequestContext> {
     const ctx = createContext(req, res);
-    try {
-      for (const stage of stages) {
-        // Most stages are synchronous: await only real promises, sparing a microtask hop each.
-        const pending = stage(ctx);
-        if (pending) await pending;
-        if (ctx.answered) break;
+    // Health probes make no spans: a load balancer polling every second would drown the traces.
+    const span = req.url?.startsWith('/v2/health/') ? undefined : startRequestSpan(req);
+    const run = async () => {
+      try {
+        for (const stage of stages) {
+          await runStage(stage, ctx, span);
+          if (ctx.answered) break;
+        }
+        if (!ctx.answered) throw new Error('no stage answered the request');
+      } catch (err) {
+        await renderError(ctx, err, responder, log);
       }
-      if (!ctx.answered) throw new Error('no stage answered the request');
-    } catch (err) {
-      await renderError(ctx, err, responder, log);
+    };
+    if (!span) {
+      await run();
+      return ctx;
     }
+    ctx.traceId = span.spanContext().traceId;
+    ctx.traceContext = trace.setSpan(context.active(), span);
+    await context.with(ctx.traceContext, run);
+    endRequestSpan(span, ctx);
     return ctx;
   };
+}
+
+function startRequestSpan(req: IncomingMessage): Span {
+  // A client's traceparent makes vigil's spans part of the client's trace.
+  const parent = propagation.extract(context.active(), req.headers);
+  return tracer().startSpan(req.method ?? 'HTTP', { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method ?? '' } }, parent);
+}
+
+function endRequestSpan(span: Span, ctx: RequestContext): void {
+  const status = ctx.res.statusCode;
+  if (ctx.route) {
+    const template = routeTemplate(ctx.route);
+    span.updateName(`${ctx.req.method} ${template}`);
+    span.setAttribute('http.route', template);
+    if ('model' in ctx.route) span.setAttributes({ 'vigil.model': ctx.route.model, 'vigil.version': ctx.target?.version ?? ctx.route.version ?? '' });
+  }
+  span.setAttributes({ 'http.response.status_code': status, 'vigil.request_id': ctx.id });
+  if (ctx.principal) span.setAttribute('vigil.principal', ctx.principal.id);
+  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
+}
+
+/** One span per stage, named for it; a stage that rejects marks its span with the error code. */
+async function runStage(stage: Stage, ctx: RequestContext, parent: Span | undefined): Promise<void> {
+  if (!parent) {
+    // Most stages are synchronous: await only real promises, sparing a microtask hop each.
+    const pending = stage(ctx);
+    if (pending) await pending;
+    return;
+  }
+  const span = tracer().startSpan(`vigil.${stage.name}`);
+  try {
+    await context.with(trace.setSpan(context.active(), span), async () => {
+      const pending = stage(ctx);
+      if (pending) await pending;
+    });
+  } catch (err) {
+    const code = err instanceof VigilError ? err.code : 'INTERNAL_ERROR';
+    span.setAttribute('vigil.error.code', code);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+    throw err;
+  } finally {
+    span.end();
+  }
 }

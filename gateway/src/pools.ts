@@ -3,8 +3,14 @@ import { fileURLToPath } from 'node:url';
 import type { ModelVersion } from '../../serving/src/model-repository.js';
 import { signatureOf } from '../../serving/src/model-config.js';
 import type { Supervisor, WorkerDefinition } from '../../serving/src/supervisor/supervisor.js';
+import { TRACING_ENV } from '../../serving/src/tracing.js';
 import { WORKER_SPEC_ENV, type WorkerSpec } from '../../serving/src/worker/worker-spec.js';
 import type { ServedVersion } from './model-registry.js';
+
+/** Where traces go is the one part of the gateway's environment a pool shares. */
+function tracingEnv(): Record<string, string> {
+  return Object.fromEntries(TRACING_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]));
+}
 
 const WORKER_MAIN = fileURLToPath(new URL('../../serving/src/worker/main.js', import.meta.url));
 // sun_path is 108 bytes on Linux, including the terminating NUL.
@@ -44,7 +50,7 @@ export function createPools(
           command: process.execPath,
           args: [WORKER_MAIN],
           // A pool sees only what it needs: none of the gateway's secrets are in its environment.
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: opts.logLevel, [WORKER_SPEC_ENV]: JSON.stringify(spec) },
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: opts.logLevel, ...tracingEnv(), [WORKER_SPEC_ENV]: JSON.stringify(spec) },
         },
       });
     }

@@ -74,7 +74,7 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
     time: ctx.receivedAt.toISOString(),
     request_id: ctx.id,
     client_request_id: ctx.clientRequestId,
-    trace_id: null,
+    trace_id: ctx.traceId ?? null,
     principal: ctx.principal?.id ?? 'unauthenticated',
     auth_method: ctx.principal?.method ?? 'none',
     source: ctx.source,

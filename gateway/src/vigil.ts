@@ -17,6 +17,7 @@ import { JwtAuthenticator } from './auth/jwt-authenticator.js';
 import { MemoryLimiterStore, type LimiterStore } from './limits/limiter-store.js';
 import { RateLimits } from './limits/rate-limits.js';
 import { policySourceOf } from './policy-adapter.js';
+import { startTracing, stopTracing } from '../../serving/src/tracing.js';
 import { createResponder } from './respond.js';
 import { VigilMetrics } from './telemetry/metrics.js';
 import { observeRequest } from './telemetry/request-metrics.js';
@@ -66,6 +67,7 @@ export interface VigilSeams {
 export async function startVigil(config: VigilConfig, log: Logger, seams: VigilSeams = {}): Promise<Vigil> {
   const launcher = seams.launcher ?? new ChildProcessLauncher();
   const metrics = new VigilMetrics(VERSION);
+  if (startTracing('vigil-gateway', { 'service.version': VERSION })) log.info('traces are exported (OTLP and/or VIGIL_TRACES_DIR)');
   // Security parts first: if the policy, the audit log or the keys cannot be loaded, nothing starts.
   const policyStore = await PolicyStore.open(config.policy.file);
   const policy = policySourceOf(policyStore);
@@ -215,6 +217,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     await admin('vigil.stop', 'ok', {});
     await audit.close().catch((err: unknown) => log.error({ err }, 'AUDIT LOG DID NOT CLOSE CLEANLY (final checkpoint missing)'));
     await metrics.shutdown().catch(() => undefined);
+    await stopTracing();
     log.info('vigil stopped');
   }
 

@@ -1,4 +1,5 @@
 import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { context, propagation, type Context } from '@opentelemetry/api';
 import { createProxyMiddleware, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
 import type { Pool } from '../../../serving/src/supervisor/pool.js';
 import type { WorkerSlot } from '../../../serving/src/supervisor/worker-slot.js';
@@ -14,6 +15,7 @@ const WORKER_GONE = new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOENT', 'EPIPE', 'E
 
 interface InFlight {
   ctx: RequestContext;
+  traceContext: Context;
   pool: Pool;
   proxyReq?: ClientRequest;
   fail: (err: VigilError) => void;
@@ -55,6 +57,10 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
           const body = state.ctx.body!.raw;
           proxyReq.setHeader('content-length', body.length);
           proxyReq.setHeader('x-request-id', state.ctx.id);
+          // The pool's spans join the request's trace, under this stage's span.
+          const carrier: Record<string, string> = {};
+          propagation.inject(state.traceContext, carrier);
+          for (const [name, value] of Object.entries(carrier)) proxyReq.setHeader(name, value);
           // The request stream was consumed by the body stage; http-proxy's pipe of the ended
           // stream only ends proxyReq, after these exact bytes.
           proxyReq.write(body);
@@ -124,6 +130,7 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
       }, opts.timeoutMs);
       const state: InFlight = {
         ctx,
+        traceContext: context.active(),
         pool,
         fail: (err) => {
           if (settle()) reject(err);

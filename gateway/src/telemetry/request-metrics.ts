@@ -11,6 +11,11 @@ const ROUTE_TEMPLATE: Record<Route['action'], [string, string]> = {
   'model.ready': ['/v2/models/{model}/ready', '/v2/models/{model}/versions/{version}/ready'],
   'model.infer': ['/v2/models/{model}/infer', '/v2/models/{model}/versions/{version}/infer'],
 };
+/** The route template of a parsed route, for metrics and span names (never the raw path). */
+export function routeTemplate(route: Route): string {
+  return ROUTE_TEMPLATE[route.action]['version' in route && route.version !== undefined ? 1 : 0];
+}
+
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 const BODY_CODES = new Set(['UNSUPPORTED_MEDIA_TYPE', 'BODY_TOO_LARGE', 'BODY_INCOMPLETE', 'INVALID_JSON']);
 const VALIDATION_CODES = new Set<string>([
@@ -45,7 +50,7 @@ export function observeRequest(metrics: VigilMetrics, ctx: RequestContext, statu
   const route = ctx.route;
   const method = METHODS.has(ctx.req.method ?? '') ? ctx.req.method! : '_OTHER';
   const attributes: Record<string, string | number> = { 'http.request.method': method, 'http.response.status_code': status };
-  if (route) attributes['http.route'] = ROUTE_TEMPLATE[route.action]['version' in route && route.version !== undefined ? 1 : 0];
+  if (route) attributes['http.route'] = routeTemplate(route);
   if (code) attributes['error.type'] = code;
   metrics.httpDuration.record(seconds, attributes);
 

@@ -3,6 +3,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import pino from 'pino';
 import { sha256OfBytes } from '../file-digest.js';
+import { startTracing, stopTracing } from '../tracing.js';
 import { OnnxRunner } from './onnx-runner.js';
 import { createPoolServer } from './pool-server.js';
 import { EXIT_DO_NOT_RESTART } from '../exit-codes.js';
@@ -19,6 +20,7 @@ const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'p
 process.on('disconnect', () => process.exit(0));
 
 async function main(s: WorkerSpec): Promise<void> {
+  startTracing('vigil-pool', { 'vigil.model': s.model, 'vigil.version': s.version });
   // Hash exactly the bytes handed to ONNX Runtime, so nothing can swap the file in between.
   const bytes = await readFile(s.modelPath);
   const digest = sha256OfBytes(bytes);
@@ -44,7 +46,8 @@ async function main(s: WorkerSpec): Promise<void> {
   log.info({ socket: s.socketPath }, 'pool worker serving');
 
   const shutdown = () => {
-    server.close(() => process.exit(0));
+    // Batched spans are flushed before the process goes.
+    server.close(() => void stopTracing().finally(() => process.exit(0)));
     server.closeIdleConnections();
     setTimeout(() => process.exit(0), 5_000).unref();
   };

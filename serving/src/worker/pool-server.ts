@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { tracer } from '../tracing.js';
 import type { ModelSignature } from '../oip/signature.js';
 import { validateInferenceRequest } from '../oip/validate-request.js';
 import type { OnnxRunner } from './onnx-runner.js';
@@ -55,8 +57,22 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     }
     const checked = validateInferenceRequest(body, opts.signature);
     if (!checked.ok) throw new PoolHttpError(400, checked.code, checked.message);
+    // Joins the gateway's trace (its traceparent), with the ONNX Runtime run as a child span.
+    const parent = propagation.extract(context.active(), req.headers);
+    const span = tracer().startSpan('pool.infer', { kind: SpanKind.SERVER, attributes: { 'vigil.model': opts.model, 'vigil.version': opts.version, 'vigil.batch_size': checked.batchSize } }, parent);
+    const run = tracer().startSpan('onnx.run', { attributes: { 'vigil.batch_size': checked.batchSize } }, trace.setSpan(parent, span));
     const started = performance.now();
-    const outputs = await opts.runner.run(checked.request);
+    let outputs;
+    try {
+      outputs = await opts.runner.run(checked.request);
+    } catch (err) {
+      run.setStatus({ code: SpanStatusCode.ERROR });
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw err;
+    } finally {
+      run.end();
+      span.end();
+    }
     const computeMs = performance.now() - started;
     const response: Record<string, unknown> = { model_name: opts.model, model_version: opts.version };
     if (checked.request.id !== undefined) response.id = checked.request.id;
