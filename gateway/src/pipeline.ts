@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { tracer } from '../../serving/src/tracing.js';
 import { VigilError } from './errors.js';
@@ -36,7 +36,8 @@ export function createPipeline(stages: Stage[], responder: Responder, log: Logge
       await run();
       return ctx;
     }
-    ctx.traceId = span.spanContext().traceId;
+    // A no-op span (no exporter) has an all-zero id: the audit record then says null, not zeros.
+    if (isSpanContextValid(span.spanContext())) ctx.traceId = span.spanContext().traceId;
     ctx.traceContext = trace.setSpan(context.active(), span);
     await context.with(ctx.traceContext, run);
     endRequestSpan(span, ctx);
@@ -66,7 +67,8 @@ function endRequestSpan(span: Span, ctx: RequestContext): void {
 
 /** One span per stage, named for it; a stage that rejects marks its span with the error code. */
 async function runStage(stage: Stage, ctx: RequestContext, parent: Span | undefined): Promise<void> {
-  if (!parent) {
+  // No exporter configured: OTel's spans are no-ops, so skip the per-stage wrapping entirely.
+  if (!parent || !parent.isRecording()) {
     // Most stages are synchronous: await only real promises, sparing a microtask hop each.
     const pending = stage(ctx);
     if (pending) await pending;

@@ -26,6 +26,7 @@ describe('the audit log over the admin port (GET /audit)', () => {
     assert.equal(alice.json.records.length, 1);
     assert.equal(alice.json.records[0].decision, 'allow');
     assert.equal(alice.json.records[0].batch, 1);
+    assert.equal(alice.json.records[0].trace_id, null, 'no exporter configured: no trace id, never an all-zero one');
     const bad = await rawRequest(vigil.adminPort, 'GET', '/audit?since=yesterday', { headers: auditor });
     assert.equal(bad.status, 400);
     assert.equal(bad.json.code, 'INVALID_QUERY');
