@@ -1,6 +1,7 @@
 // What telemetry costs: the gateway as shipped (full security chain, cached token) with request
-// metrics on vs off, mnist batch 1, 64 connections, in one run. Tracing joins this comparison
-// when it lands. Prints numbers; asserts nothing.
+// metrics off, metrics on (the default), and metrics plus traces exported (JSON Lines, every span
+// of every request, in gateway and pool), mnist batch 1, 64 connections, in one run.
+// Prints numbers; asserts nothing.
 //   npm run build && node dist/bench/telemetry-cost.js     (BENCH_SECONDS=10 for longer runs)
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -32,11 +33,12 @@ limits: { roles: { analyst: { requests_per_minute: 100000000, items_per_minute: 
 const token = await mintDevToken(await loadOrCreateDevKey(join(scratch, 'state')), { sub: 'bench', roles: ['analyst'], ttlSeconds: 3600 });
 const rows: { label: string; rps: number; cpu: number; p99: number }[] = [];
 try {
-  for (const [label, telemetry] of [
-    ['telemetry off', false],
-    ['metrics on   ', true],
+  for (const [label, telemetry, traced] of [
+    ['telemetry off       ', false, false],
+    ['metrics on (default)', true, false],
+    ['metrics + traces    ', true, true],
   ] as const) {
-    const g = await gateway(scratch, true, 10_000, telemetry);
+    const g = await gateway(scratch, true, 10_000, telemetry, traced ? { VIGIL_TRACES_DIR: join(scratch, 'traces') } : {});
     const run = (duration: number) =>
       autocannon({ url: `http://127.0.0.1:${g.port}/v2/models/mnist/infer`, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body, connections: 64, duration });
     await run(1);
@@ -50,6 +52,7 @@ try {
   console.log(`\ntelemetry cost: mnist batch 1, 64 connections, ${SECONDS} s per run\n`);
   for (const r of rows) console.log(`${r.label} ${r.rps.toFixed(0).padStart(6)} req/s  p99 ${String(r.p99).padStart(3)} ms  gateway CPU/request ${r.cpu.toFixed(0)} µs`);
   console.log(`\nmetrics on / off: throughput ×${(rows[1].rps / rows[0].rps).toFixed(2)}, gateway CPU +${(rows[1].cpu - rows[0].cpu).toFixed(0)} µs per request`);
+  console.log(`metrics + traces / off: throughput ×${(rows[2].rps / rows[0].rps).toFixed(2)}, gateway CPU +${(rows[2].cpu - rows[0].cpu).toFixed(0)} µs per request`);
 } finally {
   await rm(scratch, { recursive: true, force: true });
 }

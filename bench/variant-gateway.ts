@@ -13,10 +13,11 @@ function firstLine(child: ChildProcess): Promise<string> {
 }
 
 /** A gateway with or without the security chain and request metrics, its policy and keys in `scratch`. */
-export async function gateway(scratch: string, chain: boolean, tokenCache: number, telemetry = true) {
+export async function gateway(scratch: string, chain: boolean, tokenCache: number, telemetry = true, env: Record<string, string> = {}) {
   const runtimeDir = await mkdtemp(join(tmpdir(), 'vigil-bench-rt-'));
   const child = spawn(process.execPath, [new URL('./gateway-variant.js', import.meta.url).pathname, JSON.stringify({ chain, tokenCache, runtimeDir, scratch, telemetry })], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
   });
   const { port, poolSocket, poolPid } = JSON.parse(await firstLine(child)) as { port: number; poolSocket: string; poolPid: number };
   return { child, port, poolSocket, poolPid, runtimeDir };

@@ -31,7 +31,7 @@ export function createResponder(audit: AuditSink, failClosed: boolean, log: Logg
     async record(ctx, status, code) {
       ctx.answered = true;
       observe(ctx, status, code);
-      await audit.append(auditRecordOf(ctx, status, code, 0)).catch((err: unknown) => log.error({ err, requestId: ctx.id }, 'AUDIT WRITE FAILED'));
+      await audit.append(auditRecordOf(ctx, status, code, 0)).catch((err: unknown) => log.error({ err, requestId: ctx.id, traceId: ctx.traceId }, 'AUDIT WRITE FAILED'));
     },
     async send(ctx, status, headers, body, code) {
       const { res } = ctx;
@@ -40,7 +40,7 @@ export function createResponder(audit: AuditSink, failClosed: boolean, log: Logg
       try {
         await audit.append(auditRecordOf(ctx, status, code ?? null, bytesOut));
       } catch (err) {
-        log.error({ err, requestId: ctx.id }, 'AUDIT WRITE FAILED');
+        log.error({ err, requestId: ctx.id, traceId: ctx.traceId }, 'AUDIT WRITE FAILED');
         if (failClosed) {
           observe(ctx, 503, 'AUDIT_UNAVAILABLE');
           const e = new VigilError('AUDIT_UNAVAILABLE', 'the audit log cannot be written; vigil fails closed', { 'retry-after': '5' });
