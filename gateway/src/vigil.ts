@@ -9,6 +9,8 @@ import type { Launcher } from '../../serving/src/supervisor/launcher.js';
 import { Supervisor } from '../../serving/src/supervisor/supervisor.js';
 import { PolicyStore } from '../../policies/src/index.js';
 import { createAdminApp } from './admin.js';
+import { createAlerting } from './alerts/alert-sinks.js';
+import { observeForAlerts } from './alerts/observe-for-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import { readHmacKeyFile, readSigningKeyFile } from './audit/chain.js';
 import { AuthFailureThrottle } from './auth/auth-failure-throttle.js';
@@ -99,7 +101,15 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const devKey = config.auth.dev_mode ? await loadOrCreateDevKey(config.auth.state_dir) : undefined;
   const jwt = await JwtAuthenticator.create(config.auth, devKey);
   const insecure = seams.benchmarkWithoutSecurityChain === true;
-  const observe = seams.benchmarkWithoutTelemetry ? undefined : (ctx: Parameters<typeof observeRequest>[1], status: number, code: string | null) => observeRequest(metrics, ctx, status, code);
+  // Anomaly alerts (issue #4): counted on the request path, decided on the detector's timer.
+  const alerting = config.alerts.enabled && !seams.benchmarkWithoutTelemetry ? createAlerting(config.alerts, { audit, metrics, log }) : undefined;
+  const detector = alerting?.detector;
+  const observe = seams.benchmarkWithoutTelemetry
+    ? undefined
+    : (ctx: Parameters<typeof observeRequest>[1], status: number, code: string | null) => {
+        observeRequest(metrics, ctx, status, code);
+        if (detector) observeForAlerts(detector, ctx, status, code);
+      };
   const responder = createResponder(insecure ? { append: async () => undefined } : audit, config.audit.on_failure === 'fail_closed', log, observe);
 
   const scan = await scanRepository(config.models.repository);
@@ -190,9 +200,11 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     await supervisor.stop(config.pools.stop_grace_ms);
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
     policyStore.close();
+    await alerting?.stop();
     await audit.close().catch((e: unknown) => log.error({ err: e }, 'audit log did not close cleanly'));
     throw err;
   }
+  alerting?.start();
   const port = (server.address() as AddressInfo).port;
   const adminPort = (adminServer.address() as AddressInfo).port;
   log.info({ port, adminPort, host: config.server.host, models: served.map((v) => `${v.model}/${v.version}:${v.status}`) }, 'vigil listening');
@@ -214,6 +226,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     await new Promise<void>((r) => adminServer.close(() => r()));
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
     policyStore.close();
+    await alerting?.stop();
     await admin('vigil.stop', 'ok', {});
     await audit.close().catch((err: unknown) => log.error({ err }, 'AUDIT LOG DID NOT CLOSE CLEANLY (final checkpoint missing)'));
     await metrics.shutdown().catch(() => undefined);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RULE_DEFAULTS, type AlertRuleConfig } from '../alerts/anomaly-detector.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -29,6 +30,26 @@ const issuerSchema = z
   .strict()
   .refine((i) => (i.jwks_url === undefined) !== (i.jwks_file === undefined), { message: 'give exactly one of jwks_url and jwks_file' });
 const ms = z.number().int().min(1);
+
+/** One anomaly rule's knobs; defaults from RULE_DEFAULTS (gateway/src/alerts/anomaly-detector.ts). */
+function alertRule(d: Readonly<AlertRuleConfig>) {
+  return z
+    .object({
+      severity: z.string().min(1).default(d.severity),
+      /** EWMA weight of the newest interval. */
+      alpha: z.number().gt(0).max(1).default(d.alpha),
+      /** Fires when the interval's count > mean + k·std … */
+      k: z.number().min(0).default(d.k),
+      /** … and ≥ min_count. */
+      min_count: z.number().int().min(1).default(d.min_count),
+      /** Intervals after start before the rule may fire. */
+      warmup_ticks: z.number().int().min(0).default(d.warmup_ticks),
+      /** Calm intervals before a firing alert resolves. */
+      resolve_ticks: z.number().int().min(1).default(d.resolve_ticks),
+    })
+    .strict()
+    .prefault({});
+}
 
 /**
  * vigil's configuration file, the single source of truth for its shape and defaults.
@@ -134,6 +155,30 @@ export const configSchema = z
             interval_ms: ms.default(1_000),
             timeout_ms: ms.default(2_000),
             failures_before_replace: z.number().int().min(1).default(3),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** Anomaly alerts (issue #4): streaming baselines of what the gateway sees. */
+    alerts: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Length of one counting interval. */
+        tick_ms: z.number().int().min(50).default(10_000),
+        /** Alertmanager to send alerts to (API v2); unset: audit log, metric and log only. */
+        alertmanager_url: z.url({ protocol: /^https?$/ }).optional(),
+        /** How often a firing alert is re-sent (keep it well under Alertmanager's resolve_timeout, 5 min by default). */
+        resend_ms: ms.default(60_000),
+        /** Keys (source addresses, principals, model versions) tracked per rule; the least recently active calm ones are evicted past it. */
+        max_keys: z.number().int().min(1).max(1_000_000).default(10_000),
+        rules: z
+          .object({
+            auth_failures_by_source: alertRule(RULE_DEFAULTS.auth_failures_by_source),
+            denials_by_principal: alertRule(RULE_DEFAULTS.denials_by_principal),
+            errors_by_model: alertRule(RULE_DEFAULTS.errors_by_model),
+            requests_by_principal: alertRule(RULE_DEFAULTS.requests_by_principal),
           })
           .strict()
           .prefault({}),

@@ -27,6 +27,8 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_pool_restarts_total',
   'vigil_policy_reloads_total',
   'vigil_audit_write_errors_total',
+  'vigil_alerts_total',
+  'vigil_alertmanager_errors_total',
   'target_info',
 ];
 
@@ -61,6 +63,8 @@ export class VigilMetrics {
   readonly poolRestarts: Counter;
   readonly policyReloads: Counter;
   readonly auditWriteErrors: Counter;
+  readonly alerts: Counter;
+  readonly alertmanagerErrors: Counter;
 
   constructor(version: string) {
     // The exporter serves through the admin app; it starts no server of its own.
@@ -95,6 +99,8 @@ export class VigilMetrics {
     this.poolRestarts = m.createCounter('vigil.pool.restarts', { description: 'Pool worker exits that led to a restart or quarantine' });
     this.policyReloads = m.createCounter('vigil.policy.reloads', { description: 'Policy reloads by outcome (ok, failed)' });
     this.auditWriteErrors = m.createCounter('vigil.audit.write_errors', { description: 'Audit log write failures (each one fails requests closed)' });
+    this.alerts = m.createCounter('vigil.alerts', { description: 'Anomaly alert transitions, by rule, severity and state (firing, resolved)' });
+    this.alertmanagerErrors = m.createCounter('vigil.alertmanager.errors', { description: 'Sends to Alertmanager that failed after their retries' });
   }
 
   /**
@@ -106,6 +112,12 @@ export class VigilMetrics {
     this.policyReloads.add(0, { outcome: 'ok' });
     this.policyReloads.add(0, { outcome: 'failed' });
     this.auditWriteErrors.add(0);
+    this.alertmanagerErrors.add(0);
+  }
+
+  /** Alert counters at 0 for each rule (state firing), so increase() sees the first alert. */
+  seedAlerts(rules: Iterable<{ rule: string; severity: string }>): void {
+    for (const { rule, severity } of rules) this.alerts.add(0, { rule, severity, state: 'firing' });
   }
 
   /** Pool state read at scrape time from the supervisor's view, never kept twice. */

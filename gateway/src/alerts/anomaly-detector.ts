@@ -1,0 +1,243 @@
+import { EventEmitter } from 'node:events';
+import { EwmaBaseline } from './ewma-baseline.js';
+
+/**
+ * Streaming anomaly detection on what the gateway sees (issue #4). The hot path only counts
+ * (`observe`: one or two Map lookups); a timer closes the interval every `tickMs` for every
+ * (rule, key), updates its EWMA baseline and decides. An alert fires once, stays active
+ * (deduplicated) while the anomaly lasts, and resolves after `resolveTicks` calm intervals.
+ *
+ * Counts are sparse: a key not seen yet had 0 in every interval, so a new key starts from a zero
+ * baseline that is as warm as its rule (an attacker's fresh source address is judged at once,
+ * not after a warm-up of its own). Warm-up is thus per rule: no alert in the first
+ * `warmupTicks` intervals after start, while baselines of known keys are still being learnt.
+ */
+
+export const ALERT_RULES = ['auth_failures_by_source', 'denials_by_principal', 'errors_by_model', 'requests_by_principal'] as const;
+export type AlertRuleName = (typeof ALERT_RULES)[number];
+
+export interface AlertRuleConfig {
+  severity: string;
+  /** EWMA weight of the newest interval. */
+  alpha: number;
+  /** Fire when value > mean + k·std. */
+  k: number;
+  /** ... and value ≥ min_count (keeps a near-zero baseline from firing on noise). */
+  min_count: number;
+  /** Intervals after start before this rule may fire. */
+  warmup_ticks: number;
+  /** Calm intervals in a row before a firing alert resolves. */
+  resolve_ticks: number;
+}
+
+/** Defaults for the default 10 s interval; every field is overridable in `alerts.rules.<rule>`. */
+export const RULE_DEFAULTS: Readonly<Record<AlertRuleName, Readonly<AlertRuleConfig>>> = {
+  // One source address failing authentication far above its usual: credential stuffing, a broken client.
+  auth_failures_by_source: { severity: 'warning', alpha: 0.1, k: 4, min_count: 10, warmup_ticks: 6, resolve_ticks: 3 },
+  // One principal refused by policy far above its usual: probing for models it may not use.
+  denials_by_principal: { severity: 'warning', alpha: 0.1, k: 4, min_count: 10, warmup_ticks: 6, resolve_ticks: 3 },
+  // 5xx answers for one model version far above their usual: a failing pool or model.
+  errors_by_model: { severity: 'critical', alpha: 0.1, k: 4, min_count: 5, warmup_ticks: 6, resolve_ticks: 3 },
+  // One principal's request rate spiking (scraping, model extraction, a runaway client).
+  requests_by_principal: { severity: 'warning', alpha: 0.05, k: 5, min_count: 100, warmup_ticks: 30, resolve_ticks: 6 },
+};
+
+export interface AlertEvent {
+  rule: AlertRuleName;
+  severity: string;
+  key: string;
+  labels: Record<string, string>;
+  /** The count of the interval that caused the transition. */
+  value: number;
+  /** The baseline's mean it was judged against. */
+  baseline: number;
+  /** mean + k·std (std floored at √mean), the bar the value crossed or fell back under. */
+  threshold: number;
+  /** When the alert started firing. */
+  startsAt: Date;
+  /** When it resolved ('resolved' only). */
+  endsAt?: Date;
+}
+
+export interface AnomalyDetectorOptions {
+  tickMs: number;
+  rules?: Partial<Record<AlertRuleName, Partial<AlertRuleConfig>>>;
+  /** Keys tracked per rule; past it the least recently active calm key is evicted. */
+  maxKeysPerRule?: number;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+interface KeyState {
+  labels: Record<string, string>;
+  baseline: EwmaBaseline;
+  /** Count in the current (open) interval. */
+  count: number;
+  /** Count of the last closed interval. */
+  last: number;
+  firing?: { startsAt: Date };
+  calmTicks: number;
+}
+
+interface RuleState {
+  name: AlertRuleName;
+  cfg: AlertRuleConfig;
+  /** Insertion order ≈ recency of activity: a key is moved to the end on its first count in an interval. */
+  keys: Map<string, KeyState>;
+  /** Intervals closed since start (for the rule's warm-up). */
+  ticks: number;
+}
+
+export interface AnomalyDetectorEvents {
+  firing: [AlertEvent];
+  resolved: [AlertEvent];
+}
+
+export class AnomalyDetector extends EventEmitter<AnomalyDetectorEvents> {
+  readonly tickMs: number;
+  private readonly rules = new Map<AlertRuleName, RuleState>();
+  private readonly maxKeys: number;
+  private readonly now: () => Date;
+  private timer: NodeJS.Timeout | undefined;
+  /** Keys evicted to stay within the bound (for status and tests). */
+  evicted = 0;
+
+  constructor(opts: AnomalyDetectorOptions) {
+    super();
+    if (!(opts.tickMs > 0)) throw new RangeError(`tickMs must be > 0, not ${opts.tickMs}`);
+    this.tickMs = opts.tickMs;
+    this.maxKeys = opts.maxKeysPerRule ?? 10_000;
+    if (!(this.maxKeys >= 1)) throw new RangeError(`maxKeysPerRule must be ≥ 1, not ${this.maxKeys}`);
+    this.now = opts.now ?? (() => new Date());
+    for (const name of ALERT_RULES) {
+      const cfg = { ...RULE_DEFAULTS[name], ...opts.rules?.[name] };
+      new EwmaBaseline({ alpha: cfg.alpha, warmupTicks: cfg.warmup_ticks }); // validates
+      this.rules.set(name, { name, cfg, keys: new Map(), ticks: 0 });
+    }
+  }
+
+  /** The configuration a rule runs with. */
+  ruleConfig(rule: AlertRuleName): AlertRuleConfig {
+    return { ...this.rules.get(rule)!.cfg };
+  }
+
+  /** Counts `n` events for (rule, key) in the current interval. Cheap: called for every request. */
+  observe(rule: AlertRuleName, key: string, labels: Record<string, string>, n = 1): void {
+    const r = this.rules.get(rule);
+    if (!r || !(n > 0)) return;
+    let s = r.keys.get(key);
+    if (s === undefined) {
+      if (r.keys.size >= this.maxKeys) this.evictOne(r);
+      // Never seen (or evicted when calm): zero so far, as warm as the rule.
+      s = { labels, baseline: new EwmaBaseline({ alpha: r.cfg.alpha, warmupTicks: r.cfg.warmup_ticks }, { ticks: r.ticks }), count: 0, last: 0, calmTicks: 0 };
+      r.keys.set(key, s);
+    } else if (s.count === 0) {
+      // First event of this interval: move to the end, so the front holds the longest idle keys.
+      r.keys.delete(key);
+      r.keys.set(key, s);
+    }
+    s.count += n;
+  }
+
+  /** Closes the current interval for every (rule, key): updates baselines, fires and resolves. */
+  tick(): void {
+    const now = this.now();
+    for (const r of this.rules.values()) {
+      const { k, min_count, resolve_ticks } = r.cfg;
+      for (const [key, s] of r.keys) {
+        const value = s.count;
+        s.count = 0;
+        s.last = value;
+        const b = s.baseline;
+        const threshold = b.mean + k * Math.max(b.std, Math.sqrt(b.mean));
+        const anomalous = b.warm && value >= min_count && value > threshold;
+        // Anomalous intervals are not learnt: a sustained burst stays an anomaly until it stops.
+        b.update(value, { learn: !anomalous });
+        if (anomalous) {
+          s.calmTicks = 0;
+          if (!s.firing) {
+            s.firing = { startsAt: now };
+            this.emit('firing', { rule: r.name, severity: r.cfg.severity, key, labels: s.labels, value, baseline: b.mean, threshold, startsAt: now });
+          }
+        } else if (s.firing) {
+          if (++s.calmTicks >= resolve_ticks) {
+            const { startsAt } = s.firing;
+            s.firing = undefined;
+            s.calmTicks = 0;
+            this.emit('resolved', { rule: r.name, severity: r.cfg.severity, key, labels: s.labels, value, baseline: b.mean, threshold, startsAt, endsAt: now });
+          }
+        } else if (value === 0 && b.mean < 0.05) {
+          // Idle and decayed to (almost) nothing: indistinguishable from a key never seen.
+          r.keys.delete(key);
+        }
+      }
+      r.ticks++;
+    }
+  }
+
+  /** Alerts firing now. */
+  active(): AlertEvent[] {
+    const out: AlertEvent[] = [];
+    for (const r of this.rules.values()) {
+      for (const [key, s] of r.keys) {
+        if (!s.firing) continue;
+        const b = s.baseline;
+        out.push({ rule: r.name, severity: r.cfg.severity, key, labels: s.labels, value: s.last, baseline: b.mean, threshold: b.mean + r.cfg.k * Math.max(b.std, Math.sqrt(b.mean)), startsAt: s.firing.startsAt });
+      }
+    }
+    return out;
+  }
+
+  /** Keys tracked by a rule (for tests and status). */
+  trackedKeys(rule: AlertRuleName): number {
+    return this.rules.get(rule)!.keys.size;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * Makes room for one key: the least recently active key that is not firing. A firing key is
+   * kept while the bound allows (its alert must be able to resolve); if the oldest keys are all
+   * firing (a flood of attacking addresses), the oldest goes, and its alert is resolved as it goes
+   * so no sink is left re-sending it forever.
+   */
+  private evictOne(r: RuleState): void {
+    let scanned = 0;
+    let oldest: string | undefined;
+    for (const [key, s] of r.keys) {
+      oldest ??= key;
+      if (!s.firing) {
+        r.keys.delete(key);
+        this.evicted++;
+        return;
+      }
+      if (++scanned >= 64) break;
+    }
+    if (oldest === undefined) return;
+    const s = r.keys.get(oldest)!;
+    r.keys.delete(oldest);
+    this.evicted++;
+    const now = this.now();
+    const b = s.baseline;
+    this.emit('resolved', {
+      rule: r.name,
+      severity: r.cfg.severity,
+      key: oldest,
+      labels: s.labels,
+      value: s.count,
+      baseline: b.mean,
+      threshold: b.mean + r.cfg.k * Math.max(b.std, Math.sqrt(b.mean)),
+      startsAt: s.firing!.startsAt,
+      endsAt: now,
+    });
+  }
+}

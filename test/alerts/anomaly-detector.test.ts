@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AnomalyDetector, RULE_DEFAULTS, type AlertEvent } from '../../gateway/src/alerts/anomaly-detector.js';
+import { alertName, toPostableAlert } from '../../gateway/src/alerts/alertmanager-sink.js';
+
+const RULE = { alpha: 0.2, k: 3, min_count: 5, warmup_ticks: 3, resolve_ticks: 2 };
+
+function detector(maxKeysPerRule?: number) {
+  const d = new AnomalyDetector({ tickMs: 1_000_000, rules: { auth_failures_by_source: RULE, errors_by_model: RULE }, maxKeysPerRule });
+  const events: { state: 'firing' | 'resolved'; ev: AlertEvent }[] = [];
+  d.on('firing', (ev) => events.push({ state: 'firing', ev }));
+  d.on('resolved', (ev) => events.push({ state: 'resolved', ev }));
+  return { d, events };
+}
+
+/** Runs one interval per entry: `n` auth failures from `key` (default 10.0.0.1), then a tick. */
+function run(d: AnomalyDetector, counts: number[], key = '10.0.0.1') {
+  for (const n of counts) {
+    if (n > 0) d.observe('auth_failures_by_source', key, { source: key }, n);
+    d.tick();
+  }
+}
+
+test('AnomalyDetector: a burst after quiet intervals fires once, is deduplicated while it lasts, then resolves', () => {
+  const { d, events } = detector();
+  run(d, [0, 0, 0, 0]); // warm-up and quiet
+  run(d, [20, 25, 30, 22]); // a sustained burst: one alert, not four
+  assert.deepEqual(events.map((e) => e.state), ['firing']);
+  const f = events[0].ev;
+  assert.equal(f.rule, 'auth_failures_by_source');
+  assert.equal(f.severity, 'warning');
+  assert.equal(f.key, '10.0.0.1');
+  assert.deepEqual(f.labels, { source: '10.0.0.1' });
+  assert.equal(f.value, 20);
+  assert.equal(f.baseline, 0);
+  assert.equal(d.active().length, 1);
+  run(d, [0]); // one calm interval is not enough (resolve_ticks 2)
+  assert.equal(events.length, 1);
+  run(d, [30]); // anomalous again: the calm count starts over, still no second firing
+  run(d, [0]);
+  assert.equal(events.length, 1);
+  run(d, [0]);
+  assert.deepEqual(events.map((e) => e.state), ['firing', 'resolved']);
+  const r = events[1].ev;
+  assert.equal(r.startsAt, f.startsAt);
+  assert.ok(r.endsAt && r.endsAt >= r.startsAt);
+  assert.equal(d.active().length, 0);
+  run(d, [40]); // a new burst is a new alert
+  assert.deepEqual(events.map((e) => e.state), ['firing', 'resolved', 'firing']);
+});
+
+test('AnomalyDetector: warm-up suppresses early alerts, then a new key is judged at once', () => {
+  const { d, events } = detector();
+  run(d, [50, 50, 50]); // warmup_ticks 3: nothing fires, and the baseline learns 50 is usual
+  assert.equal(events.length, 0);
+  run(d, [50, 55]); // usual now
+  assert.equal(events.length, 0);
+  run(d, [20], '10.0.0.2'); // a source never seen: zero baseline, warm as its rule
+  assert.deepEqual(events.map((e) => [e.state, e.ev.key]), [['firing', '10.0.0.2']]);
+});
+
+test('AnomalyDetector: needs value ≥ min_count and above mean + k·std', () => {
+  const { d, events } = detector();
+  run(d, [0, 0, 0, 4, 0, 0]); // 4 < min_count 5
+  assert.equal(events.length, 0);
+  const { d: d2, events: e2 } = detector();
+  for (let i = 0; i < 30; i++) run(d2, [i % 2 ? 8 : 12]); // mean ≈ 10, std ≈ 2
+  run(d2, [14]); // under mean + 3·max(std, √mean) ≈ 19.5
+  assert.equal(e2.length, 0);
+  run(d2, [40]);
+  assert.equal(e2.length, 1);
+});
+
+test('AnomalyDetector: rules are independent; errors_by_model uses its own severity', () => {
+  const { d, events } = detector();
+  for (let i = 0; i < 4; i++) d.tick();
+  d.observe('errors_by_model', 'digits/1', { model: 'digits', version: '1' }, 9);
+  d.observe('auth_failures_by_source', '10.0.0.1', { source: '10.0.0.1' }, 2);
+  d.tick();
+  assert.deepEqual(events.map((e) => [e.ev.rule, e.ev.severity, e.ev.key]), [['errors_by_model', RULE_DEFAULTS.errors_by_model.severity, 'digits/1']]);
+});
+
+test('AnomalyDetector: the number of tracked keys is bounded; idle keys are dropped', () => {
+  const { d, events } = detector(100);
+  for (let i = 0; i < 4; i++) d.tick();
+  for (let i = 0; i < 10_000; i++) d.observe('auth_failures_by_source', `2001:db8::${i.toString(16)}`, { source: `2001:db8::${i.toString(16)}` });
+  assert.equal(d.trackedKeys('auth_failures_by_source'), 100);
+  assert.equal(d.evicted, 9_900);
+  assert.equal(events.length, 0); // 1 each: under min_count
+  // A burst from one address among the flood still fires, and survives further floods.
+  d.observe('auth_failures_by_source', '10.9.9.9', { source: '10.9.9.9' }, 50);
+  d.tick();
+  assert.deepEqual(events.map((e) => e.ev.key), ['10.9.9.9']);
+  for (let i = 0; i < 1_000; i++) d.observe('auth_failures_by_source', `2001:db8:1::${i.toString(16)}`, { source: 'x' });
+  assert.equal(d.trackedKeys('auth_failures_by_source'), 100);
+  assert.equal(d.active().length, 1, 'the firing key was not evicted');
+  // Without events, keys decay and are dropped: memory goes back down.
+  for (let i = 0; i < 40; i++) d.tick();
+  assert.equal(d.trackedKeys('auth_failures_by_source'), 0);
+  assert.deepEqual(events.map((e) => e.state), ['firing', 'resolved']);
+});
+
+test('AnomalyDetector: when the bound is full of firing keys, the oldest is resolved as it is evicted', () => {
+  const { d, events } = detector(3);
+  for (let i = 0; i < 4; i++) d.tick();
+  for (const k of ['a', 'b', 'c']) d.observe('auth_failures_by_source', k, { source: k }, 50);
+  d.tick();
+  assert.equal(events.length, 3);
+  d.observe('auth_failures_by_source', 'd', { source: 'd' }, 1);
+  assert.equal(d.trackedKeys('auth_failures_by_source'), 3);
+  assert.deepEqual(events.slice(3).map((e) => [e.state, e.ev.key]), [['resolved', 'a']]);
+});
+
+test('AnomalyDetector: timer ticks until stop()', async () => {
+  const d = new AnomalyDetector({ tickMs: 20, rules: { auth_failures_by_source: { ...RULE, warmup_ticks: 0 } } });
+  const fired = new Promise<AlertEvent>((r) => d.once('firing', r));
+  d.start();
+  d.observe('auth_failures_by_source', 'k', { source: 'k' }, 10);
+  const keepAlive = setTimeout(() => undefined, 5_000); // the detector's timer is unref'd
+  try {
+    assert.equal((await fired).key, 'k');
+  } finally {
+    clearTimeout(keepAlive);
+    d.stop();
+  }
+});
+
+test('Alertmanager payload: alertname, severity and labels; annotations are strings', () => {
+  assert.equal(alertName('auth_failures_by_source'), 'VigilAuthFailuresBySource');
+  assert.equal(alertName('errors_by_model'), 'VigilErrorsByModel');
+  const startsAt = new Date('2025-01-01T00:00:00Z');
+  const a = toPostableAlert({ rule: 'denials_by_principal', severity: 'warning', key: 'user:eve', labels: { principal: 'user:eve' }, value: 12, baseline: 0.123, threshold: 3, startsAt });
+  assert.deepEqual(a.labels, { alertname: 'VigilDenialsByPrincipal', severity: 'warning', principal: 'user:eve' });
+  assert.equal(a.startsAt, '2025-01-01T00:00:00.000Z');
+  assert.equal(a.endsAt, undefined);
+  assert.equal(a.annotations.value, '12');
+  assert.equal(a.annotations.baseline, '0.12');
+  assert.match(a.annotations.summary, /denials_by_principal: 12 .*principal=user:eve/);
+  const r = toPostableAlert({ rule: 'denials_by_principal', severity: 'warning', key: 'user:eve', labels: { principal: 'user:eve' }, value: 0, baseline: 0, threshold: 3, startsAt, endsAt: new Date('2025-01-01T00:05:00Z') });
+  assert.equal(r.endsAt, '2025-01-01T00:05:00.000Z');
+});
