@@ -26,6 +26,11 @@ export function rate(selector: string): string {
   return `rate(${selector}${RATE_WINDOW})`;
 }
 
+/** `increase(selector[$__rate_interval])`: events per interval, for rare ones. */
+export function increase(selector: string): string {
+  return `increase(${selector}${RATE_WINDOW})`;
+}
+
 /** `sum by (labels) (inner)`, or `sum(inner)` with no labels. */
 export function sumBy(labels: string[], inner: string): string {
   return labels.length ? `sum by (${labels.join(', ')}) (${inner})` : `sum(${inner})`;

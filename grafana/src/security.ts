@@ -1,5 +1,5 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import { rate, sumBy, vigil } from './promql.js';
+import { increase, rate, sumBy, vigil } from './promql.js';
 import { RED_FROM_ONE, UNIT, row, statPanel, tablePanel, timeseriesPanel } from './panels.js';
 import { finish, jobVariable, policyReloadAnnotation, vigilDashboard } from './vigil-dashboard.js';
 
@@ -169,10 +169,31 @@ export function securityDashboard(): dashboard.Dashboard {
       }),
     );
 
-  // Room for issue #5 (adversarial-input screening: detector findings) and the anomaly alerts of
-  // issue #4. Their panels come with their metrics; until then the row stays empty, because
-  // every panel's query must read a metric vigil really exports.
-  d.withRow(row('Detector findings and anomaly alerts (reserved: panels arrive with their metrics)', { collapsed: true }));
+  d.withRow(row('Anomaly alerts: streaming baselines per source, principal and model'))
+    .withPanel(
+      timeseriesPanel({
+        title: 'Anomaly alerts fired and resolved, by rule',
+        description: "Which of vigil's own anomaly rules (auth failures by source, denials by principal, errors by model, request rate by principal) fired or resolved, and how often? Each alert is also in the audit log (type alert) and sent to Alertmanager when one is configured.",
+        unit: UNIT.count,
+        width: 16,
+        queries: [{ expr: sumBy(['rule', 'state'], increase(vigil('vigil_alerts_total'))), legend: '{{rule}} {{state}}' }],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Alertmanager delivery failures',
+        description: 'Did sending alerts to Alertmanager fail? The alerts are still in the audit log and the log; this says the pager may not have heard.',
+        unit: UNIT.count,
+        width: 8,
+        queries: [{ expr: `sum(${increase(vigil('vigil_alertmanager_errors_total'))})`, legend: 'failed sends' }],
+        seriesColors: { 'failed sends': 'red' },
+      }),
+    );
+
+  // Room for issue #5 (adversarial-input screening: detector findings). Its panels come with its
+  // metrics; until then the row stays empty, because every panel's query must read a metric vigil
+  // really exports.
+  d.withRow(row('Detector findings (reserved: panels arrive with their metrics)', { collapsed: true }));
 
   return finish(d);
 }

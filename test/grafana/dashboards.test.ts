@@ -122,7 +122,9 @@ describe('panels and data sources', () => {
     for (const re of [/Pool up/, /Workers by state/, /restarts/, /in flight/, /Batch size distribution/, /Items inferred/, /compute p50 \/ p95/]) has('vigil-serving', re);
     assert.ok(titles('vigil-audit').some((p) => p.type === 'logs' && p.targets!.some((t) => t.expr!.startsWith(AUDIT_LOGS))), 'audit records as logs');
     const security = (dashboards.find((d) => d.uid === 'vigil-security')!.panels ?? []) as PanelJson[];
-    assert.ok(security.some((p) => p.type === 'row' && /Detector findings and anomaly alerts/.test(p.title ?? '')), 'a row reserved for detector findings and alerts');
+    assert.ok(security.some((p) => p.type === 'row' && /Detector findings/.test(p.title ?? '')), 'a row reserved for detector findings (issue #5)');
+    has('vigil-security', /Anomaly alerts fired and resolved, by rule/);
+    has('vigil-security', /Alertmanager delivery failures/);
   });
 });
 
