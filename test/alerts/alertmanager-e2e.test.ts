@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -10,6 +9,7 @@ import { queryAudit } from '../../gateway/src/audit/query.js';
 import type { StoredAuditRecord } from '../../gateway/src/audit/audit-log.js';
 import { rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { executable, freePort, SETPRIV } from '../helpers/local-daemon.js';
 
 /**
  * Issue #4, end to end: a burst of bad tokens from one address makes vigil's anomaly detector fire
@@ -19,27 +19,8 @@ import { waitFor } from '../helpers/wait-for.js';
  */
 
 const BINARY = process.env.ALERTMANAGER_BIN ?? '/usr/bin/prometheus-alertmanager';
-const SETPRIV = '/usr/bin/setpriv';
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface RunningAlertmanager {
   url: string;

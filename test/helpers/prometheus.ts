@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { executable, freePort, SETPRIV } from './local-daemon.js';
 
 /**
  * A real Prometheus server for tests: its own config, storage and port in a private temp
@@ -17,16 +17,7 @@ const DEFAULT_BINARY = '/usr/bin/prometheus';
  * util-linux's setpriv (Essential in Debian): `--pdeathsig KILL` has the kernel kill Prometheus
  * if the test process dies in any way, SIGKILL included, where no handler of ours could run.
  */
-const SETPRIV = '/usr/bin/setpriv';
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The Prometheus binary to run, or null when it is not installed (tests then skip, never pass). */
 export function prometheusBinary(): string | null {
@@ -293,16 +284,6 @@ async function startOnce(binary: string, scratch: string, opts: StartPrometheusO
   return running;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
