@@ -45,17 +45,19 @@ limits: { roles: { analyst: { requests_per_minute: 10000, concurrency: 2 } } }
     assert.ok(served.status === 'serving');
     const pid = served.pool.workers[0].pid!;
     process.kill(pid, 'SIGSTOP'); // the pool is "working" for as long as we like
+    let gone: StoredAuditRecord[];
     try {
       const body = JSON.stringify(inferRequest('digits', [0]));
       const head = `POST /v2/models/digits/infer HTTP/1.1\r\nhost: x\r\nauthorization: ${authorization}\r\nx-request-id: left-1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
-      for (let i = 0; i < 3; i++) await sendAndDrop(vigil.port, head, body, 150);
+      for (let i = 0; i < 3; i++) await sendAndDrop(vigil.port, head, body, 100);
+      // Still stopped: the pool cannot answer, so the gateway must see each client leave first.
+      gone = await waitFor('the abandoned requests to be audited', async () => {
+        const left = (await records(vigil)).filter((r) => r.type === 'request' && r.client_request_id === 'left-1');
+        return left.length === 3 ? left : undefined;
+      });
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    const gone = await waitFor('the abandoned requests to be audited', async () => {
-      const left = (await records(vigil)).filter((r) => r.type === 'request' && r.client_request_id === 'left-1');
-      return left.length === 3 ? left : undefined;
-    });
     for (const r of gone) {
       assert.ok(r.type === 'request');
       assert.equal(r.status, 499);
