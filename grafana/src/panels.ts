@@ -155,17 +155,21 @@ export function heatmapPanel(p: Common & { unit: string; query: PromQuery }): he
 
 /** A table of one instant query; `columns` renames (and orders) the label and value columns. */
 export function tablePanel(p: Common & { unit: string; query: PromQuery; columns: Record<string, string>; sortBy: string }): table.PanelBuilder {
+  return instantTable(p, ref(PROMETHEUS), p.unit).withTarget(promTarget({ instant: true, format: 'table', ...p.query }));
+}
+
+/** What Prometheus and Loki tables share: renamed, ordered columns, sorted descending. */
+function instantTable(p: Common & { columns: Record<string, string>; sortBy: string }, datasource: ReturnType<typeof ref>, unit: string): table.PanelBuilder {
   const indexByName = Object.fromEntries(Object.values(p.columns).map((c, i) => [c, i]));
   return new table.PanelBuilder()
     .title(p.title)
     .description(p.description)
-    .datasource(ref(PROMETHEUS))
-    .unit(p.unit)
+    .datasource(datasource)
+    .unit(unit)
     .span(p.width)
     .height(p.height ?? PANEL_HEIGHT)
     .withTransformation({ id: 'organize', options: { excludeByName: { Time: true }, renameByName: p.columns, indexByName } })
-    .sortBy([new common.TableSortByFieldStateBuilder().displayName(p.sortBy).desc(true)])
-    .withTarget(promTarget({ instant: true, format: 'table', ...p.query }));
+    .sortBy([new common.TableSortByFieldStateBuilder().displayName(p.sortBy).desc(true)]);
 }
 
 /** A line chart of LogQL metric queries (counts of log lines or audit records). */
@@ -207,17 +211,7 @@ export function logStatPanel(p: Common & { unit: string; query: LogQuery; thresh
 
 /** A table of one instant LogQL metric query. */
 export function logTablePanel(p: Common & { query: LogQuery; columns: Record<string, string>; sortBy: string }): table.PanelBuilder {
-  const indexByName = Object.fromEntries(Object.values(p.columns).map((c, i) => [c, i]));
-  return new table.PanelBuilder()
-    .title(p.title)
-    .description(p.description)
-    .datasource(ref(LOKI))
-    .unit(UNIT.count)
-    .span(p.width)
-    .height(p.height ?? PANEL_HEIGHT)
-    .withTransformation({ id: 'organize', options: { excludeByName: { Time: true }, renameByName: p.columns, indexByName } })
-    .sortBy([new common.TableSortByFieldStateBuilder().displayName(p.sortBy).desc(true)])
-    .withTarget(lokiTarget({ instant: true, ...p.query }));
+  return instantTable(p, ref(LOKI), UNIT.count).withTarget(lokiTarget({ instant: true, ...p.query }));
 }
 
 /** Log lines (or audit records) themselves, newest first, each expandable into its fields. */
