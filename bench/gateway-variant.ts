@@ -6,11 +6,11 @@ import pino from 'pino';
 import { configSchema } from '../gateway/src/config/schema.js';
 import { startVigil } from '../gateway/src/vigil.js';
 
-const opts = JSON.parse(process.argv[2]) as { chain: boolean; tokenCache: number; runtimeDir: string; scratch: string; telemetry?: boolean };
+const opts = JSON.parse(process.argv[2]) as { chain: boolean; tokenCache: number; runtimeDir: string; scratch: string; telemetry?: boolean; repository?: string };
 const config = configSchema.parse({
   server: { port: 0 },
   admin: { port: 0 },
-  models: { repository: 'models', runtime_dir: opts.runtimeDir },
+  models: { repository: opts.repository ?? 'models', runtime_dir: opts.runtimeDir },
   auth: { dev_mode: true, state_dir: join(opts.scratch, 'state'), token_cache_size: opts.tokenCache },
   // Quotas far above what the load reaches: the limit stage does its full work and never refuses.
   policy: { file: join(opts.scratch, 'policy.yaml'), watch: false },

@@ -13,9 +13,9 @@ function firstLine(child: ChildProcess): Promise<string> {
 }
 
 /** A gateway with or without the security chain and request metrics, its policy and keys in `scratch`. */
-export async function gateway(scratch: string, chain: boolean, tokenCache: number, telemetry = true, env: Record<string, string> = {}) {
+export async function gateway(scratch: string, chain: boolean, tokenCache: number, telemetry = true, env: Record<string, string> = {}, repository?: string) {
   const runtimeDir = await mkdtemp(join(tmpdir(), 'vigil-bench-rt-'));
-  const child = spawn(process.execPath, [new URL('./gateway-variant.js', import.meta.url).pathname, JSON.stringify({ chain, tokenCache, runtimeDir, scratch, telemetry })], {
+  const child = spawn(process.execPath, [new URL('./gateway-variant.js', import.meta.url).pathname, JSON.stringify({ chain, tokenCache, runtimeDir, scratch, telemetry, repository })], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });

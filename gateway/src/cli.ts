@@ -4,6 +4,7 @@ import { apikeyCreateCommand } from './commands/apikey-create.js';
 import { auditQueryCommand, type AuditQueryOptions } from './commands/audit-query.js';
 import { auditVerifyCommand, type AuditVerifyOptions } from './commands/audit-verify.js';
 import { configCheckCommand } from './commands/config-check.js';
+import { detectorsCalibrateCommand, type CalibrateOptions } from './commands/detectors-calibrate.js';
 import { modelsListCommand } from './commands/models-list.js';
 import { policyCheckCommand } from './commands/policy-check.js';
 import { policyExplainCommand, type PolicyExplainOptions } from './commands/policy-explain.js';
@@ -30,6 +31,19 @@ models
   .option('--json', 'print JSON')
   .action(async (opts: { config?: string; json?: boolean }) => {
     process.exitCode = await modelsListCommand(opts);
+  });
+
+program
+  .command('detectors')
+  .description("the models' input detectors")
+  .command('calibrate')
+  .description("compute detector thresholds from a model's held-out data at a target false-positive rate and write them to its model.yaml")
+  .requiredOption('--model <name>', 'model name')
+  .option('--version <v>', 'model version (default: the highest)')
+  .option('--fpr <rate>', 'false-positive rate on legitimate inputs, for all detectors together', '0.05')
+  .option('-c, --config <file>', 'config file (its models.repository)')
+  .action(async (opts: CalibrateOptions) => {
+    process.exitCode = await detectorsCalibrateCommand(opts);
   });
 
 const config = program.command('config').description('the configuration file');

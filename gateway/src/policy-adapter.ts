@@ -27,5 +27,6 @@ export function activePolicyOf(policy: CompiledPolicy): ActivePolicy {
       return { ok: false, code: found.code === 'API_KEY_UNKNOWN' ? 'API_KEY_INVALID' : found.code };
     },
     limits: policy.limits,
+    detectors: policy.detectors,
   };
 }

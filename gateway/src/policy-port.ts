@@ -1,3 +1,4 @@
+import type { DetectorActions } from '../../policies/src/index.js';
 import type { Principal } from './auth/principal.js';
 import type { LimitsPolicy } from './limits/limit-plan.js';
 
@@ -27,6 +28,8 @@ export interface ActivePolicy {
   authorize(request: AuthorizationRequest): PolicyDecision;
   lookupApiKey(presented: string, nowMs: number): ApiKeyLookup;
   limits: LimitsPolicy | undefined;
+  /** What detector verdicts do; undefined (bench/test doubles): record only. */
+  detectors?: DetectorActions;
 }
 
 /** The policy in force right now; hot reload swaps what `current()` returns. */

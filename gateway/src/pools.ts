@@ -6,6 +6,7 @@ import type { Supervisor, WorkerDefinition } from '../../serving/src/supervisor/
 import { TRACING_ENV } from '../../serving/src/tracing.js';
 import { WORKER_SPEC_ENV, type WorkerSpec } from '../../serving/src/worker/worker-spec.js';
 import type { ServedVersion } from './model-registry.js';
+import type { ModelScreening } from './screening/model-screening.js';
 
 /** Where traces go is the one part of the gateway's environment a pool shares. */
 function tracingEnv(): Record<string, string> {
@@ -21,11 +22,12 @@ export function createPools(
   versions: ModelVersion[],
   supervisor: Supervisor,
   runtimeDir: string,
-  opts: { maxBodyBytes: number; logLevel: string },
+  opts: { maxBodyBytes: number; logLevel: string; screening: ReadonlyMap<ModelVersion, ModelScreening> },
 ): ServedVersion[] {
   return versions.map((v): ServedVersion => {
     if (v.status === 'refused') return { model: v.name, version: v.version, status: 'refused', reason: v.reason };
     const signature = signatureOf(v.config);
+    const screening = opts.screening.get(v)!;
     const definitions: WorkerDefinition[] = [];
     for (let index = 0; index < v.config.pool.workers; index++) {
       const socketPath = join(runtimeDir, `${v.name}.${v.version}.${index}.sock`);
@@ -42,6 +44,7 @@ export function createPools(
         intraOpThreads: v.config.pool.intra_op_threads,
         maxBodyBytes: opts.maxBodyBytes,
         index,
+        screen: screening.pool,
       };
       definitions.push({
         socketPath,
@@ -55,6 +58,6 @@ export function createPools(
       });
     }
     const pool = supervisor.addPool(`${v.name}/${v.version}`, definitions);
-    return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, pool };
+    return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, pool, screening };
   });
 }

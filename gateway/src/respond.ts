@@ -92,5 +92,6 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
     bytes_in: ctx.body?.raw.length ?? Number(ctx.req.headers['content-length'] ?? 0),
     bytes_out: bytesOut,
     batch: ctx.body?.batchSize ?? null,
+    ...(ctx.screen && ctx.screen.findings.length > 0 ? { findings: ctx.screen.findings } : {}),
   };
 }

@@ -38,6 +38,13 @@ import { createBodyStage } from './stages/body.js';
 import { createProxyStage } from './stages/proxy.js';
 import { createResolveStage } from './stages/resolve-model.js';
 import { routeStage } from './stages/route.js';
+import { createQuarantineStage } from './stages/quarantine-check.js';
+import { createScreenStage } from './stages/screen.js';
+import { loadModelScreening, type ModelScreening } from './screening/model-screening.js';
+import { Quarantine } from './screening/quarantine.js';
+import { createAnswerScreen } from './screening/screen-answer.js';
+import { createExtractionPort } from './screening/extraction-port.js';
+import type { ModelVersion } from '../../serving/src/model-repository.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -114,7 +121,20 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
 
   const scan = await scanRepository(config.models.repository);
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
-  const versions = [...scan.models.values()].flat();
+  const screening = new Map<ModelVersion, ModelScreening>();
+  // A model whose screening cannot be set up is refused, like one whose digest is wrong: it must
+  // not be served unscreened. The rest still serve.
+  const versions = await Promise.all(
+    [...scan.models.values()].flat().map(async (v): Promise<ModelVersion> => {
+      if (v.status === 'refused') return v;
+      try {
+        screening.set(v, await loadModelScreening(v.config, v.dir));
+        return v;
+      } catch (err) {
+        return { ...v, status: 'refused', reason: `its detectors cannot be set up: ${(err as Error).message}` };
+      }
+    }),
+  );
   for (const v of versions) {
     if (v.status === 'refused') log.error({ model: v.name, version: v.version, reason: v.reason }, `MODEL REFUSED: ${v.name}/${v.version} will not be served: ${v.reason}`);
   }
@@ -126,12 +146,14 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     restart: { initialBackoffMs: restart.initial_backoff_ms, maxBackoffMs: restart.max_backoff_ms, maxRestarts: restart.max_restarts, windowMs: restart.window_ms },
     health: { intervalMs: health.interval_ms, timeoutMs: health.timeout_ms, failuresBeforeReplace: health.failures_before_replace, startTimeoutMs: config.pools.start_timeout_ms },
   });
-  const served = createPools(versions, supervisor, runtime.path, { maxBodyBytes: config.server.max_body_bytes, logLevel: log.level });
+  const served = createPools(versions, supervisor, runtime.path, { maxBodyBytes: config.server.max_body_bytes, logLevel: log.level, screening });
   const byModel = new Map<string, ServedVersion[]>();
   for (const v of served) byModel.set(v.model, [...(byModel.get(v.model) ?? []), v]);
   const registry = new ModelRegistry(byModel);
   metrics.observePools(registry);
   metrics.seedRareEvents(registry);
+  const quarantine = new Quarantine();
+  metrics.observeQuarantine(() => quarantine.active());
   supervisor.on('worker-exit', (slot: { pool: string }) => {
     const [model, version] = slot.pool.split('/');
     metrics.poolRestarts.add(1, { model, version });
@@ -147,7 +169,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   // validated (an inference costs its batch size); nothing reaches a pool before every earlier
   // stage said yes.
   const throttle = new AuthFailureThrottle(config.auth.failures);
-  const securityStages: Stage[] = insecure ? [] : [createAuthenticateStage({ jwt, policy, throttle }), createAuthorizeStage(policy, registry)];
+  const securityStages: Stage[] = insecure ? [] : [createAuthenticateStage({ jwt, policy, throttle }), createQuarantineStage(quarantine), createAuthorizeStage(policy, registry)];
   const rateLimits = new RateLimits(seams.limiterStore ?? new MemoryLimiterStore());
   const admission: Stage[] = insecure ? [] : [createAdmissionStage(policy, rateLimits, log)];
   const itemLimits: Stage[] = insecure ? [] : [createItemsLimitStage(policy, rateLimits, log)];
@@ -159,9 +181,9 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     ...admission, // in-flight slot, request quota
     createBodyStage(config.server.max_body_bytes),
     ...itemLimits, // items, items per model
-    // screen plugs in here (issue #5): after validation, before anything reaches a pool
+    createScreenStage(policy, quarantine), // structural, profile; the pool's findings are judged on its answer
     createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }, responder),
-    createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
+    createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder, screenAnswer: createAnswerScreen(policy, quarantine, createExtractionPort()) }),
   ];
   const handle = createPipeline(stages, responder, log);
 

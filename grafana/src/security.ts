@@ -1,7 +1,7 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import { increase, rate, sumBy, vigil } from './promql.js';
+import { increase, perModel, rate, ratio, sumBy, vigil } from './promql.js';
 import { RED_FROM_ONE, UNIT, row, statPanel, tablePanel, timeseriesPanel } from './panels.js';
-import { finish, jobVariable, policyReloadAnnotation, vigilDashboard } from './vigil-dashboard.js';
+import { finish, jobVariable, modelVariables, policyReloadAnnotation, vigilDashboard } from './vigil-dashboard.js';
 
 /**
  * vigil / Security: who is being refused, by which stage and rule, and whether the controls
@@ -11,8 +11,9 @@ export function securityDashboard(): dashboard.Dashboard {
   const d = vigilDashboard({
     uid: 'vigil-security',
     title: 'vigil / Security',
-    description: 'Authentication failures, policy denials, rate limiting and every refusal by stage and code; policy reloads and audit log health.',
-    variables: [jobVariable()],
+    description: 'Authentication failures, policy denials, rate limiting, detector findings and quarantines, and every refusal by stage and code; policy reloads and audit log health.',
+    // model and version filter the detector panels; the others are about callers, not models.
+    variables: [jobVariable(), ...modelVariables()],
     annotations: [policyReloadAnnotation()],
   });
 
@@ -190,10 +191,55 @@ export function securityDashboard(): dashboard.Dashboard {
       }),
     );
 
-  // Room for issue #5 (adversarial-input screening: detector findings). Its panels come with its
-  // metrics; until then the row stays empty, because every panel's query must read a metric vigil
-  // really exports.
-  d.withRow(row('Detector findings (reserved: panels arrive with their metrics)', { collapsed: true }));
+  d.withRow(row('Detectors: adversarial inputs and model extraction'))
+    .withPanel(
+      timeseriesPanel({
+        title: 'Anomalous findings by detector and action',
+        description: 'Which detectors (structural, profile, squeeze, extraction) find anomalous requests to the selected models, and what did the policy do: flag (let through, recorded), block, quarantine the caller? Shadow-mode findings were let through: they show what enforcing would do.',
+        unit: UNIT.requestsPerSecond,
+        width: 12,
+        queries: [{ expr: sumBy(['detector', 'action', 'mode'], rate(perModel('vigil_detector_findings_total'))), legend: '{{detector}} {{action}} ({{mode}})' }],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Share of screened requests found anomalous',
+        description: "What fraction of the requests each detector judged did it find anomalous? Calibrated at a 5% false-positive rate on legitimate inputs, so a profile or squeeze share well above 0.05 means unusual traffic (or a model whose inputs drifted: recalibrate with `vigil detectors calibrate`).",
+        unit: UNIT.ratio,
+        width: 12,
+        queries: [
+          {
+            expr: ratio(
+              sumBy(['detector'], rate(perModel('vigil_detector_findings_total'))),
+              sumBy(['detector'], rate(perModel('vigil_detector_inspections_total'))),
+              ['detector'],
+            ),
+            legend: '{{detector}}',
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Extraction signals',
+        description: "Which of the extraction detector's signals fire (prada: Shapiro–Wilk over nearest-query distances; concentration; near_duplicate; low_confidence; out_of_profile; volume)? Each is per principal; the audit log names the principal.",
+        unit: UNIT.count,
+        width: 12,
+        queries: [{ expr: sumBy(['signal'], increase(perModel('vigil_detector_findings_total', 'detector="extraction"'))), legend: '{{signal}}' }],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Quarantined principals',
+        description: 'How many callers are quarantined right now (every request refused with 403 PRINCIPAL_QUARANTINED until their time is up), and which detector put them there?',
+        unit: UNIT.count,
+        width: 12,
+        queries: [
+          { expr: sumBy([], vigil('vigil_principals_quarantined')), legend: 'quarantined now' },
+          { expr: sumBy(['detector'], increase(vigil('vigil_quarantines_total'))), legend: 'new ({{detector}})' },
+        ],
+      }),
+    );
 
   return finish(d);
 }

@@ -3,7 +3,7 @@ import { ConfigFileError, parseYamlWithSchema } from '../../serving/src/yaml-wit
 import { actionPatternMask, ruleActionMask } from './actions.js';
 import { parseCidr, type Cidr } from './cidr.js';
 import { parseClock } from './hours.js';
-import { policySchema, type Condition, type LimitSpec, type LimitsConfig, type Policy, type PolicyInput, type PolicyMode, type PolicyRule } from './policy-schema.js';
+import { policySchema, type Condition, type DetectorActions, type LimitSpec, type LimitsConfig, type Policy, type PolicyInput, type PolicyMode, type PolicyRule } from './policy-schema.js';
 
 /** Matches a model name or a version against a rule's list: exact names, `*`, globs. */
 export interface NameMatcher {
@@ -87,6 +87,8 @@ export interface CompiledPolicy {
   /** Compared against when a presented key's id is unknown, so both paths do the same work. */
   readonly decoyKeyHash: Buffer;
   readonly limits: LimitsConfig;
+  /** What each detector's anomalous verdict does. */
+  readonly detectors: DetectorActions;
 }
 
 const DEFAULT_NAME = '<policy>';
@@ -162,6 +164,7 @@ function compileValidated(policy: Policy, file: string | null, digest: string | 
     decoyKeyHash: randomBytes(32),
     // Role names come from tokens: look-ups by role must never reach Object.prototype
     // (a role named "constructor" or "toString" must find no limits, not a function).
+    detectors: policy.detectors,
     limits: Object.freeze({ ...policy.limits, roles: Object.freeze(Object.assign(Object.create(null) as Record<string, LimitSpec>, policy.limits.roles)) }),
   });
 }

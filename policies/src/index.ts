@@ -15,6 +15,7 @@ export {
   type ApiKeyConfig,
   type Condition,
   type DenyRule,
+  type DetectorActions,
   type GrantRule,
   type LimitSpec,
   type LimitsConfig,

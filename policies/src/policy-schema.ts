@@ -143,6 +143,29 @@ export const limitsSchema = z
   })
   .strict();
 
+const detectorAction = (action: 'flag' | 'block' | 'quarantine') =>
+  z
+    .object({
+      /** enforce: the action applies. shadow: the finding is recorded (with what would have happened), nothing is refused. */
+      mode: z.enum(['enforce', 'shadow']).default('enforce'),
+      /** What an anomalous verdict does: allow (record only), flag (record, count, feed alerts), block the request, or quarantine the principal. */
+      action: z.enum(['allow', 'flag', 'block', 'quarantine']).default(action),
+    })
+    .strict()
+    .prefault({});
+
+/** What each detector's anomalous verdict does. Which detectors run, and their thresholds, is each model's config. */
+export const detectorActionsSchema = z
+  .object({
+    structural: detectorAction('block'),
+    profile: detectorAction('flag'),
+    squeeze: detectorAction('flag'),
+    extraction: detectorAction('flag'),
+    /** How long a quarantined principal is refused. */
+    quarantine_seconds: z.number().int().min(1).max(7 * 86400).default(600),
+  })
+  .strict();
+
 export const policySchema = z
   .object({
     version: z.literal(1, 'must be 1'),
@@ -158,6 +181,7 @@ export const policySchema = z
     denies: z.array(denySchema).default([]),
     api_keys: z.array(apiKeySchema).default([]),
     limits: limitsSchema.prefault({}),
+    detectors: detectorActionsSchema.prefault({}),
   })
   .strict()
   .superRefine((value, ctx) => crossReferences(value, (path, message) => ctx.addIssue({ code: 'custom', path, message })), {
@@ -175,6 +199,7 @@ export type ApiKeyConfig = z.output<typeof apiKeySchema>;
 export type LimitSpec = z.output<typeof limitSpecSchema>;
 export type LimitsConfig = z.output<typeof limitsSchema>;
 export type PolicyMode = Policy['mode'];
+export type DetectorActions = z.output<typeof detectorActionsSchema>;
 
 type Report = (path: (string | number)[], message: string) => void;
 

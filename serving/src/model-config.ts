@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { detectorConfigSchema } from '../../detectors/src/detector-config.js';
 import { DATATYPES } from './oip/datatypes.js';
 import type { ModelSignature } from './oip/signature.js';
 
@@ -36,9 +37,23 @@ export const modelConfigSchema = z
     profile: z.string().optional(),
     heldout: z.string().optional(),
     training: z.record(z.string(), z.unknown()).optional(),
+    /** Input screening for this model: which detectors run, their knobs and calibrated thresholds. */
+    detectors: detectorConfigSchema.prefault({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    const numeric = cfg.detectors.profile?.enabled || cfg.detectors.squeeze?.enabled || cfg.detectors.extraction?.enabled;
+    if (numeric) {
+      const [input] = cfg.inputs;
+      if (cfg.inputs.length !== 1 || input.datatype !== 'FP32' || input.shape.length !== 2 || input.shape[0] !== -1) {
+        ctx.addIssue({ code: 'custom', path: ['detectors'], message: 'the profile, squeeze and extraction detectors need one FP32 input of shape [-1, features]' });
+      } else if (!input.range) {
+        ctx.addIssue({ code: 'custom', path: ['inputs', 0, 'range'], message: 'the profile and squeeze detectors need the input\'s value range' });
+      }
+      if (!cfg.profile && cfg.detectors.profile?.enabled) ctx.addIssue({ code: 'custom', path: ['profile'], message: 'the profile detector needs the training profile file' });
+      // The pool reports per-row scores in one response header: keep it well under Node's 16 KB.
+      if (cfg.max_batch_size > 256) ctx.addIssue({ code: 'custom', path: ['max_batch_size'], message: 'screened models take at most 256 rows per request' });
+    }
     if (cfg.max_batch_size === 0) return;
     for (const key of ['inputs', 'outputs'] as const) {
       cfg[key].forEach((t, i) => {

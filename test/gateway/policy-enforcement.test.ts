@@ -79,7 +79,11 @@ describe('shadow modes', () => {
     const authz = records.find((r) => r.type === 'request' && r.client_request_id === 'shadow-authz');
     assert.ok(authz && authz.type === 'request');
     assert.equal(authz.decision, 'allow');
-    assert.deepEqual(authz.modes, { authorization: 'shadow', limits: 'shadow' });
+    // The policy's detectors section is left at its defaults (enforce): only its own modes are shadow.
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(authz.modes).filter(([k]) => !k.startsWith('detector:'))),
+      { authorization: 'shadow', limits: 'shadow' },
+    );
     assert.deepEqual(authz.shadow_denials, ['default-deny']);
     const fifth = records.find((r) => r.type === 'request' && r.client_request_id === 'shadow-limit-4');
     assert.ok(fifth && fifth.type === 'request');

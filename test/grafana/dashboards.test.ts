@@ -7,6 +7,7 @@ import { DATASOURCES, LOKI, PROMETHEUS, TEMPO, AUDIT_LOGS, VIGIL_LOGS } from '..
 import { DATASOURCES_FILE, GRAFANA_DIR, README, buildDashboards, dashboardFiles, panelsOf, readmeWithPanelTables, unitOf, type PanelJson } from '../../grafana/src/dashboards.js';
 import { interpolate, metricNamesIn } from '../../grafana/src/promql.js';
 import { allDashboardQueries, allLogQueries, labelValuesAsPromQL } from '../../grafana/src/queries.js';
+import { adversarialDigit } from '../helpers/adversarial.js';
 import { inferRequest } from '../helpers/heldout.js';
 import { writePolicy } from '../helpers/policy-file.js';
 import { postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
@@ -121,8 +122,8 @@ describe('panels and data sources', () => {
     for (const re of [/Authentication failures by code/, /Policy denials by rule/, /enforced vs shadow/, /Rate-limit rejections by quota/, /Rejections by stage and code/, /Audit write errors/, /Failed policy reloads/]) has('vigil-security', re);
     for (const re of [/Pool up/, /Workers by state/, /restarts/, /in flight/, /Batch size distribution/, /Items inferred/, /compute p50 \/ p95/]) has('vigil-serving', re);
     assert.ok(titles('vigil-audit').some((p) => p.type === 'logs' && p.targets!.some((t) => t.expr!.startsWith(AUDIT_LOGS))), 'audit records as logs');
-    const security = (dashboards.find((d) => d.uid === 'vigil-security')!.panels ?? []) as PanelJson[];
-    assert.ok(security.some((p) => p.type === 'row' && /Detector findings/.test(p.title ?? '')), 'a row reserved for detector findings (issue #5)');
+    for (const re of [/Anomalous findings by detector and action/, /Share of screened requests found anomalous/, /Extraction signals/, /Quarantined principals/]) has('vigil-security', re);
+    has('vigil-security', /Share of screened requests/, 'percentunit');
     has('vigil-security', /Anomaly alerts fired and resolved, by rule/);
     has('vigil-security', /Alertmanager delivery failures/);
   });
@@ -207,6 +208,8 @@ describe('every metric a dashboard query reads is exported by a real vigil', () 
     assert.equal((await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [0]))).status, 401); // anonymous: a policy denial
     assert.equal((await rawRequest(vigil.port, 'GET', '/v2/models/digits', { headers: limited })).status, 200);
     assert.equal((await rawRequest(vigil.port, 'GET', '/v2/models/digits', { headers: limited })).status, 429); // a rate-limit rejection
+    const adversarial = { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: adversarialDigit(0.3) }] };
+    assert.equal((await postJson(vigil.port, '/v2/models/mnist/infer', adversarial, analyst)).status, 200); // detector findings (flagged)
 
     // A policy reload that takes and one that is rejected.
     await writeFile(policyFile, `${POLICY}\n# reloaded\n`);
@@ -242,7 +245,7 @@ describe('every metric a dashboard query reads is exported by a real vigil', () 
   });
 
   test('GET /metrics shows every series the dashboards are about', () => {
-    for (const name of ['vigil_policy_reloads_total', 'vigil_ratelimit_rejections_total', 'vigil_policy_denials_total', 'vigil_auth_failures_total', 'vigil_pool_restarts_total', 'vigil_audit_write_errors_total']) {
+    for (const name of ['vigil_detector_findings_total', 'vigil_policy_reloads_total', 'vigil_ratelimit_rejections_total', 'vigil_policy_denials_total', 'vigil_auth_failures_total', 'vigil_pool_restarts_total', 'vigil_audit_write_errors_total']) {
       assert.ok(exported.has(name), `${name} was produced by the traffic (exported: ${[...exported].sort().join(' ')})`);
     }
   });

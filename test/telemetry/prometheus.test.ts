@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { allDashboardQueries } from '../../grafana/src/queries.js';
 import { test, type TestContext } from 'node:test';
 import { EXPORTED_SERIES } from '../../gateway/src/telemetry/metrics.js';
+import { adversarialDigit } from '../helpers/adversarial.js';
 import { inferRequest, loadHeldout } from '../helpers/heldout.js';
 import { writePolicy } from '../helpers/policy-file.js';
 import { prometheusBinary, startPrometheus, type PromSample, type PromSeries, type RunningPrometheus } from '../helpers/prometheus.js';
@@ -175,6 +176,11 @@ async function sendTraffic(vigil: TestVigil): Promise<Traffic> {
   });
   await send('invalid json', { status: 400, code: 'INVALID_JSON' }, { path: '/v2/models/digits/infer', headers: scorer, body: '{"inputs": [' });
   await infer('batch too large', scorer, 'digits', 65, { status: 400, code: 'BATCH_TOO_LARGE' });
+  // Screening: a subtle adversarial digit is answered but flagged (the policy's default for the
+  // squeeze detector); a pixel outside the model's declared range is refused by the structural one.
+  const digit = (data: number[]) => ({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data }] });
+  await send('adversarial mnist (flagged)', { status: 200 }, { path: '/v2/models/mnist/infer', headers: scorer, body: digit(adversarialDigit(0.1)) }, { model: 'mnist', batch: 1 });
+  await send('pixel out of range', { status: 400, code: 'STRUCTURAL_CHECK_FAILED' }, { path: '/v2/models/mnist/infer', headers: scorer, body: digit(new Array<number>(784).fill(2)) });
   // The model names in these paths must never become label values.
   const unknownModel = `m-${randomUUID()}`;
   await send('unknown model', { status: 404, code: 'MODEL_NOT_FOUND' }, { method: 'GET', path: `/v2/models/${unknownModel}`, headers: ops });
@@ -499,6 +505,7 @@ const MAY_BE_EMPTY: RegExp[] = [
   /Sources blocked after repeated failures$/, // AUTH_BLOCKED: blocking the test's own address would refuse the rest of its traffic
   /Identity provider unavailable$/, // JWKS_UNAVAILABLE: the development issuer's keys are local
   /Requests refused for want of an audit record$/, // AUDIT_UNAVAILABLE: the disk-full case is test/gateway/audit-fail-closed.test.ts
+  /Extraction signals$/, // needs a hundred-odd queries from one caller: test/detectors/screening-e2e.test.ts
 ];
 
 async function dashboardAndRuleQueries(t: TestContext, prom: RunningPrometheus): Promise<void> {

@@ -13,7 +13,7 @@ import { EwmaBaseline } from './ewma-baseline.js';
  * `warmupTicks` intervals after start, while baselines of known keys are still being learnt.
  */
 
-export const ALERT_RULES = ['auth_failures_by_source', 'denials_by_principal', 'errors_by_model', 'requests_by_principal'] as const;
+export const ALERT_RULES = ['auth_failures_by_source', 'denials_by_principal', 'errors_by_model', 'requests_by_principal', 'findings_by_principal'] as const;
 export type AlertRuleName = (typeof ALERT_RULES)[number];
 
 export interface AlertRuleConfig {
@@ -40,6 +40,8 @@ export const RULE_DEFAULTS: Readonly<Record<AlertRuleName, Readonly<AlertRuleCon
   errors_by_model: { severity: 'critical', alpha: 0.1, k: 4, min_count: 5, warmup_ticks: 6, resolve_ticks: 3 },
   // One principal's request rate spiking (scraping, model extraction, a runaway client).
   requests_by_principal: { severity: 'warning', alpha: 0.05, k: 5, min_count: 100, warmup_ticks: 30, resolve_ticks: 6 },
+  // One principal's anomalous detector findings (adversarial inputs, probing) far above its usual.
+  findings_by_principal: { severity: 'warning', alpha: 0.1, k: 4, min_count: 5, warmup_ticks: 6, resolve_ticks: 3 },
 };
 
 export interface AlertEvent {

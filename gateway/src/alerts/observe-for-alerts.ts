@@ -13,6 +13,8 @@ export function observeForAlerts(detector: AnomalyDetector, ctx: RequestContext,
     // Anonymous callers are one principal; like the rate limits, tell them apart by address.
     if (principal.method === 'anonymous') detector.observe('requests_by_principal', `${principal.id}@${ctx.source}`, { principal: principal.id, source: ctx.source });
     else detector.observe('requests_by_principal', principal.id, { principal: principal.id });
+    // Detector findings count whatever the policy did with them (flagged, blocked or shadowed).
+    if (ctx.screen?.findings.some((f) => f.verdict === 'anomalous')) detector.observe('findings_by_principal', principal.id, { principal: principal.id });
   }
   const target = ctx.target;
   if (status >= 500 && target) detector.observe('errors_by_model', `${target.model}/${target.version}`, { model: target.model, version: target.version });

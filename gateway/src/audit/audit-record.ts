@@ -35,6 +35,20 @@ export interface RequestAuditRecord {
   bytes_out: number;
   /** Items in the inference batch, when there was one. */
   batch: number | null;
+  /** Detector findings (scores, thresholds, verdicts, mode, action), when the request was screened. */
+  findings?: AuditFinding[];
+}
+
+export interface AuditFinding {
+  detector: string;
+  signal: string;
+  score: number;
+  threshold: number | null;
+  verdict: 'clean' | 'anomalous';
+  mode: 'enforce' | 'shadow';
+  action: string;
+  item?: number;
+  detail?: string;
 }
 
 export interface AdminAuditRecord {

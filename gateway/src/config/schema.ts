@@ -179,6 +179,7 @@ export const configSchema = z
             denials_by_principal: alertRule(RULE_DEFAULTS.denials_by_principal),
             errors_by_model: alertRule(RULE_DEFAULTS.errors_by_model),
             requests_by_principal: alertRule(RULE_DEFAULTS.requests_by_principal),
+            findings_by_principal: alertRule(RULE_DEFAULTS.findings_by_principal),
           })
           .strict()
           .prefault({}),

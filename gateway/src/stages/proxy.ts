@@ -7,6 +7,7 @@ import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
 import { CLIENT_CLOSED_STATUS, type Responder } from '../respond.js';
 import { COMPUTE_HEADER } from '../../../serving/src/worker/pool-server.js';
+import { SCREEN_HEADER } from '../../../detectors/src/squeeze/pool-screen.js';
 
 /** Request headers a pool may see. Credentials, cookies and hop-by-hop headers never reach it. */
 const FORWARDED_HEADERS = new Set(['content-type', 'content-length', 'traceparent', 'tracestate', 'x-request-id']);
@@ -19,7 +20,7 @@ interface InFlight {
   pool: Pool;
   proxyReq?: ClientRequest;
   fail: (err: VigilError) => void;
-  answer: (status: number, body: Buffer) => void;
+  answer: (status: number, body: Buffer, screenHeader: string | string[] | undefined) => void;
 }
 
 /** Pool answers are a few KB; anything past this is a broken pool, not an answer. */
@@ -31,7 +32,12 @@ const MAX_POOL_RESPONSE_BYTES = 64 * 1024 * 1024;
  * record is written, then sent (fail closed: no answer without a record). A worker that dies
  * mid-request fails that request at once with 503 POOL_RESTARTING, never a hang.
  */
-export function createProxyStage(opts: { timeoutMs: number; responder: Responder }) {
+export function createProxyStage(opts: {
+  timeoutMs: number;
+  responder: Responder;
+  /** Judges the pool's screening of a successful answer before it is sent; throws to refuse it. */
+  screenAnswer?: (ctx: RequestContext, header: string | string[] | undefined) => Promise<void>;
+}) {
   const handlers = new Map<string, RequestHandler>();
   const inflight = new WeakMap<IncomingMessage, InFlight>();
 
@@ -81,7 +87,7 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
             state.ctx.poolAnsweredAt = process.hrtime.bigint();
             const compute = Number(proxyRes.headers[COMPUTE_HEADER]);
             if (Number.isFinite(compute)) state.ctx.poolComputeSeconds = compute / 1000;
-            state.answer(proxyRes.statusCode ?? 502, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+            state.answer(proxyRes.statusCode ?? 502, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), proxyRes.headers[SCREEN_HEADER]);
           });
           proxyRes.on('error', () => state.fail(new VigilError('POOL_RESTARTING', 'the model pool worker stopped while answering', { 'retry-after': String(state.pool.retryAfterSeconds()) })));
         },
@@ -111,7 +117,7 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
     const { req, res } = ctx;
     ctx.answered = true; // from here on this stage (or renderError) owns the answer
     req.url = `/v2/models/${model}/versions/${version}/infer`;
-    // The parsed tensors are not needed past screening; don't hold them across the round trip.
+    // The parsed tensors are not needed past screening (its rows are kept in ctx.screen); don't hold them across the round trip.
     ctx.body!.request = undefined;
     worker.inflight++;
     ctx.proxiedAt = process.hrtime.bigint();
@@ -135,9 +141,12 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
         fail: (err) => {
           if (settle()) reject(err);
         },
-        answer: (status, body) => {
+        answer: (status, body, screenHeader) => {
           if (!settle()) return;
-          opts.responder.send(ctx, status, { 'content-type': 'application/json' }, body, status >= 400 ? poolErrorCode(body) : undefined).then(resolve, reject);
+          const screened = status === 200 && opts.screenAnswer ? opts.screenAnswer(ctx, screenHeader) : Promise.resolve();
+          screened
+            .then(() => opts.responder.send(ctx, status, { 'content-type': 'application/json' }, body, status >= 400 ? poolErrorCode(body) : undefined))
+            .then(resolve, reject);
         },
       };
       inflight.set(req, state);

@@ -4,6 +4,7 @@ import type { Counter, Histogram } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { DETECTORS } from '../../../detectors/src/finding.js';
 import type { ModelRegistry } from '../model-registry.js';
 
 /**
@@ -22,6 +23,10 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_auth_failures_total',
   'vigil_policy_denials_total',
   'vigil_ratelimit_rejections_total',
+  'vigil_detector_inspections_total',
+  'vigil_detector_findings_total',
+  'vigil_quarantines_total',
+  'vigil_principals_quarantined',
   'vigil_pool_up',
   'vigil_pool_workers',
   'vigil_pool_restarts_total',
@@ -60,6 +65,9 @@ export class VigilMetrics {
   readonly authFailures: Counter;
   readonly policyDenials: Counter;
   readonly rateLimitRejections: Counter;
+  readonly detectorInspections: Counter;
+  readonly detectorFindings: Counter;
+  readonly quarantines: Counter;
   readonly poolRestarts: Counter;
   readonly policyReloads: Counter;
   readonly auditWriteErrors: Counter;
@@ -96,6 +104,9 @@ export class VigilMetrics {
     this.authFailures = m.createCounter('vigil.auth.failures', { description: 'Failed authentications, by error code' });
     this.policyDenials = m.createCounter('vigil.policy.denials', { description: 'Policy denials by the deciding rule; mode=shadow ones were let through' });
     this.rateLimitRejections = m.createCounter('vigil.ratelimit.rejections', { description: 'Rate-limit refusals by quota; mode=shadow ones were let through' });
+    this.detectorInspections = m.createCounter('vigil.detector.inspections', { description: 'Requests each detector judged, by model and version' });
+    this.detectorFindings = m.createCounter('vigil.detector.findings', { description: 'Anomalous detector findings by detector, signal, the action the policy took and its mode' });
+    this.quarantines = m.createCounter('vigil.quarantines', { description: 'Principals quarantined, by the detector whose finding did it' });
     this.poolRestarts = m.createCounter('vigil.pool.restarts', { description: 'Pool worker exits that led to a restart or quarantine' });
     this.policyReloads = m.createCounter('vigil.policy.reloads', { description: 'Policy reloads by outcome (ok, failed)' });
     this.auditWriteErrors = m.createCounter('vigil.audit.write_errors', { description: 'Audit log write failures (each one fails requests closed)' });
@@ -113,6 +124,12 @@ export class VigilMetrics {
     this.policyReloads.add(0, { outcome: 'failed' });
     this.auditWriteErrors.add(0);
     this.alertmanagerErrors.add(0);
+    for (const detector of DETECTORS) this.quarantines.add(0, { detector });
+  }
+
+  /** Principals in quarantine, read at scrape time. */
+  observeQuarantine(count: () => number): void {
+    this.provider.getMeter('vigil').createObservableGauge('vigil.principals.quarantined', { description: 'Principals quarantined right now' }).addCallback((r) => r.observe(count()));
   }
 
   /** Alert counters at 0 for each rule (state firing), so increase() sees the first alert. */

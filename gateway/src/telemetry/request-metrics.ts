@@ -35,6 +35,7 @@ function stageOf(ctx: RequestContext, code: string): string {
   if (code.startsWith('POOL_') || code === 'INFERENCE_FAILED') return 'proxy';
   if (code.startsWith('AUDIT_')) return 'audit';
   if (code === 'SHUTTING_DOWN') return 'drain';
+  if (by.startsWith('detector:') || by.startsWith('quarantine:')) return 'screen';
   if (code === 'INTERNAL_ERROR') return 'internal';
   if (BODY_CODES.has(code)) return 'body';
   if (VALIDATION_CODES.has(code)) return 'validate';
@@ -61,6 +62,7 @@ export function observeRequest(metrics: VigilMetrics, ctx: RequestContext, statu
   for (const d of ctx.shadowDenials) if (d.startsWith('limit:')) metrics.rateLimitRejections.add(1, { quota: d.slice(6), mode: 'shadow' });
 
   const target = ctx.target;
+  if (ctx.screen && target?.status === 'serving') observeFindings(metrics, ctx.screen.findings, target.model, target.version);
   if (route?.action !== 'model.infer' || target?.status !== 'serving' || ctx.proxiedAt === undefined) return;
   const labels = { model: target.model, version: target.version };
   const ok = status < 400;
@@ -70,5 +72,19 @@ export function observeRequest(metrics: VigilMetrics, ctx: RequestContext, statu
   if (ok && ctx.body) {
     metrics.inferenceItems.add(ctx.body.batchSize, labels);
     metrics.batchSize.record(ctx.body.batchSize, labels);
+  }
+}
+
+/** Every detector that judged the request, and every anomalous finding with what it did. */
+function observeFindings(metrics: VigilMetrics, findings: NonNullable<RequestContext['screen']>['findings'], model: string, version: string): void {
+  const judged = new Set<string>();
+  for (const f of findings) {
+    if (!judged.has(f.detector)) {
+      judged.add(f.detector);
+      metrics.detectorInspections.add(1, { model, version, detector: f.detector });
+    }
+    if (f.verdict !== 'anomalous') continue;
+    metrics.detectorFindings.add(1, { model, version, detector: f.detector, signal: f.signal, action: f.action, mode: f.mode });
+    if (f.action === 'quarantine' && f.mode === 'enforce') metrics.quarantines.add(1, { detector: f.detector });
   }
 }

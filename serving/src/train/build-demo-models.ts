@@ -10,6 +10,7 @@ import { randomShift, type Augment } from './augment.js';
 import { accuracy } from './evaluate.js';
 import { trainMlp } from './mlp.js';
 import { renderModelConfig } from './render-model-config.js';
+import { calibrateModel } from '../../../detectors/src/calibrate-model.js';
 import { renderModelsReadme, type ReadmeEntry } from './models-readme.js';
 import { exportOnnx } from './onnx-export.js';
 import { importOnnxWeights } from './onnx-import.js';
@@ -115,6 +116,7 @@ function buildModel(spec: DemoModelSpec): ReadmeEntry {
       features: F,
       range: data.range,
       classes: CLASSES,
+      detectors: demoDetectors(data.name, F),
       training: {
         dataset: data.description,
         architecture,
@@ -150,5 +152,24 @@ function buildModel(spec: DemoModelSpec): ReadmeEntry {
   };
 }
 
+/**
+ * Screening for the demo models: structural budgets and the profile detector for both; feature
+ * squeezing (bit depth, 2x2 and 3x3 median, the paper's MNIST set) for the 28x28 images only,
+ * the 8x8 digits being too coarse for it; extraction detection for both.
+ */
+function demoDetectors(name: string, features: number): Record<string, unknown> {
+  const side = Math.round(Math.sqrt(features));
+  return {
+    structural: { max_elements: 64 * features, parameters: [], tensor_parameters: [] },
+    profile: { enabled: true },
+    ...(name === 'mnist' ? { squeeze: { enabled: true, image: [side, side], squeezers: ['bit_depth_1', 'median_2x2', 'median_3x3'] } } : {}),
+    extraction: { enabled: true },
+  };
+}
+
 const entries = SPECS.map(buildModel);
+for (const e of entries) {
+  const report = await calibrateModel(join(ROOT, 'models', e.name, '1'), 0.05);
+  console.log(`${e.name}: detector thresholds ${JSON.stringify(report.thresholds)} (held-out false-positive rate ${report.evaluationFpr})`);
+}
 writeFileSync(join(ROOT, 'models', 'README.md'), renderModelsReadme(entries));

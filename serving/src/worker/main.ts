@@ -35,6 +35,7 @@ async function main(s: WorkerSpec): Promise<void> {
     signature: s.signature,
     runner,
     maxBodyBytes: s.maxBodyBytes,
+    screen: s.screen,
     onError: (err) => log.error({ err }, 'inference failed'),
   });
   server.keepAliveTimeout = 60_000;

@@ -70,12 +70,47 @@ export class OnnxRunner {
       });
       feeds[input.name] = new ort.Tensor(ORT_TYPE[input.datatype]!, values as never, input.shape);
     }
-    const wanted = request.outputs?.map((o) => o.name) ?? this.signature.outputs.map((o) => o.name);
-    const results = await this.session.run(feeds, wanted);
+    const results = await this.session.run(feeds, this.wantedOutputs(request));
+    return this.toOutputs(results, this.wantedOutputs(request), Infinity);
+  }
+
+  /** The outputs a request asked for, or all of them. */
+  wantedOutputs(request: InferenceRequest): string[] {
+    return request.outputs?.map((o) => o.name) ?? this.signature.outputs.map((o) => o.name);
+  }
+
+  /**
+   * Runs the model's one FP32 input on a matrix of rows (the request's rows plus screening
+   * copies) and answers `wanted` for the first `answerRows` rows only, with the raw rows of
+   * `extra` outputs (e.g. probabilities for the squeeze score) for every row.
+   */
+  async runRows(rows: Float32Array[], answerRows: number, wanted: string[], extra: string): Promise<{ outputs: OutputTensor[]; extra: Float32Array[] }> {
+    const features = rows[0].length;
+    const values = new Float32Array(rows.length * features);
+    rows.forEach((row, r) => values.set(row, r * features));
+    const input = this.signature.inputs[0];
+    const names = wanted.includes(extra) ? wanted : [...wanted, extra];
+    const results = await this.session.run({ [input.name]: new ort.Tensor('float32', values, [rows.length, features]) }, names);
+    const all = results[extra];
+    const width = all.dims.slice(1).reduce((a, b) => a * Number(b), 1);
+    const data = all.data as Float32Array;
+    const extraRows = rows.map((_, r) => data.subarray(r * width, (r + 1) * width));
+    return { outputs: this.toOutputs(results, wanted, answerRows), extra: extraRows };
+  }
+
+  private toOutputs(results: ort.InferenceSession.OnnxValueMapType, wanted: string[], answerRows: number): OutputTensor[] {
     return wanted.map((name) => {
       const spec = this.signature.outputs.find((o) => o.name === name)!;
       const tensor = results[name];
-      return { name, datatype: spec.datatype, shape: tensor.dims.map(Number), data: toJsonArray(tensor.data, spec.datatype) };
+      const dims = tensor.dims.map(Number);
+      let data = tensor.data;
+      if (answerRows < dims[0]) {
+        // Only the request's own rows go back; the screening copies were for the score alone.
+        const width = dims.slice(1).reduce((a, b) => a * b, 1);
+        data = (data as Float32Array).subarray(0, answerRows * width);
+        dims[0] = answerRows;
+      }
+      return { name, datatype: spec.datatype, shape: dims, data: toJsonArray(data, spec.datatype) };
     });
   }
 

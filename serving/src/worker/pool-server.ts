@@ -3,7 +3,10 @@ import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentele
 import { tracer } from '../tracing.js';
 import type { ModelSignature } from '../oip/signature.js';
 import { validateInferenceRequest } from '../oip/validate-request.js';
-import type { OnnxRunner } from './onnx-runner.js';
+import { screenBatch } from '../../../detectors/src/screen-batch.js';
+import { poolScreenReport, poolScreenRows, SCREEN_HEADER, type PoolScreenSpec } from '../../../detectors/src/squeeze/pool-screen.js';
+import type { InferenceRequest } from '../oip/signature.js';
+import type { OnnxRunner, OutputTensor } from './onnx-runner.js';
 
 export interface PoolServerOptions {
   model: string;
@@ -11,6 +14,7 @@ export interface PoolServerOptions {
   signature: ModelSignature;
   runner: OnnxRunner;
   maxBodyBytes: number;
+  screen?: PoolScreenSpec;
   onError: (err: unknown) => void;
 }
 
@@ -62,9 +66,15 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     const span = tracer().startSpan('pool.infer', { kind: SpanKind.SERVER, attributes: { 'vigil.model': opts.model, 'vigil.version': opts.version, 'vigil.batch_size': checked.batchSize } }, parent);
     const run = tracer().startSpan('onnx.run', { attributes: { 'vigil.batch_size': checked.batchSize } }, trace.setSpan(parent, span));
     const started = performance.now();
-    let outputs;
+    let outputs: OutputTensor[];
+    const headers: Record<string, string> = {};
     try {
-      outputs = await opts.runner.run(checked.request);
+      if (opts.screen) {
+        const screened = await runScreened(opts.runner, checked.request, opts.screen);
+        outputs = screened.outputs;
+        headers[SCREEN_HEADER] = screened.report;
+        run.setAttribute('vigil.screen.rows', screened.rows);
+      } else outputs = await opts.runner.run(checked.request);
     } catch (err) {
       run.setStatus({ code: SpanStatusCode.ERROR });
       span.setStatus({ code: SpanStatusCode.ERROR });
@@ -77,7 +87,7 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     const response: Record<string, unknown> = { model_name: opts.model, model_version: opts.version };
     if (checked.request.id !== undefined) response.id = checked.request.id;
     response.outputs = outputs;
-    send(res, 200, JSON.stringify(response), { [COMPUTE_HEADER]: computeMs.toFixed(3) });
+    send(res, 200, JSON.stringify(response), { ...headers, [COMPUTE_HEADER]: computeMs.toFixed(3) });
   }
 
   return createServer((req, res) => {
@@ -87,6 +97,18 @@ export function createPoolServer(opts: PoolServerOptions): Server {
       send(res, 500, JSON.stringify({ error: 'inference failed inside the pool', code: 'INFERENCE_FAILED' }));
     });
   });
+}
+
+/**
+ * The inference and its screening in one ONNX Runtime run: the request's rows and their squeezed
+ * copies go in as one batch (Xu et al.'s squeezers need the model's outputs on each copy), the
+ * client's outputs come from the first rows, and the scores travel back in a header.
+ */
+async function runScreened(runner: OnnxRunner, request: InferenceRequest, spec: PoolScreenSpec) {
+  const { rows } = screenBatch(request, spec.features);
+  const all = poolScreenRows(rows, spec);
+  const result = await runner.runRows(all, rows.length, runner.wantedOutputs(request), spec.probabilities);
+  return { outputs: result.outputs, report: JSON.stringify(poolScreenReport(result.extra, rows.length, spec)), rows: all.length };
 }
 
 function send(res: ServerResponse, status: number, body: string, extra: Record<string, string> = {}): void {

@@ -1,3 +1,4 @@
+import type { PoolScreenSpec } from '../../../detectors/src/squeeze/pool-screen.js';
 import type { ModelSignature } from '../oip/signature.js';
 
 /** Everything a pool worker process needs, handed over in one environment variable. */
@@ -13,6 +14,8 @@ export interface WorkerSpec {
   maxBodyBytes: number;
   /** The worker's index inside its pool, for logs. */
   index: number;
+  /** Screening inside the run (feature squeezing, predictions for extraction detection); absent: none. */
+  screen?: PoolScreenSpec;
 }
 
 export const WORKER_SPEC_ENV = 'VIGIL_WORKER_SPEC';

@@ -1,0 +1,39 @@
+/**
+ * The one shape every detector reports in, whatever it inspects: a score (higher is more
+ * suspicious), the threshold it was held against, and the verdict. Pure data: it travels in the
+ * audit record, the pool's response header and the metrics labels unchanged.
+ */
+export const DETECTORS = ['structural', 'profile', 'squeeze', 'extraction'] as const;
+export type DetectorName = (typeof DETECTORS)[number];
+
+/** enforce: the policy's action applies. shadow: the finding is recorded, the request is never refused. */
+export type DetectorMode = 'enforce' | 'shadow';
+
+export interface Finding {
+  detector: DetectorName;
+  /** Which check or signal of the detector produced the score (e.g. 'prada', 'median_2x2'). */
+  signal: string;
+  /** Higher is more suspicious. */
+  score: number;
+  /** The finding is anomalous when score > threshold; null: not calibrated, so never anomalous. */
+  threshold: number | null;
+  verdict: 'clean' | 'anomalous';
+  /** The batch row the score comes from (the worst one), when the detector scores rows. */
+  item?: number;
+  /** One line for a security reader; never tensor values. */
+  detail?: string;
+}
+
+export function finding(detector: DetectorName, signal: string, score: number, threshold: number | null, extra: Pick<Finding, 'item' | 'detail'> = {}): Finding {
+  return { detector, signal, score, threshold, verdict: threshold !== null && score > threshold ? 'anomalous' : 'clean', ...extra };
+}
+
+/**
+ * The rows of a request's one numeric input, as the detectors see them: `rows[i]` is batch item i,
+ * `features` long. Detectors that need the model's numbers (profile, squeeze, extraction) apply to
+ * models with a single FP32/FP64 input of shape [-1, features]; the others skip them.
+ */
+export interface ScreenBatch {
+  features: number;
+  rows: Float32Array[];
+}

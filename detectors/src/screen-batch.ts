@@ -1,0 +1,27 @@
+import type { InferenceRequest, ModelSignature } from '../../serving/src/oip/signature.js';
+import { walkTensorData } from '../../serving/src/oip/tensor-data.js';
+import type { ScreenBatch } from './finding.js';
+
+/**
+ * Whether a model's inputs suit the numeric detectors (profile, squeeze, extraction): exactly one
+ * floating-point input of shape [-1, features]. Returns the feature count, or null.
+ */
+export function numericFeatures(sig: ModelSignature): number | null {
+  if (sig.inputs.length !== 1) return null;
+  const [input] = sig.inputs;
+  if (input.datatype !== 'FP32' && input.datatype !== 'FP64') return null;
+  if (input.shape.length !== 2 || input.shape[0] !== -1 || input.shape[1] < 1) return null;
+  return input.shape[1];
+}
+
+/** The rows of a validated request's one numeric input, narrowed to float32 as the model sees them. */
+export function screenBatch(request: InferenceRequest, features: number): ScreenBatch {
+  const input = request.inputs[0];
+  const rows: Float32Array[] = [];
+  for (let r = 0; r < input.shape[0]; r++) rows.push(new Float32Array(features));
+  walkTensorData(input.data, input.shape, (v, i) => {
+    rows[(i / features) | 0][i % features] = v as number;
+    return true;
+  });
+  return { features, rows };
+}

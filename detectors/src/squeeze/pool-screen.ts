@@ -1,0 +1,46 @@
+import type { SqueezerName } from '../detector-config.js';
+import { round } from '../profile-detector.js';
+import { squeezedBatch, squeezeScores } from './squeeze-score.js';
+
+/** What a pool worker needs to screen in the same run as the inference (part of its WorkerSpec). */
+export interface PoolScreenSpec {
+  features: number;
+  /** Empty: no squeezing, only the predictions the extraction detector needs. */
+  squeezers: SqueezerName[];
+  range: [number, number];
+  image?: [number, number];
+  /** The output holding class probabilities. */
+  probabilities: string;
+}
+
+/** What the pool reports per request row, in SCREEN_HEADER, for the gateway's detectors. */
+export interface PoolScreenReport {
+  /** Squeeze score per row (absent without squeezers), and the squeezer that gave it. */
+  squeeze?: number[];
+  by?: SqueezerName[];
+  /** Predicted class and its probability, per row. */
+  top: number[];
+  conf: number[];
+}
+
+/** Pool → gateway only; the gateway never forwards it to clients. */
+export const SCREEN_HEADER = 'x-vigil-screen';
+
+export function poolScreenRows(rows: Float32Array[], spec: PoolScreenSpec): Float32Array[] {
+  return spec.squeezers.length === 0 ? rows : squeezedBatch(rows, spec.squeezers, spec);
+}
+
+/** Turns the probabilities of the whole run (rows, then squeezed copies) into the report. */
+export function poolScreenReport(probs: Float32Array[], rows: number, spec: PoolScreenSpec): PoolScreenReport {
+  const top: number[] = [];
+  const conf: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let k = 1; k < probs[r].length; k++) if (probs[r][k] > probs[r][best]) best = k;
+    top.push(best);
+    conf.push(round(probs[r][best]));
+  }
+  if (spec.squeezers.length === 0) return { top, conf };
+  const scores = squeezeScores(probs, rows, spec.squeezers);
+  return { squeeze: scores.map((s) => round(s.score)), by: scores.map((s) => s.by), top, conf };
+}

@@ -1,0 +1,88 @@
+import type { InferenceRequest } from '../../serving/src/oip/signature.js';
+import { walkTensorData } from '../../serving/src/oip/tensor-data.js';
+import type { DetectorConfig } from './detector-config.js';
+import { finding, type Finding } from './finding.js';
+
+export interface StructuralInput {
+  request: InferenceRequest;
+  bodyBytes: number;
+  /** The declared value range of each input tensor (model.yaml `range`), by name. */
+  ranges: ReadonlyMap<string, readonly [number, number]>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Structural screening, beyond what core validation already refuses (unknown, duplicate or
+ * missing tensors, wrong shapes and datatypes, non-finite values, integers outside their
+ * datatype): budgets of elements and bytes per request, BYTES element sizes, values outside the
+ * model's declared range, and an allowlist of `parameters`. Returns only what it found wrong:
+ * each check is a yes/no, so a clean request has nothing worth recording.
+ */
+export function screenStructure(input: StructuralInput, cfg: DetectorConfig['structural']): Finding[] {
+  const found: Finding[] = [];
+  if (!cfg.enabled) return found;
+  const { request } = input;
+  if (cfg.max_body_bytes !== undefined && input.bodyBytes > cfg.max_body_bytes) {
+    found.push(finding('structural', 'body_bytes', input.bodyBytes, cfg.max_body_bytes, { detail: `the body has ${input.bodyBytes} bytes; this model takes at most ${cfg.max_body_bytes}` }));
+  }
+  const allowed = new Set(cfg.parameters);
+  for (const key of Object.keys(request.parameters ?? {})) {
+    if (!allowed.has(key)) found.push(finding('structural', 'parameter', 1, 0, { detail: `request parameter '${truncate(key)}' is not allowed for this model` }));
+  }
+  const tensorAllowed = new Set(cfg.tensor_parameters);
+  let elements = 0;
+  for (const tensor of request.inputs) {
+    for (const key of Object.keys(tensor.parameters ?? {})) {
+      if (!tensorAllowed.has(key)) found.push(finding('structural', 'parameter', 1, 0, { detail: `parameter '${truncate(key)}' of input '${tensor.name}' is not allowed for this model` }));
+    }
+    let count = 1;
+    for (const d of tensor.shape) count *= d;
+    elements += count;
+    if (tensor.datatype === 'BYTES') {
+      let longest = 0;
+      walkTensorData(tensor.data, tensor.shape, (v) => {
+        longest = Math.max(longest, encoder.encode(v as string).length);
+        return true;
+      });
+      if (longest > cfg.max_bytes_element) {
+        found.push(finding('structural', 'bytes_element', longest, cfg.max_bytes_element, { detail: `an element of input '${tensor.name}' has ${longest} bytes; at most ${cfg.max_bytes_element}` }));
+      }
+    }
+    const range = input.ranges.get(tensor.name);
+    if (range && tensor.datatype !== 'BYTES' && tensor.datatype !== 'BOOL') {
+      const beyond = outsideRange(tensor.data, tensor.shape, range);
+      if (beyond.by > 0) {
+        found.push(finding('structural', 'value_range', beyond.by, 0, { item: beyond.row(tensor.shape), detail: `input '${tensor.name}' element ${beyond.index} is outside the declared range [${range[0]}, ${range[1]}]` }));
+      }
+    }
+  }
+  if (cfg.max_elements !== undefined && elements > cfg.max_elements) {
+    found.push(finding('structural', 'elements', elements, cfg.max_elements, { detail: `the request holds ${elements} elements; this model takes at most ${cfg.max_elements}` }));
+  }
+  return found;
+}
+
+function outsideRange(data: unknown[], shape: number[], [lo, hi]: readonly [number, number]) {
+  let by = 0;
+  let index = -1;
+  walkTensorData(data, shape, (v, i) => {
+    const n = v as number;
+    const d = n < lo ? lo - n : n > hi ? n - hi : 0;
+    if (d > by) {
+      by = d;
+      index = i;
+    }
+    return true;
+  });
+  return {
+    by,
+    index,
+    /** The batch row of the worst element (row-major: the first dimension is the batch). */
+    row: (s: number[]) => (s.length > 1 ? Math.floor(index / (s.slice(1).reduce((a, b) => a * b, 1) || 1)) : 0),
+  };
+}
+
+function truncate(s: string): string {
+  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
+}

@@ -1,0 +1,41 @@
+import { scanRepository } from '../../../serving/src/model-repository.js';
+import { calibrateModel } from '../../../detectors/src/calibrate-model.js';
+import { loadConfig } from '../config/load-config.js';
+
+export interface CalibrateOptions {
+  model: string;
+  version?: string;
+  fpr: string;
+  config?: string;
+}
+
+/** `vigil detectors calibrate`: thresholds from the model's held-out set, written into its model.yaml. */
+export async function detectorsCalibrateCommand(opts: CalibrateOptions): Promise<number> {
+  const fpr = Number(opts.fpr);
+  if (!(fpr > 0 && fpr < 0.5)) {
+    process.stderr.write(`vigil: --fpr must be a rate between 0 and 0.5 (e.g. 0.05), got ${opts.fpr}\n`);
+    return 2;
+  }
+  const { config } = await loadConfig(opts.config);
+  const scan = await scanRepository(config.models.repository);
+  const versions = scan.models.get(opts.model);
+  const v = opts.version === undefined ? versions?.[0] : versions?.find((x) => x.version === opts.version);
+  if (!v) {
+    process.stderr.write(`vigil: no model ${opts.model}${opts.version ? ` version ${opts.version}` : ''} in ${scan.root}\n`);
+    return 1;
+  }
+  if (v.status !== 'ok') {
+    process.stderr.write(`vigil: ${v.name}/${v.version} is refused (${v.reason}); fix that first\n`);
+    return 1;
+  }
+  const r = await calibrateModel(v.dir, fpr);
+  process.stdout.write(`${v.name}/${v.version}: calibrated on ${r.samples} held-out inputs for a false-positive rate of ${fpr}\n`);
+  for (const [detector, t] of Object.entries(r.thresholds)) process.stdout.write(`  ${detector.padEnd(8)} threshold ${t}\n`);
+  process.stdout.write(`  together they flag ${pct(r.calibrationFpr)} of the calibration half and ${pct(r.evaluationFpr)} of the other ${r.evaluationSamples} held-out inputs\n`);
+  process.stdout.write(`written to ${v.dir}/model.yaml; restart vigil to apply\n`);
+  return 0;
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}

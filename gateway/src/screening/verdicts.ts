@@ -1,0 +1,59 @@
+import type { DetectorName, Finding } from '../../../detectors/src/finding.js';
+import type { DetectorActions } from '../../../policies/src/index.js';
+import type { RequestContext } from '../context.js';
+import { VigilError, type ErrorCode } from '../errors.js';
+import type { Quarantine } from './quarantine.js';
+
+/** A finding as audited: with the mode it ran in and what the policy made of it. */
+export interface RecordedFinding extends Finding {
+  mode: 'enforce' | 'shadow';
+  /** What happened: none (clean), allow, flag, block, quarantine; in shadow mode, what would have. */
+  action: 'none' | 'allow' | 'flag' | 'block' | 'quarantine';
+}
+
+const REFUSAL: Record<DetectorName, { code: ErrorCode; message: string }> = {
+  structural: { code: 'STRUCTURAL_CHECK_FAILED', message: 'the request fails a structural check for this model' },
+  profile: { code: 'INPUT_OUT_OF_DISTRIBUTION', message: "the input is far outside the model's training distribution" },
+  squeeze: { code: 'ADVERSARIAL_INPUT', message: "the model's answer is unstable under feature squeezing: the input looks adversarial" },
+  extraction: { code: 'EXTRACTION_SUSPECTED', message: 'the query pattern of this caller looks like model extraction or probing' },
+};
+
+/** The key a principal is quarantined under: anonymous callers are told apart by address, as in the limits. */
+export function quarantineKey(ctx: RequestContext): string {
+  const p = ctx.principal;
+  if (!p) return `unauthenticated@${ctx.source}`;
+  return p.method === 'anonymous' ? `${p.id}@${ctx.source}` : p.id;
+}
+
+/**
+ * Records findings on the request and applies the policy's action to each anomalous one, in the
+ * detector's mode: flag records (and counts, and feeds the alerts, at the request's end); block
+ * refuses with the detector's code; quarantine refuses and refuses this principal for
+ * `quarantine_seconds`. In shadow mode nothing is refused; what would have been is recorded.
+ * Without a policy section (test doubles) every finding is only recorded.
+ */
+export function applyFindings(ctx: RequestContext, findings: Finding[], actions: DetectorActions | undefined, quarantine: Quarantine): void {
+  const screen = (ctx.screen ??= { batch: null, findings: [] });
+  let refusal: VigilError | undefined;
+  for (const f of findings) {
+    const rule = actions?.[f.detector];
+    const mode = rule?.mode ?? 'shadow';
+    ctx.modes[`detector:${f.detector}`] = mode;
+    const action = f.verdict === 'clean' ? 'none' : (rule?.action ?? 'flag');
+    screen.findings.push({ ...f, mode, action });
+    if (action !== 'block' && action !== 'quarantine') continue;
+    if (mode === 'shadow') {
+      ctx.shadowDenials.push(`detector:${f.detector}`);
+      continue;
+    }
+    if (refusal) continue;
+    const { code, message } = REFUSAL[f.detector];
+    ctx.refusedBy = `detector:${f.detector}`;
+    if (action === 'quarantine') {
+      const seconds = actions!.quarantine_seconds;
+      quarantine.add(quarantineKey(ctx), seconds, `${f.detector}:${f.signal}`);
+      refusal = new VigilError('PRINCIPAL_QUARANTINED', `${message}; this caller is quarantined for ${seconds} s`, { 'retry-after': String(seconds) });
+    } else refusal = new VigilError(code, `${message} (${f.signal}${f.detail ? `: ${f.detail}` : ''})`);
+  }
+  if (refusal) throw refusal;
+}
