@@ -1,7 +1,7 @@
 // `npm run eval:detectors`: how well vigil's detectors work on the bundled mnist model, measured
 // end to end and reproducibly (every random choice is seeded). Prints one report of tables;
 // `--json FILE` also writes the figures (the test in test/detectors/eval.test.ts asserts on them).
-//   EVAL_SAMPLES (200), EVAL_BLACKBOX (20), EVAL_BENIGN (25), EVAL_COST_SECONDS (3) scale it.
+//   EVAL_SAMPLES (200), EVAL_BLACKBOX (20), EVAL_BENIGN (25), EVAL_COST_SECONDS (5) scale it.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { modelConfigSchema } from '../../serving/src/model-config.js';
@@ -78,7 +78,7 @@ say(`| benign clients flagged | ${benignFlagged.length} of ${benign.length} (${b
 say();
 await scorer.close();
 
-const cost = await costEval(heldout, { seconds: env('EVAL_COST_SECONDS', 3), connections: 16 });
+const cost = await costEval(heldout, { seconds: env('EVAL_COST_SECONDS', 5), connections: 16 });
 say('## Cost: gateway throughput (full security chain, mnist batch 1, 16 connections), detectors turned on one by one');
 say();
 say('| detectors on | req/s | vs none |');

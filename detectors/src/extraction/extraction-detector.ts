@@ -222,7 +222,11 @@ export function minDistance(x: Float32Array, members: readonly Float32Array[]): 
       s += d * d;
       if ((i & 31) === 31 && s >= best) break;
     }
-    if (i === n && s < best) best = s;
+    if (i === n && s < best) {
+      best = s;
+      // An exact repeat: nothing can be nearer.
+      if (best === 0) break;
+    }
   }
   return Math.sqrt(best);
 }

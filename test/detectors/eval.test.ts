@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { ClientRun } from '../../detectors/eval/extraction-eval.js';
+import type { BlackBoxResult } from '../../detectors/eval/black-box-eval.js';
+import type { DetectionRow } from '../../detectors/eval/white-box-eval.js';
+import { runNode } from '../helpers/run-node.js';
+
+interface Report {
+  fpr: { combined: number };
+  white: DetectionRow[];
+  black: BlackBoxResult;
+  extraction: ClientRun[];
+}
+
+// `npm run eval:detectors`, as a user runs it, on the shipped mnist model and its calibrated
+// thresholds. Quality is asserted with a margin under the issue's targets (combined detection
+// ≥ 90% at ≤ 5% FPR; every extraction attacker within 500 queries, no benign client flagged);
+// the evaluation is seeded, so a drop below the margin is a real regression. Its timing and cost
+// figures are printed, never asserted.
+test('the detector evaluation meets its targets on mnist, with a margin', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'vigil-eval-test-'));
+  try {
+    const file = join(dir, 'eval.json');
+    const ran = await runNode(['dist/detectors/eval/run-eval.js', '--json', file]);
+    assert.equal(ran.code, 0, ran.stderr);
+    for (const line of ran.stdout.trimEnd().split('\n')) t.diagnostic(line);
+    const r = JSON.parse(await readFile(file, 'utf8')) as Report;
+    assert.ok(r.fpr.combined <= 0.06, `false-positive rate ${r.fpr.combined} on held-out inputs calibration never saw`);
+    assert.equal(r.white.length, 7);
+    for (const row of r.white) {
+      assert.ok(row.successes >= row.attacked / 2, `${row.attack}: the attack fooled the model on ${row.successes}/${row.attacked}`);
+      assert.ok(row.detection.combined >= 0.85, `${row.attack}: combined detection ${row.detection.combined}`);
+      assert.ok(row.auc.combined >= 0.95, `${row.attack}: combined ROC-AUC ${row.auc.combined}`);
+    }
+    assert.ok(r.black.successes >= r.black.attacked / 2, `SimBA through the gateway fooled the model on ${r.black.successes}/${r.black.attacked}`);
+    assert.ok(r.black.flaggedBy.combined >= 0.8 * r.black.successes, `the gateway flagged ${r.black.flaggedBy.combined}/${r.black.successes} black-box adversarial examples`);
+    for (const c of r.extraction.filter((x) => x.kind === 'attacker')) assert.ok(c.flaggedAt !== null && c.flaggedAt <= 500, `${c.client}: flagged at ${c.flaggedAt}`);
+    const benign = r.extraction.filter((x) => x.kind === 'benign');
+    assert.ok(benign.length >= 20);
+    assert.deepEqual(benign.filter((c) => c.flaggedAt !== null).map((c) => `${c.client}: ${c.signal}`), [], 'benign clients flagged');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

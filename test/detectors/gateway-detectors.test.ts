@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { calibrateJoint, rocAuc } from '../../detectors/src/calibration.js';
+import { detectorConfigSchema } from '../../detectors/src/detector-config.js';
+import { ProfileDetector, type TrainingProfile } from '../../detectors/src/profile-detector.js';
+import { screenStructure } from '../../detectors/src/structural.js';
+import type { InferenceRequest } from '../../serving/src/oip/signature.js';
+import { mulberry32 } from '../../serving/src/train/prng.js';
+import { loadHeldout } from '../helpers/heldout.js';
+import { runVigil } from '../helpers/run-node.js';
+import { copyOfModels } from '../helpers/vigil-harness.js';
+
+const structural = (over: Record<string, unknown> = {}) => detectorConfigSchema.parse({ structural: { max_elements: 8, max_body_bytes: 1000, max_bytes_element: 4, parameters: ['priority'], tensor_parameters: ['content_type'], ...over } }).structural;
+const req = (inputs: InferenceRequest['inputs'], parameters?: Record<string, unknown>): InferenceRequest => ({ inputs, ...(parameters ? { parameters } : {}) });
+const fp32 = (data: number[], shape = [1, data.length]) => ({ name: 'x', datatype: 'FP32' as const, shape, data });
+const ranges = new Map([['x', [0, 1] as const]]);
+
+describe('structural detector', () => {
+  test('a request within every budget passes with nothing to record', () => {
+    assert.deepEqual(screenStructure({ request: req([fp32([0, 0.5, 1])], { priority: 1 }), bodyBytes: 200, ranges }, structural()), []);
+  });
+
+  test('each crafted violation is caught, named and scored against its limit', () => {
+    const found = (request: InferenceRequest, bodyBytes = 200) => screenStructure({ request, bodyBytes, ranges }, structural()).map((f) => [f.signal, f.score, f.threshold, f.verdict]);
+    assert.deepEqual(found(req([fp32(new Array(9).fill(0))])), [['elements', 9, 8, 'anomalous']]);
+    assert.deepEqual(found(req([fp32([0])]), 1001), [['body_bytes', 1001, 1000, 'anomalous']]);
+    assert.deepEqual(found(req([fp32([0])], { debug: true })), [['parameter', 1, 0, 'anomalous']]);
+    assert.deepEqual(found(req([{ ...fp32([0]), parameters: { shm_region: 'x' } }])), [['parameter', 1, 0, 'anomalous']]);
+    assert.deepEqual(found(req([{ name: 's', datatype: 'BYTES', shape: [1, 2], data: ['ok', 'héllo'] }])), [['bytes_element', 6, 4, 'anomalous']]);
+    const [range] = screenStructure({ request: req([fp32([0, 0.5, 0, 0, 1.25, 0], [2, 3])]), bodyBytes: 100, ranges }, structural());
+    assert.deepEqual([range.signal, range.score, range.item], ['value_range', 0.25, 1], 'the worst element, and its batch row');
+  });
+
+  test('disabled: nothing is checked', () => {
+    assert.deepEqual(screenStructure({ request: req([fp32(new Array(9).fill(5))], { debug: 1 }), bodyBytes: 5000, ranges }, structural({ enabled: false })), []);
+  });
+});
+
+describe('profile detector', () => {
+  const profile = JSON.parse(readFileSync('models/mnist/1/profile.json', 'utf8')) as TrainingProfile;
+  const threshold = 2.13501;
+  const detector = new ProfileDetector(profile, { enabled: true, std_floor: 0.05, z2_cap: 256, threshold }, [0, 1]);
+  const heldout = loadHeldout('mnist');
+
+  test('held-out digits score low; a digit with dense ±0.1 noise and a uniform noise probe score far above the threshold', () => {
+    const rng = mulberry32(11);
+    const clean = heldout.inputs.slice(1000, 1100).map((x) => detector.score(Float32Array.from(x)));
+    const noisy = heldout.inputs.slice(1000, 1100).map((x) => detector.score(Float32Array.from(x, (v) => Math.min(1, Math.max(0, v + (rng() < 0.5 ? -0.3 : 0.3))))));
+    const probes = Array.from({ length: 20 }, () => detector.score(Float32Array.from({ length: 784 }, rng)));
+    assert.ok(clean.filter((s) => s > threshold).length <= 10, 'about the calibrated 5% of clean digits, or fewer');
+    assert.ok(noisy.every((s) => s > threshold), 'every densely perturbed digit');
+    assert.ok(probes.every((s) => s > 10 * threshold), 'every noise probe, by far');
+  });
+
+  test('the finding names the worst row; without a threshold a score is recorded, never anomalous', () => {
+    const rows = [Float32Array.from(heldout.inputs[1000]), new Float32Array(784).fill(1)];
+    const f = detector.inspect({ features: 784, rows });
+    assert.deepEqual([f.detector, f.item, f.verdict], ['profile', 1, 'anomalous']);
+    const uncalibrated = new ProfileDetector(profile, { enabled: true, std_floor: 0.05, z2_cap: 256 }, [0, 1]).inspect({ features: 784, rows });
+    assert.deepEqual([uncalibrated.threshold, uncalibrated.verdict], [null, 'clean']);
+  });
+});
+
+describe('calibration', () => {
+  test('joint thresholds keep the union of the detectors at the target rate', () => {
+    const rng = mulberry32(3);
+    const a = Array.from({ length: 2000 }, rng);
+    const b = Array.from({ length: 2000 }, rng);
+    const { thresholds, unionFpr } = calibrateJoint({ a, b }, 0.05);
+    assert.ok(unionFpr <= 0.05 && unionFpr >= 0.045, `union ${unionFpr}`);
+    // Two independent detectors at 5% each would flag ~9.75%; jointly each sits near 2.5%.
+    for (const t of Object.values(thresholds)) assert.ok(t > 0.97 && t < 0.98, `threshold ${t}`);
+  });
+
+  test('ROC-AUC: 1 for separated scores, 0.5 for identical ones, ties count half', () => {
+    assert.equal(rocAuc([0, 1, 2], [3, 4]), 1);
+    assert.equal(rocAuc([1, 1], [1, 1]), 0.5);
+    assert.equal(rocAuc([0, 2], [1, 3]), 0.75);
+  });
+
+  test('`vigil detectors calibrate` writes the thresholds into model.yaml, keeping its comments, and reports the unseen half', async () => {
+    const models = await copyOfModels();
+    try {
+      const file = join(models.dir, 'mnist', '1', 'model.yaml');
+      const shipped = await readFile(file, 'utf8');
+      const cleared = shipped.replace(/threshold: [0-9.]+/g, 'threshold: 99');
+      assert.notEqual(cleared, shipped);
+      await writeFile(file, cleared);
+      const env = { VIGIL_MODEL_REPOSITORY: models.dir };
+      const ran = await runVigil(['detectors', 'calibrate', '--model', 'mnist', '--fpr', '0.05'], env);
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.match(ran.stdout, /profile +threshold 2\.13501/);
+      assert.match(ran.stdout, /of the other 1000 held-out inputs/);
+      assert.equal(await readFile(file, 'utf8'), shipped, 'the same thresholds as shipped, and the file otherwise unchanged');
+      const bad = await runVigil(['detectors', 'calibrate', '--model', 'mnist', '--fpr', '2'], env);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--fpr must be a rate/);
+    } finally {
+      await models.cleanup();
+    }
+  });
+});

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { medianSmooth, reduceBitDepth, rint } from '../../detectors/src/squeeze/squeezers.js';
+import { squeezedBatch, squeezeScores } from '../../detectors/src/squeeze/squeeze-score.js';
+
+// Reference values from numpy 2 / scipy 1.17 (the numerics of Xu et al.'s reference code):
+//   np.rint(x * (2**b - 1)) / (2**b - 1)
+//   scipy.ndimage.median_filter(img, size=k, mode='reflect')
+const IMG = [
+  [0, 0.2, 0.9, 0.1],
+  [0.5, 1, 0.3, 0.7],
+  [0.25, 0.75, 0.6, 0.05],
+  [0.4, 0.8, 0.35, 0.15],
+];
+const SCIPY_MEDIAN_2 = [
+  [0.0, 0.2, 0.9, 0.9],
+  [0.5, 0.5, 0.9, 0.7],
+  [0.5, 0.75, 0.75, 0.6],
+  [0.4, 0.75, 0.75, 0.35],
+];
+const SCIPY_MEDIAN_3 = [
+  [0.2, 0.3, 0.3, 0.3],
+  [0.25, 0.5, 0.6, 0.3],
+  [0.5, 0.5, 0.6, 0.3],
+  [0.4, 0.4, 0.35, 0.15],
+];
+const f32 = (rows: number[][]) => Float32Array.from(rows.flat());
+
+describe('squeezers: parity with numpy and scipy', () => {
+  test('rint rounds halves to even, as numpy does (Math.round would round them up)', () => {
+    assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, 0.49, 0.51, 3].map(rint), [0, 2, 2, -0, -2, 0, 1, 3]);
+  });
+
+  test('bit-depth reduction matches np.rint(x * levels) / levels, 0.5 going to 0 at 1 bit', () => {
+    const x = Float32Array.from([0.5, 0.25, 0.75, 0.49, 0.51, 0, 1]);
+    assert.deepEqual(Array.from(reduceBitDepth(x, 1, [0, 1])), [0, 0, 1, 0, 1, 0, 1]);
+    assert.deepEqual(Array.from(reduceBitDepth(x, 2, [0, 1])), [2 / 3, 1 / 3, 2 / 3, 1 / 3, 2 / 3, 0, 1].map(Math.fround));
+    // Over another range (the 8x8 digits' 0..16): the same levels, scaled.
+    assert.deepEqual(Array.from(reduceBitDepth(Float32Array.from([8, 7.9, 16]), 1, [0, 16])), [0, 0, 16]);
+  });
+
+  test('2x2 median: the window is the pixel, its upper and left neighbours; the upper middle value, not the mean', () => {
+    assert.deepEqual(Array.from(medianSmooth(f32(IMG), [4, 4], 2)), Array.from(f32(SCIPY_MEDIAN_2)));
+  });
+
+  test('3x3 median with reflected edges', () => {
+    assert.deepEqual(Array.from(medianSmooth(f32(IMG), [4, 4], 3)), Array.from(f32(SCIPY_MEDIAN_3)));
+  });
+
+  test('median smoothing removes an isolated pixel (what catches sparse attacks)', () => {
+    const img = new Float32Array(25);
+    img[12] = 1;
+    assert.ok(medianSmooth(img, [5, 5], 2).every((v) => v === 0));
+    assert.ok(medianSmooth(img, [5, 5], 3).every((v) => v === 0));
+  });
+
+  test('a row that does not fill the image is refused, not guessed', () => {
+    assert.throws(() => medianSmooth(new Float32Array(15), [4, 4], 2), /does not hold 15 values/);
+  });
+});
+
+describe('squeeze score', () => {
+  test('the batch holds the rows, then each row\u2019s squeezed copies; the score is the largest L1 distance', () => {
+    const rows = [Float32Array.from([0.4, 0.6, 0.5, 0.5]), Float32Array.from([0, 1, 1, 0])];
+    const batch = squeezedBatch(rows, ['bit_depth_1', 'median_2x2'], { range: [0, 1], image: [2, 2] });
+    assert.equal(batch.length, 6);
+    assert.deepEqual(Array.from(batch[2]), [0, 1, 0, 0]); // row 0, 1 bit (0.5 rounds to even: 0)
+    assert.deepEqual(Array.from(batch[4]), [0, 1, 1, 0]); // row 1, 1 bit
+    // Probabilities for the 6 rows: row 0 unstable under the median, row 1 stable.
+    const probs = [[0.9, 0.1], [0.2, 0.8], [0.85, 0.15], [0.1, 0.9], [0.2, 0.8], [0.25, 0.75]];
+    const scores = squeezeScores(probs, 2, ['bit_depth_1', 'median_2x2']);
+    assert.deepEqual(scores.map((s) => s.by), ['median_2x2', 'median_2x2']);
+    assert.ok(Math.abs(scores[0].score - 1.6) < 1e-12);
+    assert.ok(Math.abs(scores[1].score - 0.1) < 1e-12);
+  });
+});
