@@ -26,10 +26,10 @@ export const detectorConfigSchema = z
         max_body_bytes: z.number().int().positive().optional(),
         /** Bytes of one BYTES element (UTF-8). */
         max_bytes_element: z.number().int().positive().default(65536),
-        /** Request-level `parameters` keys a client may send; anything else is refused. */
-        parameters: z.array(z.string()).default([]),
-        /** Per-tensor `parameters` keys a client may send. */
-        tensor_parameters: z.array(z.string()).default([]),
+        /** Request-level `parameters` keys a client may send; anything else is refused. Absent: any. */
+        parameters: z.array(z.string()).optional(),
+        /** Per-tensor `parameters` keys a client may send. Absent: any. */
+        tensor_parameters: z.array(z.string()).optional(),
       })
       .strict()
       .prefault({}),

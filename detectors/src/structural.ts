@@ -26,15 +26,15 @@ export function screenStructure(input: StructuralInput, cfg: DetectorConfig['str
   if (cfg.max_body_bytes !== undefined && input.bodyBytes > cfg.max_body_bytes) {
     found.push(finding('structural', 'body_bytes', input.bodyBytes, cfg.max_body_bytes, { detail: `the body has ${input.bodyBytes} bytes; this model takes at most ${cfg.max_body_bytes}` }));
   }
-  const allowed = new Set(cfg.parameters);
+  const allowed = cfg.parameters && new Set(cfg.parameters);
   for (const key of Object.keys(request.parameters ?? {})) {
-    if (!allowed.has(key)) found.push(finding('structural', 'parameter', 1, 0, { detail: `request parameter '${truncate(key)}' is not allowed for this model` }));
+    if (allowed && !allowed.has(key)) found.push(finding('structural', 'parameter', 1, 0, { detail: `request parameter '${truncate(key)}' is not allowed for this model` }));
   }
-  const tensorAllowed = new Set(cfg.tensor_parameters);
+  const tensorAllowed = cfg.tensor_parameters && new Set(cfg.tensor_parameters);
   let elements = 0;
   for (const tensor of request.inputs) {
     for (const key of Object.keys(tensor.parameters ?? {})) {
-      if (!tensorAllowed.has(key)) found.push(finding('structural', 'parameter', 1, 0, { detail: `parameter '${truncate(key)}' of input '${tensor.name}' is not allowed for this model` }));
+      if (tensorAllowed && !tensorAllowed.has(key)) found.push(finding('structural', 'parameter', 1, 0, { detail: `parameter '${truncate(key)}' of input '${tensor.name}' is not allowed for this model` }));
     }
     let count = 1;
     for (const d of tensor.shape) count *= d;

@@ -45,14 +45,27 @@ export const modelConfigSchema = z
     const numeric = cfg.detectors.profile?.enabled || cfg.detectors.squeeze?.enabled || cfg.detectors.extraction?.enabled;
     if (numeric) {
       const [input] = cfg.inputs;
-      if (cfg.inputs.length !== 1 || input.datatype !== 'FP32' || input.shape.length !== 2 || input.shape[0] !== -1) {
+      if (cfg.inputs.length !== 1 || input.datatype !== 'FP32' || input.shape.length !== 2 || input.shape[0] !== -1 || input.shape[1] < 1) {
         ctx.addIssue({ code: 'custom', path: ['detectors'], message: 'the profile, squeeze and extraction detectors need one FP32 input of shape [-1, features]' });
       } else if (!input.range) {
         ctx.addIssue({ code: 'custom', path: ['inputs', 0, 'range'], message: 'the profile and squeeze detectors need the input\'s value range' });
       }
       if (!cfg.profile && cfg.detectors.profile?.enabled) ctx.addIssue({ code: 'custom', path: ['profile'], message: 'the profile detector needs the training profile file' });
       // The pool reports per-row scores in one response header: keep it well under Node's 16 KB.
-      if (cfg.max_batch_size > 256) ctx.addIssue({ code: 'custom', path: ['max_batch_size'], message: 'screened models take at most 256 rows per request' });
+      // 0 (no batching) would leave the batch unbounded.
+      if (cfg.max_batch_size < 1 || cfg.max_batch_size > 256) ctx.addIssue({ code: 'custom', path: ['max_batch_size'], message: 'screened models need a max_batch_size from 1 to 256' });
+      const squeeze = cfg.detectors.squeeze;
+      const image = squeeze?.image;
+      if (squeeze?.enabled && image && image[0] * image[1] !== input.shape[1]) {
+        ctx.addIssue({ code: 'custom', path: ['detectors', 'squeeze', 'image'], message: `an image of ${image[0]}x${image[1]} does not hold the input's ${input.shape[1]} features` });
+      }
+      if (squeeze?.enabled || cfg.detectors.extraction?.enabled) {
+        const name = squeeze?.probabilities ?? 'probabilities';
+        const out = cfg.outputs.find((o) => o.name === name);
+        if (!out || out.datatype !== 'FP32' || out.shape.length !== 2 || out.shape[0] !== -1) {
+          ctx.addIssue({ code: 'custom', path: ['detectors'], message: `the squeeze and extraction detectors need the class probabilities as an FP32 output '${name}' of shape [-1, classes]` });
+        }
+      }
     }
     if (cfg.max_batch_size === 0) return;
     for (const key of ['inputs', 'outputs'] as const) {

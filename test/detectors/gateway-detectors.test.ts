@@ -3,6 +3,14 @@ import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import type { RequestContext } from '../../gateway/src/context.js';
+import type { VigilError } from '../../gateway/src/errors.js';
+import { Quarantine } from '../../gateway/src/screening/quarantine.js';
+import { applyFindings } from '../../gateway/src/screening/verdicts.js';
+import { policySchema } from '../../policies/src/index.js';
+import { modelConfigSchema } from '../../serving/src/model-config.js';
+import { finding } from '../../detectors/src/finding.js';
 import { calibrateJoint, rocAuc } from '../../detectors/src/calibration.js';
 import { detectorConfigSchema } from '../../detectors/src/detector-config.js';
 import { ProfileDetector, type TrainingProfile } from '../../detectors/src/profile-detector.js';
@@ -101,5 +109,32 @@ describe('calibration', () => {
     } finally {
       await models.cleanup();
     }
+  });
+});
+
+describe('verdicts and model configs that would screen nothing', () => {
+  test('a quarantine is applied even when an earlier finding already blocked the request', () => {
+    const ctx = { modes: {}, shadowDenials: [], principal: { id: 'user:alice', method: 'jwt', roles: [] }, source: '127.0.0.1' } as unknown as RequestContext;
+    const quarantine = new Quarantine();
+    const actions = policySchema.parse({ version: 1, roles: {}, detectors: { structural: { action: 'block' }, profile: { action: 'quarantine' } } }).detectors;
+    const findings = [finding('structural', 'parameter', 1, 0), finding('profile', 'z2_mean', 9, 2)];
+    assert.throws(() => applyFindings(ctx, findings, actions, quarantine), (e: VigilError) => e.code === 'PRINCIPAL_QUARANTINED');
+    assert.equal(quarantine.check('user:alice')?.reason, 'profile:z2_mean');
+    assert.equal(ctx.refusedBy, 'detector:profile');
+  });
+
+  test('a model the numeric detectors cannot screen is refused at load, never served unscreened', () => {
+    const base = parseYaml(readFileSync('models/mnist/1/model.yaml', 'utf8')) as Record<string, any>;
+    const problems = (change: (c: Record<string, any>) => void) => {
+      const c = structuredClone(base);
+      change(c);
+      const r = modelConfigSchema.safeParse(c);
+      return r.success ? [] : r.error.issues.map((i) => i.message);
+    };
+    assert.deepEqual(problems(() => undefined), []);
+    assert.match(problems((c) => (c.max_batch_size = 0)).join(), /max_batch_size from 1 to 256/);
+    assert.match(problems((c) => (c.inputs[0].shape = [-1, -1])).join(), /one FP32 input of shape \[-1, features\]/);
+    assert.match(problems((c) => (c.detectors.squeeze.image = [27, 28])).join(), /27x28 does not hold the input's 784 features/);
+    assert.match(problems((c) => (c.outputs[0].datatype = 'INT64')).join(), /FP32 output 'probabilities'/);
   });
 });

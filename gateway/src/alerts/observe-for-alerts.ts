@@ -14,7 +14,10 @@ export function observeForAlerts(detector: AnomalyDetector, ctx: RequestContext,
     if (principal.method === 'anonymous') detector.observe('requests_by_principal', `${principal.id}@${ctx.source}`, { principal: principal.id, source: ctx.source });
     else detector.observe('requests_by_principal', principal.id, { principal: principal.id });
     // Detector findings count whatever the policy did with them (flagged, blocked or shadowed).
-    if (ctx.screen?.findings.some((f) => f.verdict === 'anomalous')) detector.observe('findings_by_principal', principal.id, { principal: principal.id });
+    if (ctx.screen?.findings.some((f) => f.verdict === 'anomalous')) {
+      const key = principal.method === 'anonymous' ? `${principal.id}@${ctx.source}` : principal.id;
+      detector.observe('findings_by_principal', key, principal.method === 'anonymous' ? { principal: principal.id, source: ctx.source } : { principal: principal.id });
+    }
   }
   const target = ctx.target;
   if (status >= 500 && target) detector.observe('errors_by_model', `${target.model}/${target.version}`, { model: target.model, version: target.version });

@@ -1,5 +1,5 @@
 import type { Finding } from '../../../detectors/src/finding.js';
-import { ExtractionDetector, extractionKey, MemoryExtractionStore, type ExtractionStore } from '../../../detectors/src/extraction/index.js';
+import { EXTRACTION_DEFAULTS, ExtractionDetector, extractionKey, MemoryExtractionStore, type ExtractionStore } from '../../../detectors/src/extraction/index.js';
 import type { ModelScreening } from './model-screening.js';
 import type { AnsweredRow, ExtractionPort } from './screen-answer.js';
 
@@ -12,10 +12,15 @@ import type { AnsweredRow, ExtractionPort } from './screen-answer.js';
 export function createExtractionPort(store: ExtractionStore = new MemoryExtractionStore({ maxPrincipals: 64, maxSamplesPerPrincipal: 256 })): ExtractionPort {
   const detectors = new Map<string, ExtractionDetector>();
   return {
-    async observe(principal: string, model: string, rows: AnsweredRow[], cfg: NonNullable<ModelScreening['extraction']>): Promise<Finding[]> {
+    async observe(principal: string, model: string, rows: AnsweredRow[], screening: ModelScreening): Promise<Finding[]> {
       let detector = detectors.get(model);
+      const cfg = screening.extraction;
+      if (!cfg) return [];
       if (!detector) {
+        const range = screening.pool?.range ?? [0, 1];
         detector = new ExtractionDetector(store, {
+          // The near-duplicate radius is set for inputs in [0, 1]; scale it to this input's range.
+          nearDuplicateRms: EXTRACTION_DEFAULTS.nearDuplicateRms * (range[1] - range[0]),
           ...(cfg.prada_threshold !== undefined ? { pradaThreshold: cfg.prada_threshold } : {}),
           ...(cfg.min_queries !== undefined ? { minQueries: cfg.min_queries } : {}),
           ...(cfg.max_queries_per_minute !== undefined ? { volumeMax: cfg.max_queries_per_minute } : {}),

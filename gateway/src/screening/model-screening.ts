@@ -26,7 +26,11 @@ export async function loadModelScreening(config: ModelConfig, dir: string): Prom
   const ranges = new Map(config.inputs.flatMap((t) => (t.range ? [[t.name, t.range] as const] : [])));
   const features = numericFeatures(signatureOf(config));
   const screening: ModelScreening = { structural: d.structural, ranges, features };
-  if (features === null) return screening;
+  if (features === null) {
+    // Never serve a model with its detectors silently off.
+    if (d.profile?.enabled || d.squeeze?.enabled || d.extraction?.enabled) throw new Error('its numeric detectors need one FP32 input of shape [-1, features]');
+    return screening;
+  }
   const range = config.inputs[0].range!;
   if (d.profile?.enabled && config.profile) {
     const profile = JSON.parse(await readFile(join(dir, config.profile), 'utf8')) as TrainingProfile;

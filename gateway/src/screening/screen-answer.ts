@@ -17,7 +17,7 @@ export interface AnsweredRow {
 
 /** The gateway's view of the extraction detector: per principal and model, over answered rows. */
 export interface ExtractionPort {
-  observe(principal: string, model: string, rows: AnsweredRow[], cfg: NonNullable<ModelScreening['extraction']>): Promise<Finding[]>;
+  observe(principal: string, model: string, rows: AnsweredRow[], screening: ModelScreening): Promise<Finding[]>;
 }
 
 /**
@@ -31,7 +31,8 @@ export function createAnswerScreen(policy: PolicySource, quarantine: Quarantine,
     if (target?.status !== 'serving' || !target.screening.pool) return;
     const { screening } = target;
     const rows = ctx.screen?.batch?.rows;
-    const report = parseReport(header, rows?.length ?? -1);
+    const report = parseReport(header, rows?.length ?? -1, screening.squeeze !== undefined);
+    ctx.screen?.ran.push(...(screening.squeeze ? (['squeeze'] as const) : []), ...(screening.extraction && extraction ? (['extraction'] as const) : []));
     const findings: Finding[] = [];
     if (screening.squeeze && report.squeeze && report.by) {
       let item = 0;
@@ -47,26 +48,29 @@ export function createAnswerScreen(policy: PolicySource, quarantine: Quarantine,
         outOfProfile: scores !== undefined && screening.profile !== undefined && screening.profile.isAnomalous(scores[r]),
       }));
       const key = ctx.principal.method === 'anonymous' ? `${ctx.principal.id}@${ctx.source}` : ctx.principal.id;
-      findings.push(...(await extraction.observe(key, `${target.model}/${target.version}`, answered, screening.extraction)));
+      findings.push(...(await extraction.observe(key, `${target.model}/${target.version}`, answered, screening)));
     }
     applyFindings(ctx, findings, policy.current().detectors, quarantine);
   };
 }
 
-function parseReport(header: string | string[] | undefined, rows: number): PoolScreenReport {
-  let report: PoolScreenReport | undefined;
+/** The pool's report, checked whole: anything short of a full, well-typed report fails the request closed. */
+function parseReport(header: string | string[] | undefined, rows: number, squeeze: boolean): PoolScreenReport {
+  let report: Partial<PoolScreenReport> | null = null;
   try {
-    if (typeof header === 'string') report = JSON.parse(header) as PoolScreenReport;
+    if (typeof header === 'string') report = JSON.parse(header) as Partial<PoolScreenReport> | null;
   } catch {
-    report = undefined;
+    report = null;
   }
+  const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.length === rows && v.every((x) => typeof x === 'number' && Number.isFinite(x));
   const ok =
-    report !== undefined &&
-    Array.isArray(report.top) &&
-    report.top.length === rows &&
-    Array.isArray(report.conf) &&
-    report.conf.length === rows &&
-    (report.squeeze === undefined || (Array.isArray(report.squeeze) && report.squeeze.length === rows && Array.isArray(report.by)));
+    rows > 0 &&
+    typeof report === 'object' &&
+    report !== null &&
+    numbers(report.top) &&
+    report.top.every((k) => Number.isInteger(k) && k >= 0) &&
+    numbers(report.conf) &&
+    (!squeeze || (numbers(report.squeeze) && Array.isArray(report.by) && report.by.length === rows && report.by.every((b) => typeof b === 'string')));
   if (!ok) throw new VigilError('POOL_ERROR', 'the model pool did not report its screening of this request');
-  return report!;
+  return report as PoolScreenReport;
 }

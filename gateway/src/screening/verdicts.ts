@@ -33,8 +33,9 @@ export function quarantineKey(ctx: RequestContext): string {
  * Without a policy section (test doubles) every finding is only recorded.
  */
 export function applyFindings(ctx: RequestContext, findings: Finding[], actions: DetectorActions | undefined, quarantine: Quarantine): void {
-  const screen = (ctx.screen ??= { batch: null, findings: [] });
+  const screen = (ctx.screen ??= { batch: null, findings: [], ran: [] });
   let refusal: VigilError | undefined;
+  let quarantined: VigilError | undefined;
   for (const f of findings) {
     const rule = actions?.[f.detector];
     const mode = rule?.mode ?? 'shadow';
@@ -46,14 +47,18 @@ export function applyFindings(ctx: RequestContext, findings: Finding[], actions:
       ctx.shadowDenials.push(`detector:${f.detector}`);
       continue;
     }
-    if (refusal) continue;
     const { code, message } = REFUSAL[f.detector];
-    ctx.refusedBy = `detector:${f.detector}`;
+    // Every quarantine is applied, even behind an earlier block: the caller must not escape it
+    // because another detector refused the same request first.
     if (action === 'quarantine') {
       const seconds = actions!.quarantine_seconds;
       quarantine.add(quarantineKey(ctx), seconds, `${f.detector}:${f.signal}`);
-      refusal = new VigilError('PRINCIPAL_QUARANTINED', `${message}; this caller is quarantined for ${seconds} s`, { 'retry-after': String(seconds) });
-    } else refusal = new VigilError(code, `${message} (${f.signal}${f.detail ? `: ${f.detail}` : ''})`);
+      if (!quarantined) ctx.refusedBy = `detector:${f.detector}`;
+      quarantined ??= new VigilError('PRINCIPAL_QUARANTINED', `${message}; this caller is quarantined for ${seconds} s`, { 'retry-after': String(seconds) });
+    } else if (!refusal) {
+      if (!quarantined) ctx.refusedBy = `detector:${f.detector}`;
+      refusal = new VigilError(code, `${message} (${f.signal}${f.detail ? `: ${f.detail}` : ''})`);
+    }
   }
-  if (refusal) throw refusal;
+  if (quarantined ?? refusal) throw quarantined ?? refusal;
 }

@@ -19,8 +19,9 @@ export function createScreenStage(policy: PolicySource, quarantine: Quarantine) 
     const screening = target.screening;
     const findings: Finding[] = screenStructure({ request: ctx.body.request, bodyBytes: ctx.body.raw.length, ranges: screening.ranges }, screening.structural);
     const batch = screening.features !== null ? screenBatch(ctx.body.request, screening.features) : null;
-    ctx.screen = { batch, findings: [] };
+    ctx.screen = { batch, findings: [], ran: screening.structural.enabled ? ['structural'] : [] };
     if (batch && screening.profile) {
+      ctx.screen.ran.push('profile');
       const scores = batch.rows.map((row) => screening.profile!.score(row));
       ctx.screen.profileScores = scores;
       findings.push(screening.profile.worst(scores));

@@ -62,7 +62,7 @@ export function observeRequest(metrics: VigilMetrics, ctx: RequestContext, statu
   for (const d of ctx.shadowDenials) if (d.startsWith('limit:')) metrics.rateLimitRejections.add(1, { quota: d.slice(6), mode: 'shadow' });
 
   const target = ctx.target;
-  if (ctx.screen && target?.status === 'serving') observeFindings(metrics, ctx.screen.findings, target.model, target.version);
+  if (ctx.screen && target?.status === 'serving') observeFindings(metrics, ctx.screen, target.model, target.version);
   if (route?.action !== 'model.infer' || target?.status !== 'serving' || ctx.proxiedAt === undefined) return;
   const labels = { model: target.model, version: target.version };
   const ok = status < 400;
@@ -76,13 +76,9 @@ export function observeRequest(metrics: VigilMetrics, ctx: RequestContext, statu
 }
 
 /** Every detector that judged the request, and every anomalous finding with what it did. */
-function observeFindings(metrics: VigilMetrics, findings: NonNullable<RequestContext['screen']>['findings'], model: string, version: string): void {
-  const judged = new Set<string>();
-  for (const f of findings) {
-    if (!judged.has(f.detector)) {
-      judged.add(f.detector);
-      metrics.detectorInspections.add(1, { model, version, detector: f.detector });
-    }
+function observeFindings(metrics: VigilMetrics, screen: NonNullable<RequestContext['screen']>, model: string, version: string): void {
+  for (const detector of screen.ran) metrics.detectorInspections.add(1, { model, version, detector });
+  for (const f of screen.findings) {
     if (f.verdict !== 'anomalous') continue;
     metrics.detectorFindings.add(1, { model, version, detector: f.detector, signal: f.signal, action: f.action, mode: f.mode });
     if (f.action === 'quarantine' && f.mode === 'enforce') metrics.quarantines.add(1, { detector: f.detector });

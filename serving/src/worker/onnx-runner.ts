@@ -107,7 +107,7 @@ export class OnnxRunner {
       if (answerRows < dims[0]) {
         // Only the request's own rows go back; the screening copies were for the score alone.
         const width = dims.slice(1).reduce((a, b) => a * b, 1);
-        data = (data as Float32Array).subarray(0, answerRows * width);
+        data = Array.isArray(data) ? data.slice(0, answerRows * width) : (data as Float32Array).subarray(0, answerRows * width);
         dims[0] = answerRows;
       }
       return { name, datatype: spec.datatype, shape: dims, data: toJsonArray(data, spec.datatype) };
