@@ -4,13 +4,12 @@
 // Prints numbers; asserts nothing.
 //   npm run build && node dist/bench/telemetry-cost.js     (BENCH_SECONDS=10 for longer runs)
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import autocannon from 'autocannon';
-import { loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
-import { gateway } from './variant-gateway.js';
+import { benchCaller, gateway } from './variant-gateway.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const heldout = JSON.parse(gunzipSync(readFileSync('models/mnist/1/heldout.json.gz')).toString()) as { inputs: number[][] };
@@ -22,15 +21,7 @@ function cpuMicros(pid: number): number {
 }
 
 const scratch = await mkdtemp(join(tmpdir(), 'vigil-bench-tel-'));
-await writeFile(
-  join(scratch, 'policy.yaml'),
-  `version: 1
-roles: { analyst: bench }
-grants: [{ id: g, roles: [analyst], actions: [infer], models: [mnist] }]
-limits: { roles: { analyst: { requests_per_minute: 100000000, items_per_minute: 100000000, concurrency: 1000 } } }
-`,
-);
-const token = await mintDevToken(await loadOrCreateDevKey(join(scratch, 'state')), { sub: 'bench', roles: ['analyst'], ttlSeconds: 3600 });
+const token = await benchCaller(scratch);
 const rows: { label: string; rps: number; cpu: number; p99: number }[] = [];
 try {
   for (const [label, telemetry, traced] of [

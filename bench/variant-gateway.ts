@@ -1,9 +1,27 @@
 // Starts bench/gateway-variant.js (a gateway in its own process) and waits until it listens.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
+
+/**
+ * Writes the policy a variant gateway in `scratch` reads (an analyst with quotas far above what
+ * the load reaches, so the limit stage does its full work and never refuses) and returns a token
+ * for that analyst.
+ */
+export async function benchCaller(scratch: string): Promise<string> {
+  await writeFile(
+    join(scratch, 'policy.yaml'),
+    `version: 1
+roles: { analyst: bench }
+grants: [{ id: g, roles: [analyst], actions: [infer], models: [mnist] }]
+limits: { roles: { analyst: { requests_per_minute: 100000000, items_per_minute: 100000000, concurrency: 1000 } } }
+`,
+  );
+  return mintDevToken(await loadOrCreateDevKey(join(scratch, 'state')), { sub: 'bench', roles: ['analyst'], ttlSeconds: 3600 });
+}
 
 function firstLine(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { parseDocument } from 'yaml';
-import { loadOrCreateDevKey, mintDevToken } from '../../gateway/src/auth/dev-signing-key.js';
-import { gateway } from '../../bench/variant-gateway.js';
+import { benchCaller, gateway } from '../../bench/variant-gateway.js';
 import type { Heldout } from '../src/offline-scorer.js';
 
 export interface CostRow {
@@ -34,16 +33,8 @@ const STEPS: [string, (doc: ReturnType<typeof parseDocument>) => void][] = [
 export async function costEval(heldout: Heldout, opts: { seconds: number; connections: number }): Promise<CostRow[]> {
   const scratch = await mkdtemp(join(tmpdir(), 'vigil-eval-cost-'));
   try {
-    await writeFile(
-      join(scratch, 'policy.yaml'),
-      `version: 1
-roles: { analyst: bench }
-grants: [{ id: g, roles: [analyst], actions: [infer], models: [mnist] }]
-limits: { roles: { analyst: { requests_per_minute: 100000000, items_per_minute: 100000000, concurrency: 1000 } } }
-detectors: { profile: { action: flag }, squeeze: { action: flag }, extraction: { action: flag } }
-`,
-    );
-    const token = await mintDevToken(await loadOrCreateDevKey(join(scratch, 'state')), { sub: 'bench', roles: ['analyst'], ttlSeconds: 3600 });
+    // The policy's detector actions stay at their defaults (flag): every request is answered.
+    const token = await benchCaller(scratch);
     const bodies = heldout.inputs.slice(0, 256).map((x) => JSON.stringify({ inputs: [{ name: 'input', shape: [1, heldout.features], datatype: 'FP32', data: x }] }));
     const repo = join(scratch, 'models');
     await cp('models', repo, { recursive: true });

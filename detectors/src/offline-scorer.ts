@@ -4,6 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import type { ModelConfig } from '../../serving/src/model-config.js';
 import { signatureOf } from '../../serving/src/model-config.js';
 import { OnnxRunner } from '../../serving/src/worker/onnx-runner.js';
+import { detectorConfigSchema } from './detector-config.js';
 import { ProfileDetector, type TrainingProfile } from './profile-detector.js';
 import { poolScreenReport, poolScreenRows, type PoolScreenSpec } from './squeeze/pool-screen.js';
 
@@ -42,7 +43,7 @@ export class OfflineScorer {
     const runner = await OnnxRunner.create(await readFile(join(dir, 'model.onnx')), signatureOf(config), 1);
     const squeeze = config.detectors.squeeze;
     const spec: PoolScreenSpec = { features, squeezers: squeeze?.enabled ? squeeze.squeezers : [], range, image: squeeze?.image, probabilities: squeeze?.probabilities ?? 'probabilities' };
-    const profileCfg = config.detectors.profile ?? { enabled: true, std_floor: 0.05, z2_cap: 64 };
+    const profileCfg = config.detectors.profile ?? detectorConfigSchema.parse({ profile: {} }).profile!;
     return new OfflineScorer(config, profile, new ProfileDetector(profile, profileCfg, range), runner, spec);
   }
 

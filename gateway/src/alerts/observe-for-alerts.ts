@@ -1,4 +1,5 @@
 import type { RequestContext } from '../context.js';
+import { callerKey } from '../screening/verdicts.js';
 import type { AnomalyDetector } from './anomaly-detector.js';
 
 /**
@@ -11,13 +12,11 @@ export function observeForAlerts(detector: AnomalyDetector, ctx: RequestContext,
   if (principal) {
     if (ctx.decision && !ctx.decision.allowed) detector.observe('denials_by_principal', principal.id, { principal: principal.id });
     // Anonymous callers are one principal; like the rate limits, tell them apart by address.
-    if (principal.method === 'anonymous') detector.observe('requests_by_principal', `${principal.id}@${ctx.source}`, { principal: principal.id, source: ctx.source });
-    else detector.observe('requests_by_principal', principal.id, { principal: principal.id });
+    const key = callerKey(ctx);
+    const labels: Record<string, string> = principal.method === 'anonymous' ? { principal: principal.id, source: ctx.source } : { principal: principal.id };
+    detector.observe('requests_by_principal', key, labels);
     // Detector findings count whatever the policy did with them (flagged, blocked or shadowed).
-    if (ctx.screen?.findings.some((f) => f.verdict === 'anomalous')) {
-      const key = principal.method === 'anonymous' ? `${principal.id}@${ctx.source}` : principal.id;
-      detector.observe('findings_by_principal', key, principal.method === 'anonymous' ? { principal: principal.id, source: ctx.source } : { principal: principal.id });
-    }
+    if (ctx.screen?.findings.some((f) => f.verdict === 'anomalous')) detector.observe('findings_by_principal', key, labels);
   }
   const target = ctx.target;
   if (status >= 500 && target) detector.observe('errors_by_model', `${target.model}/${target.version}`, { model: target.model, version: target.version });

@@ -5,7 +5,7 @@ import { VigilError } from '../errors.js';
 import type { PolicySource } from '../policy-port.js';
 import type { ModelScreening } from './model-screening.js';
 import type { Quarantine } from './quarantine.js';
-import { applyFindings } from './verdicts.js';
+import { applyFindings, callerKey } from './verdicts.js';
 
 /** One answered row, as the extraction detector sees it. */
 export interface AnsweredRow {
@@ -47,8 +47,7 @@ export function createAnswerScreen(policy: PolicySource, quarantine: Quarantine,
         confidence: report.conf[r],
         outOfProfile: scores !== undefined && screening.profile !== undefined && screening.profile.isAnomalous(scores[r]),
       }));
-      const key = ctx.principal.method === 'anonymous' ? `${ctx.principal.id}@${ctx.source}` : ctx.principal.id;
-      findings.push(...(await extraction.observe(key, `${target.model}/${target.version}`, answered, screening)));
+      findings.push(...(await extraction.observe(callerKey(ctx), `${target.model}/${target.version}`, answered, screening)));
     }
     applyFindings(ctx, findings, policy.current().detectors, quarantine);
   };

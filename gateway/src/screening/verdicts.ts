@@ -18,8 +18,8 @@ const REFUSAL: Record<DetectorName, { code: ErrorCode; message: string }> = {
   extraction: { code: 'EXTRACTION_SUSPECTED', message: 'the query pattern of this caller looks like model extraction or probing' },
 };
 
-/** The key a principal is quarantined under: anonymous callers are told apart by address, as in the limits. */
-export function quarantineKey(ctx: RequestContext): string {
+/** The key of a caller (quarantine, extraction state, alerts): anonymous callers are told apart by address, as in the limits. */
+export function callerKey(ctx: RequestContext): string {
   const p = ctx.principal;
   if (!p) return `unauthenticated@${ctx.source}`;
   return p.method === 'anonymous' ? `${p.id}@${ctx.source}` : p.id;
@@ -52,7 +52,7 @@ export function applyFindings(ctx: RequestContext, findings: Finding[], actions:
     // because another detector refused the same request first.
     if (action === 'quarantine') {
       const seconds = actions!.quarantine_seconds;
-      quarantine.add(quarantineKey(ctx), seconds, `${f.detector}:${f.signal}`);
+      quarantine.add(callerKey(ctx), seconds, `${f.detector}:${f.signal}`);
       if (!quarantined) ctx.refusedBy = `detector:${f.detector}`;
       quarantined ??= new VigilError('PRINCIPAL_QUARANTINED', `${message}; this caller is quarantined for ${seconds} s`, { 'retry-after': String(seconds) });
     } else if (!refusal) {

@@ -1,12 +1,12 @@
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
 import type { Quarantine } from '../screening/quarantine.js';
-import { quarantineKey } from '../screening/verdicts.js';
+import { callerKey } from '../screening/verdicts.js';
 
 /** quarantine stage (right after authenticate): a principal a detector quarantined is refused everything until its time is up. */
 export function createQuarantineStage(quarantine: Quarantine) {
   return function quarantined(ctx: RequestContext): void {
-    const entry = quarantine.check(quarantineKey(ctx));
+    const entry = quarantine.check(callerKey(ctx));
     if (!entry) return;
     ctx.refusedBy = `quarantine:${entry.reason}`;
     const seconds = entry.secondsLeft;
