@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { ModelConfig } from '../../serving/src/model-config.js';
 import { signatureOf } from '../../serving/src/model-config.js';
-import { OnnxRunner } from '../../serving/src/worker/onnx-runner.js';
+import { OnnxRunner, rowsOf } from '../../serving/src/worker/onnx-runner.js';
 import { detectorConfigSchema } from './detector-config.js';
 import { ProfileDetector, type TrainingProfile } from './profile-detector.js';
 import { poolScreenReport, poolScreenRows, type PoolScreenSpec } from './squeeze/pool-screen.js';
@@ -59,8 +59,8 @@ export class OfflineScorer {
     for (let i = 0; i < rows.length; i += step) {
       const batch = rows.slice(i, i + step);
       const all = poolScreenRows(batch, this.spec);
-      const { extra } = await this.runner.runRows(all, batch.length, [], this.spec.probabilities);
-      const report = poolScreenReport(extra, batch.length, this.spec);
+      const [raw] = await this.runner.run([this.runner.rowFeeds(all)], [this.spec.probabilities]);
+      const report = poolScreenReport(rowsOf(raw[this.spec.probabilities]), batch.length, this.spec);
       batch.forEach((row, r) =>
         out.push({ profile: this.profileDetector.score(row), squeeze: report.squeeze?.[r] ?? 0, predicted: report.top[r], confidence: report.conf[r] }),
       );

@@ -39,10 +39,13 @@ export interface RequestContext {
   /** The request's trace, when traces are on: its id goes into the audit record, its context to the pool. */
   traceId?: string;
   traceContext?: Context;
-  /** proxy: when the request went to the pool, when the pool answered, and its compute time */
+  /** proxy: when the request went to the pool, when the pool answered, and what the pool reported of its time */
   proxiedAt?: bigint;
   poolAnsweredAt?: bigint;
   poolComputeSeconds?: number;
+  poolQueueSeconds?: number;
+  /** Items in the pool's run that served this request (the dynamic batcher merges requests). */
+  poolBatchItems?: number;
   /** Mode of each enforcing stage that ran (written into the audit record). */
   modes: Record<string, string>;
   /** What a stage in shadow mode would have refused. */

@@ -45,6 +45,10 @@ export function createPools(
         maxBodyBytes: opts.maxBodyBytes,
         index,
         screen: screening.pool,
+        batching: v.config.dynamic_batching && {
+          maxItems: v.config.max_batch_size,
+          maxQueueDelayMs: v.config.dynamic_batching.max_queue_delay_microseconds / 1000,
+        },
       };
       definitions.push({
         socketPath,

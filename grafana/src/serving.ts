@@ -14,7 +14,7 @@ export function servingDashboard(): dashboard.Dashboard {
   const d = vigilDashboard({
     uid: 'vigil-serving',
     title: 'vigil / Serving',
-    description: 'Model pools: workers and restarts, requests in flight, batch sizes, items per second, ONNX Runtime compute time and what the round trip adds.',
+    description: 'Model pools: workers and restarts, requests in flight, batch sizes and dynamic batching, items per second, queue wait, compute time and what the round trip adds.',
     variables: [jobVariable(), ...modelVariables()],
   });
 
@@ -86,7 +86,7 @@ export function servingDashboard(): dashboard.Dashboard {
         title: 'Items inferred per second',
         description: 'How many items (batch rows) does each model version infer per second? With batching, this is what the model computes; the request rate is on the Overview dashboard.',
         unit: UNIT.itemsPerSecond,
-        width: 8,
+        width: 6,
         queries: [{ expr: sumBy(BY_VERSION, rate(perModel('vigil_inference_items_total'))), legend: VERSION_LEGEND }],
       }),
     )
@@ -95,7 +95,7 @@ export function servingDashboard(): dashboard.Dashboard {
         title: 'Batch size distribution',
         description: 'How large are the batches clients send (items per inference request), over time, across the selected model versions? Each cell counts the requests whose batch size fell in that bucket.',
         unit: UNIT.count,
-        width: 8,
+        width: 6,
         query: { expr: sumBy(['le'], `increase(${perModel('vigil_inference_batch_size_bucket')}[$__rate_interval])`) },
       }),
     )
@@ -104,11 +104,24 @@ export function servingDashboard(): dashboard.Dashboard {
         title: 'Batch size p50 / p95 and mean',
         description: 'What batch size does a typical request carry, per model version? Bucket bounds are powers of two, so quantiles are estimates; the mean is exact.',
         unit: UNIT.count,
-        width: 8,
+        width: 6,
         queries: [
           { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_batch_size_bucket')), legend: '{{model}}/{{version}} p50' },
           { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_batch_size_bucket')), legend: '{{model}}/{{version}} p95' },
           { expr: mean('vigil_inference_batch_size'), legend: '{{model}}/{{version}} mean' },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Items per model run (dynamic batching) p50 / p95 and mean',
+        description: "How many items did the run that served a request hold? The pool's dynamic batcher merges requests that arrive while the model is busy; above the clients' own batch size means batching is working. Weighted by request.",
+        unit: UNIT.count,
+        width: 6,
+        queries: [
+          { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_execution_batch_size_bucket')), legend: '{{model}}/{{version}} p50' },
+          { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_execution_batch_size_bucket')), legend: '{{model}}/{{version}} p95' },
+          { expr: mean('vigil_inference_execution_batch_size'), legend: '{{model}}/{{version}} mean' },
         ],
       }),
     );
@@ -116,10 +129,22 @@ export function servingDashboard(): dashboard.Dashboard {
   d.withRow(row('Inference time'))
     .withPanel(
       timeseriesPanel({
-        title: 'ONNX Runtime compute p50 / p95',
-        description: 'How long does the model itself take per request (ONNX Runtime run time inside the pool, as the pool reports it)? This is the floor no gateway change can lower.',
+        title: 'Queue wait in the pool p50 / p95',
+        description: "How long do requests wait in the pool's queue for the model (behind the running batch, or for company up to max_queue_delay_microseconds)? Growing with load means the pool needs more workers.",
         unit: UNIT.seconds,
-        width: 8,
+        width: 6,
+        queries: [
+          { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_queue_duration_bucket')), legend: '{{model}}/{{version}} p50' },
+          { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_queue_duration_bucket')), legend: '{{model}}/{{version}} p95' },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Batch compute p50 / p95',
+        description: "How long does the model take per request: forming its batch and the ONNX Runtime run, as the pool reports it? This is the floor no gateway change can lower; a merged batch's time counts for each of its requests.",
+        unit: UNIT.seconds,
+        width: 6,
         queries: [
           { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_compute_duration_bucket')), legend: '{{model}}/{{version}} p50' },
           { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_compute_duration_bucket')), legend: '{{model}}/{{version}} p95' },
@@ -129,9 +154,9 @@ export function servingDashboard(): dashboard.Dashboard {
     .withPanel(
       timeseriesPanel({
         title: 'Pool round trip p50 / p95',
-        description: 'How long does the gateway wait for the pool per inference (socket, queueing in the worker, (de)serialisation and compute)?',
+        description: 'How long does the gateway wait for the pool per inference (socket, queue wait, (de)serialisation and compute)?',
         unit: UNIT.seconds,
-        width: 8,
+        width: 6,
         queries: [
           { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_duration_bucket')), legend: '{{model}}/{{version}} p50' },
           { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_duration_bucket')), legend: '{{model}}/{{version}} p95' },
@@ -141,9 +166,9 @@ export function servingDashboard(): dashboard.Dashboard {
     .withPanel(
       timeseriesPanel({
         title: 'Time around the model (mean round trip − mean compute)',
-        description: 'How much of each inference is not ONNX Runtime: queueing behind other requests in the worker, the socket hop and JSON (de)serialisation? Growing with load means the pool needs more workers.',
+        description: 'How much of each inference is not the model: the queue wait, the socket hop, screening and JSON (de)serialisation?',
         unit: UNIT.seconds,
-        width: 8,
+        width: 6,
         queries: [{ expr: `(${mean('vigil_inference_duration')}) - (${mean('vigil_inference_compute_duration')})`, legend: VERSION_LEGEND }],
       }),
     );

@@ -34,6 +34,17 @@ export const modelConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Merge concurrent requests into one ONNX Runtime run, as Triton's dynamic batcher does, up to
+     * max_batch_size items. Absent: each request runs alone.
+     */
+    dynamic_batching: z
+      .object({
+        /** How long a batch that is not full may wait for more requests; 0: run as soon as the model is free. */
+        max_queue_delay_microseconds: z.number().int().min(0).max(1_000_000).default(0),
+      })
+      .strict()
+      .optional(),
     profile: z.string().optional(),
     heldout: z.string().optional(),
     training: z.record(z.string(), z.unknown()).optional(),
@@ -67,7 +78,10 @@ export const modelConfigSchema = z
         }
       }
     }
-    if (cfg.max_batch_size === 0) return;
+    if (cfg.max_batch_size === 0) {
+      if (cfg.dynamic_batching) ctx.addIssue({ code: 'custom', path: ['dynamic_batching'], message: 'dynamic batching needs max_batch_size ≥ 1 (the first dimension must be the batch)' });
+      return;
+    }
     for (const key of ['inputs', 'outputs'] as const) {
       cfg[key].forEach((t, i) => {
         if (t.shape[0] !== -1) {

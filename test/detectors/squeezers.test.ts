@@ -54,6 +54,30 @@ describe('squeezers: parity with numpy and scipy', () => {
     assert.ok(medianSmooth(img, [5, 5], 3).every((v) => v === 0));
   });
 
+  test('the selection networks (2x2, 3x3) agree with sorting every window, ties and edges included', () => {
+    // The fast paths must be the same function as the definition: rank ⌊n/2⌋ of the sorted,
+    // reflected window, on images of odd sizes with repeated values (where networks go wrong).
+    const reflect = (i: number, n: number) => (i < 0 ? -i - 1 : i >= n ? 2 * n - 1 - i : i);
+    let seed = 7;
+    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let t = 0; t < 300; t++) {
+      const [h, w] = [1 + (t % 6), 1 + ((t * 5) % 7)];
+      const img = Float32Array.from({ length: h * w }, () => (t % 2 ? Math.floor(next() * 3) / 2 : next()));
+      for (const size of [2, 3]) {
+        const before = Math.floor(size / 2);
+        const expected = new Float32Array(h * w);
+        for (let y = 0; y < h; y++) {
+          for (let x = 0; x < w; x++) {
+            const win: number[] = [];
+            for (let dy = -before; dy < size - before; dy++) for (let dx = -before; dx < size - before; dx++) win.push(img[reflect(y + dy, h) * w + reflect(x + dx, w)]);
+            expected[y * w + x] = win.sort((a, b) => a - b)[Math.floor((size * size) / 2)];
+          }
+        }
+        assert.deepEqual(medianSmooth(img, [h, w], size), expected, `image ${t} (${h}x${w}), size ${size}`);
+      }
+    }
+  });
+
   test('a row that does not fill the image is refused, not guessed', () => {
     assert.throws(() => medianSmooth(new Float32Array(15), [4, 4], 2), /does not hold 15 values/);
   });

@@ -3,15 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { EXPORTED_SERIES } from '../../gateway/src/telemetry/metrics.js';
 import { inferRequest } from '../helpers/heldout.js';
 import { postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
+import { sample } from '../helpers/prom-text.js';
 
-/** The value of one series in Prometheus text format, or undefined. */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
 
 describe('GET /metrics on the admin port', () => {
   let vigil: TestVigil;
@@ -35,6 +28,8 @@ describe('GET /metrics on the admin port', () => {
     assert.equal(sample(text, 'vigil_inference_items_total', { model: 'digits', version: '1' }), 12, 'items count the batch');
     assert.equal(sample(text, 'vigil_inference_batch_size_sum', { model: 'digits', version: '1' }), 12);
     assert.equal(sample(text, 'vigil_inference_compute_duration_count', { model: 'digits' }), 3, 'compute time reported by the pool');
+    assert.equal(sample(text, 'vigil_inference_queue_duration_count', { model: 'digits' }), 3, 'queue wait reported by the pool');
+    assert.equal(sample(text, 'vigil_inference_execution_batch_size_sum', { model: 'digits' }), 12, 'one after another, each request ran alone');
     assert.equal(sample(text, 'vigil_pool_up', { model: 'mnist', version: '1' }), 1);
     assert.equal(sample(text, 'vigil_pool_workers', { model: 'digits', state: 'up' }), 1);
   });

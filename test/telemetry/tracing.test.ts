@@ -17,6 +17,8 @@ interface SpanLine {
   name: string;
   status: { code: number; message?: string };
   attributes: Record<string, unknown>;
+  start_ns: number;
+  duration_ns: number;
 }
 
 describe('traces across the gateway and its pools (file exporter)', () => {
@@ -64,8 +66,14 @@ describe('traces across the gateway and its pools (file exporter)', () => {
     assert.equal(pool.service, 'vigil-pool');
     assert.equal(pool.parent_span_id, proxySpan.span_id, 'the pool span is a child of the gateway proxy span');
     assert.equal(pool.attributes['vigil.batch_size'], 2);
-    const onnx = trace.find((s) => s.name === 'onnx.run');
-    assert.equal(onnx?.parent_span_id, pool.span_id);
+    // Inside the pool: the wait in the batcher's queue, the batch being formed, then the run, one after another.
+    const [queue, batch, onnx] = ['pool.queue', 'pool.batch', 'onnx.run'].map((name) => trace.find((s) => s.name === name));
+    for (const [name, span] of Object.entries({ queue, batch, onnx })) assert.equal(span?.parent_span_id, pool.span_id, `${name} is a child of pool.infer`);
+    assert.ok(queue!.start_ns + queue!.duration_ns <= batch!.start_ns + 1e3, 'the queue wait ends before the batch is formed');
+    assert.ok(batch!.start_ns + batch!.duration_ns <= onnx!.start_ns + 1e3, 'the batch is formed before the run');
+    assert.ok(onnx!.start_ns + onnx!.duration_ns <= pool.start_ns + pool.duration_ns + 1e3, 'the run ends inside pool.infer');
+    assert.ok(Number(onnx!.attributes['vigil.batch.items']) >= 2, 'the run holds at least this request\'s 2 items');
+    assert.ok(Number(batch!.attributes['vigil.batch.requests']) >= 1);
     // The audit record carries the same trace id.
     const records: StoredAuditRecord[] = [];
     for await (const rec of queryAudit(vigil.config.audit.dir, { type: 'request' })) records.push(rec);

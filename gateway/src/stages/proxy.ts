@@ -6,7 +6,7 @@ import type { WorkerSlot } from '../../../serving/src/supervisor/worker-slot.js'
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
 import { CLIENT_CLOSED_STATUS, type Responder } from '../respond.js';
-import { COMPUTE_HEADER } from '../../../serving/src/worker/pool-server.js';
+import { BATCH_HEADER, COMPUTE_HEADER, QUEUE_HEADER } from '../../../serving/src/worker/pool-headers.js';
 import { SCREEN_HEADER } from '../../../detectors/src/squeeze/pool-screen.js';
 
 /** Request headers a pool may see. Credentials, cookies and hop-by-hop headers never reach it. */
@@ -85,8 +85,13 @@ export function createProxyStage(opts: {
           });
           proxyRes.on('end', () => {
             state.ctx.poolAnsweredAt = process.hrtime.bigint();
+            const { ctx } = state;
             const compute = Number(proxyRes.headers[COMPUTE_HEADER]);
-            if (Number.isFinite(compute)) state.ctx.poolComputeSeconds = compute / 1000;
+            if (compute >= 0) ctx.poolComputeSeconds = compute / 1000;
+            const queued = Number(proxyRes.headers[QUEUE_HEADER]);
+            if (queued >= 0) ctx.poolQueueSeconds = queued / 1000;
+            const items = Number(proxyRes.headers[BATCH_HEADER]);
+            if (Number.isInteger(items) && items > 0) ctx.poolBatchItems = items;
             state.answer(proxyRes.statusCode ?? 502, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), proxyRes.headers[SCREEN_HEADER]);
           });
           proxyRes.on('error', () => state.fail(new VigilError('POOL_RESTARTING', 'the model pool worker stopped while answering', { 'retry-after': String(state.pool.retryAfterSeconds()) })));

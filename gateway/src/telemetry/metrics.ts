@@ -16,6 +16,8 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_inference_requests_total',
   ...histogram('vigil_inference_duration'),
   ...histogram('vigil_inference_compute_duration'),
+  ...histogram('vigil_inference_queue_duration'),
+  ...histogram('vigil_inference_execution_batch_size'),
   'vigil_inference_items_total',
   ...histogram('vigil_inference_batch_size'),
   'vigil_inference_pending',
@@ -59,6 +61,8 @@ export class VigilMetrics {
   readonly inferenceRequests: Counter;
   readonly inferenceDuration: Histogram;
   readonly inferenceComputeDuration: Histogram;
+  readonly inferenceQueueDuration: Histogram;
+  readonly executionBatchSize: Histogram;
   readonly inferenceItems: Counter;
   readonly batchSize: Histogram;
   readonly rejections: Counter;
@@ -95,8 +99,17 @@ export class VigilMetrics {
     });
     this.inferenceComputeDuration = m.createHistogram('vigil.inference.compute.duration', {
       unit: 's',
-      description: 'ONNX Runtime run time inside the pool, as the pool reports it',
+      description: "Time from the request's batch being chosen to the end of its ONNX Runtime run, as the pool reports it",
       advice: { explicitBucketBoundaries: COMPUTE_BUCKETS },
+    });
+    this.inferenceQueueDuration = m.createHistogram('vigil.inference.queue.duration', {
+      unit: 's',
+      description: "Time a request waited in the pool's queue for the model, as the pool reports it",
+      advice: { explicitBucketBoundaries: COMPUTE_BUCKETS },
+    });
+    this.executionBatchSize = m.createHistogram('vigil.inference.execution.batch_size', {
+      description: "Items in the pool's run that served each request: the dynamic batcher merges concurrent requests into one run",
+      advice: { explicitBucketBoundaries: BATCH_BUCKETS },
     });
     this.inferenceItems = m.createCounter('vigil.inference.items', { description: 'Items (batch rows) inferred' });
     this.batchSize = m.createHistogram('vigil.inference.batch_size', { description: 'Items per inference request', advice: { explicitBucketBoundaries: BATCH_BUCKETS } });

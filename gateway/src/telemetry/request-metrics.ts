@@ -69,6 +69,8 @@ export function observeRequest(metrics: VigilMetrics, ctx: RequestContext, statu
   metrics.inferenceRequests.add(1, { ...labels, outcome: ok ? 'success' : 'failure' });
   if (ctx.poolAnsweredAt !== undefined) metrics.inferenceDuration.record(Number(ctx.poolAnsweredAt - ctx.proxiedAt) / 1e9, labels);
   if (ctx.poolComputeSeconds !== undefined) metrics.inferenceComputeDuration.record(ctx.poolComputeSeconds, labels);
+  if (ctx.poolQueueSeconds !== undefined) metrics.inferenceQueueDuration.record(ctx.poolQueueSeconds, labels);
+  if (ctx.poolBatchItems !== undefined) metrics.executionBatchSize.record(ctx.poolBatchItems, labels);
   if (ok && ctx.body) {
     metrics.inferenceItems.add(ctx.body.batchSize, labels);
     metrics.batchSize.record(ctx.body.batchSize, labels);

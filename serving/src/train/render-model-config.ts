@@ -37,6 +37,7 @@ export function renderModelConfig(c: DemoModelConfig): string {
     ],
     labels: Array.from({ length: c.classes }, (_, k) => String(k)),
     pool: { workers: 1, intra_op_threads: 1 },
+    dynamic_batching: { max_queue_delay_microseconds: 0 },
     profile: 'profile.json',
     heldout: 'heldout.json.gz',
     training: c.training,

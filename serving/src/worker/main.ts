@@ -36,6 +36,7 @@ async function main(s: WorkerSpec): Promise<void> {
     runner,
     maxBodyBytes: s.maxBodyBytes,
     screen: s.screen,
+    batching: s.batching,
     onError: (err) => log.error({ err }, 'inference failed'),
   });
   server.keepAliveTimeout = 60_000;

@@ -34,7 +34,21 @@ function allocate(datatype: Datatype, n: number) {
   }
 }
 
-/** Runs one ONNX model with ONNX Runtime; knows nothing about HTTP or processes. */
+type TensorData = ort.Tensor['data'];
+
+/** One part of a run: a request's input tensors, ready for ONNX Runtime, `rows` deep in the batch dimension. */
+export interface Feeds {
+  rows: number;
+  tensors: Record<string, { datatype: Datatype; dims: number[]; data: TensorData }>;
+}
+
+/** One output of a run, cut down to one part's rows. */
+export interface RawOutput {
+  dims: number[];
+  data: TensorData;
+}
+
+/** Runs one ONNX model with ONNX Runtime; knows nothing about HTTP, processes or queues. */
 export class OnnxRunner {
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -57,9 +71,9 @@ export class OnnxRunner {
     return new OnnxRunner(session, signature);
   }
 
-  /** `request` must already have passed validateInferenceRequest for this signature. */
-  async run(request: InferenceRequest): Promise<OutputTensor[]> {
-    const feeds: Record<string, ort.Tensor> = {};
+  /** The input tensors of a request; `request` must already have passed validateInferenceRequest for this signature. */
+  feedsOf(request: InferenceRequest): Feeds {
+    const tensors: Feeds['tensors'] = {};
     for (const input of request.inputs) {
       const n = input.shape.reduce((a, b) => a * b, 1);
       const values = allocate(input.datatype, n);
@@ -68,10 +82,24 @@ export class OnnxRunner {
         (values as unknown as unknown[])[i] = isBigInt ? BigInt(v as number) : input.datatype === 'BOOL' ? (v ? 1 : 0) : v;
         return true;
       });
-      feeds[input.name] = new ort.Tensor(ORT_TYPE[input.datatype]!, values as never, input.shape);
+      tensors[input.name] = { datatype: input.datatype, dims: input.shape, data: values };
     }
-    const results = await this.session.run(feeds, this.wantedOutputs(request));
-    return this.toOutputs(results, this.wantedOutputs(request), Infinity);
+    return { rows: request.inputs[0].shape[0], tensors };
+  }
+
+  /** The model's one FP32 input as a matrix of rows (a request's rows plus their screening copies). */
+  rowFeeds(rows: Float32Array[]): Feeds {
+    const features = rows[0].length;
+    const values = new Float32Array(rows.length * features);
+    rows.forEach((row, r) => values.set(row, r * features));
+    return { rows: rows.length, tensors: { [this.signature.inputs[0].name]: { datatype: 'FP32', dims: [rows.length, features], data: values } } };
+  }
+
+  /** Parts with the same key can share one run: the same inputs, datatypes and dimensions past the batch. */
+  static batchKey(feeds: Feeds): string {
+    let key = '';
+    for (const [name, t] of Object.entries(feeds.tensors)) key += `${name}:${t.datatype}:${t.dims.slice(1).join('x')};`;
+    return key;
   }
 
   /** The outputs a request asked for, or all of them. */
@@ -80,34 +108,47 @@ export class OnnxRunner {
   }
 
   /**
-   * Runs the model's one FP32 input on a matrix of rows (the request's rows plus screening
-   * copies) and answers `wanted` for the first `answerRows` rows only, with the raw rows of
-   * `extra` outputs (e.g. probabilities for the squeeze score) for every row.
+   * One ONNX Runtime run over the parts stacked along the batch dimension (parts must share a
+   * batch key, and the model must batch when there is more than one), computing `names`; each part
+   * gets back its own rows of every output. `started` is called as the run begins.
    */
-  async runRows(rows: Float32Array[], answerRows: number, wanted: string[], extra: string): Promise<{ outputs: OutputTensor[]; extra: Float32Array[] }> {
-    const features = rows[0].length;
-    const values = new Float32Array(rows.length * features);
-    rows.forEach((row, r) => values.set(row, r * features));
-    const input = this.signature.inputs[0];
-    const names = wanted.includes(extra) ? wanted : [...wanted, extra];
-    const results = await this.session.run({ [input.name]: new ort.Tensor('float32', values, [rows.length, features]) }, names);
-    const all = results[extra];
-    const width = all.dims.slice(1).reduce((a, b) => a * Number(b), 1);
-    const data = all.data as Float32Array;
-    const extraRows = rows.map((_, r) => data.subarray(r * width, (r + 1) * width));
-    return { outputs: this.toOutputs(results, wanted, answerRows), extra: extraRows };
-  }
-
-  private toOutputs(results: ort.InferenceSession.OnnxValueMapType, wanted: string[], answerRows: number): OutputTensor[] {
-    return wanted.map((name) => {
-      const spec = this.signature.outputs.find((o) => o.name === name)!;
+  async run(parts: Feeds[], names: string[], started?: () => void): Promise<Record<string, RawOutput>[]> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of Object.keys(parts[0].tensors)) {
+      const first = parts[0].tensors[name];
+      const data = parts.length === 1 ? first.data : concat(parts.map((p) => p.tensors[name].data));
+      const dims = parts.length === 1 ? first.dims : [parts.reduce((n, p) => n + p.rows, 0), ...first.dims.slice(1)];
+      feeds[name] = new ort.Tensor(ORT_TYPE[first.datatype]!, data as never, dims);
+    }
+    started?.();
+    const results = await this.session.run(feeds, names);
+    const out = parts.map(() => ({}) as Record<string, RawOutput>);
+    for (const name of names) {
       const tensor = results[name];
       const dims = tensor.dims.map(Number);
-      let data = tensor.data;
+      if (parts.length === 1) {
+        out[0][name] = { dims, data: tensor.data };
+        continue;
+      }
+      const width = dims.slice(1).reduce((a, b) => a * b, 1);
+      let row = 0;
+      parts.forEach((part, i) => {
+        out[i][name] = { dims: [part.rows, ...dims.slice(1)], data: slice(tensor.data, row * width, (row + part.rows) * width) };
+        row += part.rows;
+      });
+    }
+    return out;
+  }
+
+  /** The OIP output tensors of `wanted`, from the first `answerRows` rows (the rest were screening copies). */
+  toOutputs(raw: Record<string, RawOutput>, wanted: string[], answerRows: number): OutputTensor[] {
+    return wanted.map((name) => {
+      const spec = this.signature.outputs.find((o) => o.name === name)!;
+      const dims = [...raw[name].dims];
+      let data = raw[name].data;
       if (answerRows < dims[0]) {
-        // Only the request's own rows go back; the screening copies were for the score alone.
         const width = dims.slice(1).reduce((a, b) => a * b, 1);
-        data = Array.isArray(data) ? data.slice(0, answerRows * width) : (data as Float32Array).subarray(0, answerRows * width);
+        data = slice(data, 0, answerRows * width);
         dims[0] = answerRows;
       }
       return { name, datatype: spec.datatype, shape: dims, data: toJsonArray(data, spec.datatype) };
@@ -117,6 +158,31 @@ export class OnnxRunner {
   async close(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** A float output's rows, one view each (e.g. the probabilities screening reads). */
+export function rowsOf(out: RawOutput): Float32Array[] {
+  const [rows, ...rest] = out.dims;
+  const width = rest.reduce((a, b) => a * b, 1);
+  const data = out.data as Float32Array;
+  return Array.from({ length: rows }, (_, r) => data.subarray(r * width, (r + 1) * width));
+}
+
+/** A view (typed arrays) or copy (BYTES' string arrays) of elements [from, to). */
+function slice(data: TensorData, from: number, to: number): TensorData {
+  return Array.isArray(data) ? data.slice(from, to) : (data as Float32Array).subarray(from, to);
+}
+
+function concat(parts: TensorData[]): TensorData {
+  if (Array.isArray(parts[0])) return (parts as string[][]).flat();
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = new (parts[0].constructor as new (n: number) => Float32Array)(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p as Float32Array, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function toJsonArray(data: ort.Tensor['data'], datatype: Datatype): number[] | boolean[] | string[] {

@@ -1,12 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { hrTime } from '@opentelemetry/core';
 import { tracer } from '../tracing.js';
 import type { ModelSignature } from '../oip/signature.js';
 import { validateInferenceRequest } from '../oip/validate-request.js';
 import { screenBatch } from '../../../detectors/src/screen-batch.js';
 import { poolScreenReport, poolScreenRows, SCREEN_HEADER, type PoolScreenSpec } from '../../../detectors/src/squeeze/pool-screen.js';
 import type { InferenceRequest } from '../oip/signature.js';
-import type { OnnxRunner, OutputTensor } from './onnx-runner.js';
+import { OnnxRunner, rowsOf, type Feeds, type RawOutput } from './onnx-runner.js';
+import { CancelledError, DynamicBatcher, type BatchTiming } from './batcher.js';
+import type { BatchingSpec } from './worker-spec.js';
+import { BATCH_HEADER, COMPUTE_HEADER, QUEUE_HEADER } from './pool-headers.js';
 
 export interface PoolServerOptions {
   model: string;
@@ -15,6 +19,8 @@ export interface PoolServerOptions {
   runner: OnnxRunner;
   maxBodyBytes: number;
   screen?: PoolScreenSpec;
+  /** Dynamic batching; absent: one request per run. */
+  batching?: BatchingSpec;
   onError: (err: unknown) => void;
 }
 
@@ -26,14 +32,16 @@ class PoolHttpError extends Error {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Milliseconds ONNX Runtime took for this request; the gateway turns it into a metric and drops it. */
-export const COMPUTE_HEADER = 'x-vigil-compute-ms';
-
 /**
  * The pool's OIP server: only reachable through the private socket, so it trusts nothing less
  * than the gateway does (it validates again) but needs no routing beyond exact paths.
  */
 export function createPoolServer(opts: PoolServerOptions): Server {
+  const batcher = new DynamicBatcher<Part, Record<string, RawOutput>>({
+    maxItems: opts.batching?.maxItems ?? 0,
+    maxQueueDelayMs: opts.batching?.maxQueueDelayMs ?? 0,
+    run: (parts, started) => runParts(opts.runner, parts, started),
+  });
   const base = `/v2/models/${opts.model}/versions/${opts.version}`;
   const metadata = JSON.stringify({
     name: opts.model,
@@ -52,6 +60,7 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     if (path !== `${base}/infer`) throw new PoolHttpError(404, 'ROUTE_NOT_FOUND', `no such endpoint in this pool: ${path}`);
     if (req.method !== 'POST') throw new PoolHttpError(405, 'METHOD_NOT_ALLOWED', 'infer takes POST');
 
+    const received = performance.now();
     const raw = await readBody(req, opts.maxBodyBytes);
     let body: unknown;
     try {
@@ -61,37 +70,39 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     }
     const checked = validateInferenceRequest(body, opts.signature);
     if (!checked.ok) throw new PoolHttpError(400, checked.code, checked.message);
-    // Joins the gateway's trace (its traceparent), with the ONNX Runtime run as a child span.
+    // Joins the gateway's trace (its traceparent): queue wait, batch formation and the ONNX
+    // Runtime run are children of this request's pool.infer span.
     const parent = propagation.extract(context.active(), req.headers);
-    const span = tracer().startSpan('pool.infer', { kind: SpanKind.SERVER, attributes: { 'vigil.model': opts.model, 'vigil.version': opts.version, 'vigil.batch_size': checked.batchSize } }, parent);
-    const run = tracer().startSpan('onnx.run', { attributes: { 'vigil.batch_size': checked.batchSize } }, trace.setSpan(parent, span));
-    const started = performance.now();
-    let outputs: OutputTensor[];
-    const headers: Record<string, string> = {};
+    const attributes = { 'vigil.model': opts.model, 'vigil.version': opts.version, 'vigil.batch_size': checked.batchSize };
+    const span = tracer().startSpan('pool.infer', { kind: SpanKind.SERVER, attributes, startTime: hrTime(received) }, parent);
+    const signal = { cancelled: false };
+    res.once('close', () => (signal.cancelled = true));
     try {
-      if (opts.screen) {
-        const screened = await runScreened(opts.runner, checked.request, opts.screen);
-        outputs = screened.outputs;
-        headers[SCREEN_HEADER] = screened.report;
-        run.setAttribute('vigil.screen.rows', screened.rows);
-      } else outputs = await opts.runner.run(checked.request);
+      const part = prepare(opts.runner, checked.request, opts.screen);
+      const { result, timing } = await batcher.submit(part, OnnxRunner.batchKey(part.feeds), checked.batchSize, signal);
+      traceBatch(span, timing, part.feeds.rows);
+      const outputs = opts.runner.toOutputs(result, part.wanted, part.answerRows);
+      const headers: Record<string, string> = {
+        [COMPUTE_HEADER]: (timing.finishedAt - timing.dispatchedAt).toFixed(3),
+        [QUEUE_HEADER]: (timing.dispatchedAt - timing.enqueuedAt).toFixed(3),
+        [BATCH_HEADER]: String(timing.batchItems),
+      };
+      if (opts.screen) headers[SCREEN_HEADER] = JSON.stringify(poolScreenReport(rowsOf(result[opts.screen.probabilities]), part.answerRows, opts.screen));
+      const response: Record<string, unknown> = { model_name: opts.model, model_version: opts.version };
+      if (checked.request.id !== undefined) response.id = checked.request.id;
+      response.outputs = outputs;
+      send(res, 200, JSON.stringify(response), headers);
     } catch (err) {
-      run.setStatus({ code: SpanStatusCode.ERROR });
       span.setStatus({ code: SpanStatusCode.ERROR });
       throw err;
     } finally {
-      run.end();
-      span.end();
+      span.end(hrTime());
     }
-    const computeMs = performance.now() - started;
-    const response: Record<string, unknown> = { model_name: opts.model, model_version: opts.version };
-    if (checked.request.id !== undefined) response.id = checked.request.id;
-    response.outputs = outputs;
-    send(res, 200, JSON.stringify(response), { ...headers, [COMPUTE_HEADER]: computeMs.toFixed(3) });
   }
 
   return createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
+      if (err instanceof CancelledError) return; // nobody is left to answer
       if (err instanceof PoolHttpError) return send(res, err.status, JSON.stringify({ error: err.message, code: err.code }));
       opts.onError(err);
       send(res, 500, JSON.stringify({ error: 'inference failed inside the pool', code: 'INFERENCE_FAILED' }));
@@ -99,16 +110,48 @@ export function createPoolServer(opts: PoolServerOptions): Server {
   });
 }
 
+interface Part {
+  feeds: Feeds;
+  /** The outputs the run must compute for this request (its own, and the probabilities screening reads). */
+  names: string[];
+  /** The outputs the client asked for, from the first `answerRows` rows. */
+  wanted: string[];
+  answerRows: number;
+}
+
 /**
- * The inference and its screening in one ONNX Runtime run: the request's rows and their squeezed
- * copies go in as one batch (Xu et al.'s squeezers need the model's outputs on each copy), the
- * client's outputs come from the first rows, and the scores travel back in a header.
+ * A request as one part of a run. Screened, its rows and their squeezed copies go in together
+ * (Xu et al.'s squeezers need the model's outputs on each copy); the client's outputs come from
+ * the first rows and the scores travel back in a header.
  */
-async function runScreened(runner: OnnxRunner, request: InferenceRequest, spec: PoolScreenSpec) {
+function prepare(runner: OnnxRunner, request: InferenceRequest, spec: PoolScreenSpec | undefined): Part {
+  const wanted = runner.wantedOutputs(request);
+  if (!spec) return { feeds: runner.feedsOf(request), names: wanted, wanted, answerRows: Infinity };
   const { rows } = screenBatch(request, spec.features);
-  const all = poolScreenRows(rows, spec);
-  const result = await runner.runRows(all, rows.length, runner.wantedOutputs(request), spec.probabilities);
-  return { outputs: result.outputs, report: JSON.stringify(poolScreenReport(result.extra, rows.length, spec)), rows: all.length };
+  const names = wanted.includes(spec.probabilities) ? wanted : [...wanted, spec.probabilities];
+  return { feeds: runner.rowFeeds(poolScreenRows(rows, spec)), names, wanted, answerRows: rows.length };
+}
+
+/** One run for all parts, computing every output any of them needs. */
+function runParts(runner: OnnxRunner, parts: Part[], started: () => void) {
+  const names = parts.length === 1 ? parts[0].names : [...new Set(parts.flatMap((p) => p.names))];
+  return runner.run(
+    parts.map((p) => p.feeds),
+    names,
+    started,
+  );
+}
+
+/** The request's time in the pool as spans: waiting in the queue, its batch being formed, the run. */
+function traceBatch(span: Span, t: BatchTiming, rows: number): void {
+  const parent = trace.setSpan(context.active(), span);
+  const batch = { 'vigil.batch.items': t.batchItems, 'vigil.batch.requests': t.batchRequests };
+  // hrTime() converts with the one fixed time origin, so the spans line up to the microsecond.
+  tracer().startSpan('pool.queue', { startTime: hrTime(t.enqueuedAt) }, parent).end(hrTime(t.dispatchedAt));
+  tracer().startSpan('pool.batch', { startTime: hrTime(t.dispatchedAt), attributes: batch }, parent).end(hrTime(t.runStartedAt));
+  tracer()
+    .startSpan('onnx.run', { startTime: hrTime(t.runStartedAt), attributes: { ...batch, 'vigil.batch_size': t.batchItems, 'vigil.request.rows': rows } }, parent)
+    .end(hrTime(t.finishedAt));
 }
 
 function send(res: ServerResponse, status: number, body: string, extra: Record<string, string> = {}): void {

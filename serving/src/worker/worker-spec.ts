@@ -16,6 +16,14 @@ export interface WorkerSpec {
   index: number;
   /** Screening inside the run (feature squeezing, predictions for extraction detection); absent: none. */
   screen?: PoolScreenSpec;
+  /** Dynamic batching (model.yaml `dynamic_batching`); absent: one request per run. */
+  batching?: BatchingSpec;
+}
+
+export interface BatchingSpec {
+  /** Items a merged run may hold: the model's max_batch_size. */
+  maxItems: number;
+  maxQueueDelayMs: number;
 }
 
 export const WORKER_SPEC_ENV = 'VIGIL_WORKER_SPEC';
