@@ -129,13 +129,52 @@ test('Alertmanager payload: alertname, severity and labels; annotations are stri
   assert.equal(alertName('auth_failures_by_source'), 'VigilAuthFailuresBySource');
   assert.equal(alertName('errors_by_model'), 'VigilErrorsByModel');
   const startsAt = new Date('2025-01-01T00:00:00Z');
-  const a = toPostableAlert({ rule: 'denials_by_principal', severity: 'warning', key: 'user:eve', labels: { principal: 'user:eve' }, value: 12, baseline: 0.123, threshold: 3, startsAt });
+  const a = toPostableAlert({ rule: 'denials_by_principal', severity: 'warning', key: 'user:eve', labels: { principal: 'user:eve' }, value: 12, unit: 'count', baseline: 0.123, threshold: 3, startsAt });
   assert.deepEqual(a.labels, { alertname: 'VigilDenialsByPrincipal', severity: 'warning', principal: 'user:eve' });
   assert.equal(a.startsAt, '2025-01-01T00:00:00.000Z');
   assert.equal(a.endsAt, undefined);
   assert.equal(a.annotations.value, '12');
   assert.equal(a.annotations.baseline, '0.12');
   assert.match(a.annotations.summary, /denials_by_principal: 12 .*principal=user:eve/);
-  const r = toPostableAlert({ rule: 'denials_by_principal', severity: 'warning', key: 'user:eve', labels: { principal: 'user:eve' }, value: 0, baseline: 0, threshold: 3, startsAt, endsAt: new Date('2025-01-01T00:05:00Z') });
+  const r = toPostableAlert({ rule: 'denials_by_principal', severity: 'warning', key: 'user:eve', labels: { principal: 'user:eve' }, value: 0, unit: 'count', baseline: 0, threshold: 3, startsAt, endsAt: new Date('2025-01-01T00:05:00Z') });
   assert.equal(r.endsAt, '2025-01-01T00:05:00.000Z');
+  const slow = toPostableAlert({ rule: 'latency_by_model', severity: 'warning', key: 'mnist/1', labels: { model: 'mnist', version: '1' }, value: 41.234, unit: 'ms', baseline: 3.2, threshold: 4.5, startsAt });
+  assert.equal(slow.labels.alertname, 'VigilLatencyByModel');
+  assert.match(slow.annotations.summary, /latency_by_model: mean 41.23 ms .*model=mnist version=1, baseline 3.2 ms/);
+});
+
+test('AnomalyDetector: a model version whose mean latency leaps above its own usual fires, and resolves when it is back', () => {
+  const d = new AnomalyDetector({ tickMs: 1_000_000, rules: { latency_by_model: { alpha: 0.2, k: 4, min_count: 10, warmup_ticks: 3, resolve_ticks: 2 } } });
+  const events: { state: string; ev: AlertEvent }[] = [];
+  d.on('firing', (ev) => events.push({ state: 'firing', ev }));
+  d.on('resolved', (ev) => events.push({ state: 'resolved', ev }));
+  const labels = { model: 'mnist', version: '1' };
+  /** One interval: `n` requests around `ms` (±10%), then a tick. */
+  const interval = (ms: number, n = 20, key = 'mnist/1') => {
+    for (let i = 0; i < n; i++) d.observeValue('latency_by_model', key, key === 'mnist/1' ? labels : { model: 'digits', version: '1' }, ms * (0.9 + (0.2 * i) / n));
+    d.tick();
+  };
+  // A key's first interval is its baseline, never judged against zero: 30 ms from the start is not an alert.
+  for (const ms of [30, 31, 29, 30, 32, 30]) interval(ms);
+  assert.equal(events.length, 0);
+  interval(33); // within its usual spread (the floor is 10% of the mean, times k)
+  assert.equal(events.length, 0);
+  interval(500, 5); // too few samples to judge: a handful of slow requests is not a trend
+  assert.equal(events.length, 0);
+  interval(90); // three times the usual, with enough samples
+  assert.deepEqual(events.map((e) => e.state), ['firing']);
+  const f = events[0].ev;
+  assert.equal(f.rule, 'latency_by_model');
+  assert.equal(f.unit, 'ms');
+  assert.deepEqual(f.labels, labels);
+  assert.ok(Math.abs(f.value - 90) < 1, `value ${f.value} is the interval's mean`);
+  assert.ok(f.baseline > 29 && f.baseline < 32, `baseline ${f.baseline} is the usual ~30 ms`);
+  interval(95); // still slow: deduplicated, and not learnt as the new usual
+  interval(31);
+  assert.equal(events.length, 1);
+  interval(30);
+  assert.deepEqual(events.map((e) => e.state), ['firing', 'resolved']);
+  // Another model version with a higher usual latency is judged against its own baseline.
+  for (let i = 0; i < 5; i++) interval(200, 20, 'digits/1');
+  assert.equal(events.length, 2);
 });

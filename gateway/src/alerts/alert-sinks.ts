@@ -28,10 +28,10 @@ export function createAlerting(cfg: VigilConfig['alerts'], deps: { audit: Pick<A
 
   const deliver = (state: 'firing' | 'resolved', ev: AlertEvent) => {
     metrics.alerts.add(1, { rule: ev.rule, severity: ev.severity, state });
-    log.warn({ alert: ev.rule, severity: ev.severity, state, labels: ev.labels, value: ev.value, baseline: ev.baseline, threshold: ev.threshold }, `ALERT ${state}: ${ev.rule} ${ev.key}`);
+    log.warn({ alert: ev.rule, severity: ev.severity, state, labels: ev.labels, value: ev.value, unit: ev.unit, baseline: ev.baseline, threshold: ev.threshold }, `ALERT ${state}: ${ev.rule} ${ev.key}`);
     const time = (state === 'firing' ? ev.startsAt : (ev.endsAt ?? new Date())).toISOString();
     audit
-      .append({ type: 'alert', time, rule: ev.rule, severity: ev.severity, state, labels: ev.labels, value: ev.value, baseline: ev.baseline })
+      .append({ type: 'alert', time, rule: ev.rule, severity: ev.severity, state, labels: ev.labels, value: ev.value, baseline: ev.baseline, unit: ev.unit })
       .catch((err: unknown) => log.error({ err, alert: ev.rule }, 'could not audit an alert'));
     if (alertmanager) {
       if (state === 'firing') alertmanager.firing(ev);

@@ -43,7 +43,10 @@ export function toPostableAlert(ev: AlertEvent): PostableAlert {
   const alert: PostableAlert = {
     labels,
     annotations: {
-      summary: `${ev.rule}: ${ev.value} in one interval for ${where || ev.key}, baseline ${round(ev.baseline)} (threshold ${round(ev.threshold)})`,
+      summary:
+        ev.unit === 'ms'
+          ? `${ev.rule}: mean ${round(ev.value)} ms in one interval for ${where || ev.key}, baseline ${round(ev.baseline)} ms (threshold ${round(ev.threshold)} ms)`
+          : `${ev.rule}: ${ev.value} in one interval for ${where || ev.key}, baseline ${round(ev.baseline)} (threshold ${round(ev.threshold)})`,
       value: String(ev.value),
       baseline: String(round(ev.baseline)),
     },

@@ -11,10 +11,18 @@ import { EwmaBaseline } from './ewma-baseline.js';
  * baseline that is as warm as its rule (an attacker's fresh source address is judged at once,
  * not after a warm-up of its own). Warm-up is thus per rule: no alert in the first
  * `warmupTicks` intervals after start, while baselines of known keys are still being learnt.
+ *
+ * Latency is a mean, not a count (`observeValue`): an interval's value is the mean of its
+ * samples, judged only with `min_count` samples or more. A mean has no natural zero to start from,
+ * so each key starts from its first judged interval and warms up on its own.
  */
 
-export const ALERT_RULES = ['auth_failures_by_source', 'denials_by_principal', 'errors_by_model', 'requests_by_principal', 'findings_by_principal'] as const;
+export const ALERT_RULES = ['auth_failures_by_source', 'denials_by_principal', 'errors_by_model', 'requests_by_principal', 'findings_by_principal', 'latency_by_model'] as const;
 export type AlertRuleName = (typeof ALERT_RULES)[number];
+/** Rules whose interval value is the mean of observed values (the rest count events). */
+const MEAN_RULES: ReadonlySet<AlertRuleName> = new Set(['latency_by_model']);
+/** For means, the spread is floored at this share of the mean: a steady latency must still rise by k·10% to fire. */
+const MEAN_STD_FLOOR = 0.1;
 
 export interface AlertRuleConfig {
   severity: string;
@@ -22,7 +30,7 @@ export interface AlertRuleConfig {
   alpha: number;
   /** Fire when value > mean + k·std. */
   k: number;
-  /** ... and value ≥ min_count (keeps a near-zero baseline from firing on noise). */
+  /** ... and value ≥ min_count (keeps a near-zero baseline from firing on noise); for a mean rule, the samples an interval needs to be judged at all. */
   min_count: number;
   /** Intervals after start before this rule may fire. */
   warmup_ticks: number;
@@ -42,6 +50,8 @@ export const RULE_DEFAULTS: Readonly<Record<AlertRuleName, Readonly<AlertRuleCon
   requests_by_principal: { severity: 'warning', alpha: 0.05, k: 5, min_count: 100, warmup_ticks: 30, resolve_ticks: 6 },
   // One principal's anomalous detector findings (adversarial inputs, probing) far above its usual.
   findings_by_principal: { severity: 'warning', alpha: 0.1, k: 4, min_count: 5, warmup_ticks: 6, resolve_ticks: 3 },
+  // One model version's mean latency (the pool round trip: queue, compute, I/O) far above its usual: a slow or overloaded pool.
+  latency_by_model: { severity: 'warning', alpha: 0.1, k: 4, min_count: 20, warmup_ticks: 6, resolve_ticks: 3 },
 };
 
 export interface AlertEvent {
@@ -49,8 +59,10 @@ export interface AlertEvent {
   severity: string;
   key: string;
   labels: Record<string, string>;
-  /** The count of the interval that caused the transition. */
+  /** The count (or, for latency, the mean in ms) of the interval that caused the transition. */
   value: number;
+  /** What `value` is: events in one interval, or a mean latency in milliseconds. */
+  unit: 'count' | 'ms';
   /** The baseline's mean it was judged against. */
   baseline: number;
   /** mean + k·std (std floored at √mean), the bar the value crossed or fell back under. */
@@ -73,8 +85,10 @@ export interface AnomalyDetectorOptions {
 interface KeyState {
   labels: Record<string, string>;
   baseline: EwmaBaseline;
-  /** Count in the current (open) interval. */
+  /** Count (events, or samples of a mean rule) in the current (open) interval. */
   count: number;
+  /** Sum of a mean rule's samples in the current interval. */
+  sum: number;
   /** Count of the last closed interval. */
   last: number;
   firing?: { startsAt: Date };
@@ -84,6 +98,7 @@ interface KeyState {
 interface RuleState {
   name: AlertRuleName;
   cfg: AlertRuleConfig;
+  unit: 'count' | 'ms';
   /** Insertion order ≈ recency of activity: a key is moved to the end on its first count in an interval. */
   keys: Map<string, KeyState>;
   /** Intervals closed since start (for the rule's warm-up). */
@@ -114,7 +129,7 @@ export class AnomalyDetector extends EventEmitter<AnomalyDetectorEvents> {
     for (const name of ALERT_RULES) {
       const cfg = { ...RULE_DEFAULTS[name], ...opts.rules?.[name] };
       new EwmaBaseline({ alpha: cfg.alpha, warmupTicks: cfg.warmup_ticks }); // validates
-      this.rules.set(name, { name, cfg, keys: new Map(), ticks: 0 });
+      this.rules.set(name, { name, cfg, unit: MEAN_RULES.has(name) ? 'ms' : 'count', keys: new Map(), ticks: 0 });
     }
   }
 
@@ -126,19 +141,39 @@ export class AnomalyDetector extends EventEmitter<AnomalyDetectorEvents> {
   /** Counts `n` events for (rule, key) in the current interval. Cheap: called for every request. */
   observe(rule: AlertRuleName, key: string, labels: Record<string, string>, n = 1): void {
     const r = this.rules.get(rule);
-    if (!r || !(n > 0)) return;
+    if (!r || !(n > 0) || r.unit !== 'count') return;
+    this.stateOf(r, key, labels).count += n;
+  }
+
+  /** Adds one sample (e.g. a latency in ms) to a mean rule's current interval. */
+  observeValue(rule: AlertRuleName, key: string, labels: Record<string, string>, value: number): void {
+    const r = this.rules.get(rule);
+    if (!r || r.unit === 'count' || !(value >= 0) || !Number.isFinite(value)) return;
+    const s = this.stateOf(r, key, labels);
+    s.count++;
+    s.sum += value;
+  }
+
+  private stateOf(r: RuleState, key: string, labels: Record<string, string>): KeyState {
     let s = r.keys.get(key);
     if (s === undefined) {
       if (r.keys.size >= this.maxKeys) this.evictOne(r);
-      // Never seen (or evicted when calm): zero so far, as warm as the rule.
-      s = { labels, baseline: new EwmaBaseline({ alpha: r.cfg.alpha, warmupTicks: r.cfg.warmup_ticks }, { ticks: r.ticks }), count: 0, last: 0, calmTicks: 0 };
+      // Never seen (or evicted when calm): a count rule's key had zero so far and is as warm as
+      // its rule; a mean rule's key learns from its own first interval.
+      const ticks = r.unit === 'count' ? r.ticks : 0;
+      s = { labels, baseline: new EwmaBaseline({ alpha: r.cfg.alpha, warmupTicks: r.cfg.warmup_ticks }, { ticks }), count: 0, sum: 0, last: 0, calmTicks: 0 };
       r.keys.set(key, s);
     } else if (s.count === 0) {
       // First event of this interval: move to the end, so the front holds the longest idle keys.
       r.keys.delete(key);
       r.keys.set(key, s);
     }
-    s.count += n;
+    return s;
+  }
+
+  /** The bar an interval's value must cross: mean + k·std, the std floored (√mean for counts, 10% of the mean for means). */
+  private threshold(r: RuleState, b: EwmaBaseline): number {
+    return b.mean + r.cfg.k * Math.max(b.std, r.unit === 'count' ? Math.sqrt(b.mean) : MEAN_STD_FLOOR * b.mean);
   }
 
   /** Closes the current interval for every (rule, key): updates baselines, fires and resolves. */
@@ -147,28 +182,33 @@ export class AnomalyDetector extends EventEmitter<AnomalyDetectorEvents> {
     for (const r of this.rules.values()) {
       const { k, min_count, resolve_ticks } = r.cfg;
       for (const [key, s] of r.keys) {
-        const value = s.count;
+        const judged = r.unit === 'count' || s.count >= min_count;
+        const value = r.unit === 'count' ? s.count : judged ? s.sum / s.count : 0;
         s.count = 0;
-        s.last = value;
+        s.sum = 0;
+        if (judged) s.last = value;
+        // A mean rule's key starts its baseline at its first judged interval (no zero to start from).
+        if (judged && r.unit !== 'count' && s.baseline.ticks === 0) s.baseline = new EwmaBaseline({ alpha: r.cfg.alpha, warmupTicks: r.cfg.warmup_ticks }, { mean: value });
         const b = s.baseline;
-        const threshold = b.mean + k * Math.max(b.std, Math.sqrt(b.mean));
-        const anomalous = b.warm && value >= min_count && value > threshold;
+        const threshold = this.threshold(r, b);
+        const anomalous = judged && b.warm && value >= (r.unit === 'count' ? min_count : 0) && value > threshold;
         // Anomalous intervals are not learnt: a sustained burst stays an anomaly until it stops.
-        b.update(value, { learn: !anomalous });
+        // Too few samples for a mean: nothing to learn, and (for a firing alert) a calm interval.
+        if (judged) b.update(value, { learn: !anomalous });
         if (anomalous) {
           s.calmTicks = 0;
           if (!s.firing) {
             s.firing = { startsAt: now };
-            this.emit('firing', { rule: r.name, severity: r.cfg.severity, key, labels: s.labels, value, baseline: b.mean, threshold, startsAt: now });
+            this.emit('firing', { rule: r.name, severity: r.cfg.severity, key, labels: s.labels, value, unit: r.unit, baseline: b.mean, threshold, startsAt: now });
           }
         } else if (s.firing) {
           if (++s.calmTicks >= resolve_ticks) {
             const { startsAt } = s.firing;
             s.firing = undefined;
             s.calmTicks = 0;
-            this.emit('resolved', { rule: r.name, severity: r.cfg.severity, key, labels: s.labels, value, baseline: b.mean, threshold, startsAt, endsAt: now });
+            this.emit('resolved', { rule: r.name, severity: r.cfg.severity, key, labels: s.labels, value: s.last, unit: r.unit, baseline: b.mean, threshold, startsAt, endsAt: now });
           }
-        } else if (value === 0 && b.mean < 0.05) {
+        } else if (r.unit === 'count' && value === 0 && b.mean < 0.05) {
           // Idle and decayed to (almost) nothing: indistinguishable from a key never seen.
           r.keys.delete(key);
         }
@@ -184,7 +224,7 @@ export class AnomalyDetector extends EventEmitter<AnomalyDetectorEvents> {
       for (const [key, s] of r.keys) {
         if (!s.firing) continue;
         const b = s.baseline;
-        out.push({ rule: r.name, severity: r.cfg.severity, key, labels: s.labels, value: s.last, baseline: b.mean, threshold: b.mean + r.cfg.k * Math.max(b.std, Math.sqrt(b.mean)), startsAt: s.firing.startsAt });
+        out.push({ rule: r.name, severity: r.cfg.severity, key, labels: s.labels, value: s.last, unit: r.unit, baseline: b.mean, threshold: this.threshold(r, b), startsAt: s.firing.startsAt });
       }
     }
     return out;
@@ -235,9 +275,10 @@ export class AnomalyDetector extends EventEmitter<AnomalyDetectorEvents> {
       severity: r.cfg.severity,
       key: oldest,
       labels: s.labels,
-      value: s.count,
+      value: r.unit === 'count' ? s.count : s.last,
+      unit: r.unit,
       baseline: b.mean,
-      threshold: b.mean + r.cfg.k * Math.max(b.std, Math.sqrt(b.mean)),
+      threshold: this.threshold(r, b),
       startsAt: s.firing!.startsAt,
       endsAt: now,
     });

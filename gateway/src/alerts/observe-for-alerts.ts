@@ -19,5 +19,11 @@ export function observeForAlerts(detector: AnomalyDetector, ctx: RequestContext,
     if (ctx.screen?.findings.some((f) => f.verdict === 'anomalous')) detector.observe('findings_by_principal', key, labels);
   }
   const target = ctx.target;
-  if (status >= 500 && target) detector.observe('errors_by_model', `${target.model}/${target.version}`, { model: target.model, version: target.version });
+  if (!target) return;
+  const version = `${target.model}/${target.version}`;
+  if (status >= 500) detector.observe('errors_by_model', version, { model: target.model, version: target.version });
+  // The model version's latency: the pool round trip (queue, compute, I/O) of every answered inference.
+  if (ctx.poolAnsweredAt !== undefined && ctx.proxiedAt !== undefined) {
+    detector.observeValue('latency_by_model', version, { model: target.model, version: target.version }, Number(ctx.poolAnsweredAt - ctx.proxiedAt) / 1e6);
+  }
 }

@@ -68,8 +68,10 @@ export interface AlertAuditRecord {
   severity: string;
   state: 'firing' | 'resolved';
   labels: Record<string, string>;
+  /** The interval's value and the baseline it was judged against: event counts, or (unit 'ms') a mean latency. */
   value: number;
   baseline: number;
+  unit?: 'count' | 'ms';
 }
 
 export type AuditRecord = RequestAuditRecord | AdminAuditRecord | AlertAuditRecord;

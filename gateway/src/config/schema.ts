@@ -180,6 +180,7 @@ export const configSchema = z
             errors_by_model: alertRule(RULE_DEFAULTS.errors_by_model),
             requests_by_principal: alertRule(RULE_DEFAULTS.requests_by_principal),
             findings_by_principal: alertRule(RULE_DEFAULTS.findings_by_principal),
+            latency_by_model: alertRule(RULE_DEFAULTS.latency_by_model),
           })
           .strict()
           .prefault({}),
