@@ -2,7 +2,8 @@
 // ratios compare like with like on this machine:
 //   (a) the pool worker called directly on its Unix socket (HTTP + JSON + ONNX Runtime)
 //   (b) the same through the gateway as shipped: route, authenticate (cached token), authorize,
-//       limits, bounded read, JSON validation, proxy, and the audit record before every answer
+//       limits, bounded read, JSON validation, the model's detectors, proxy, and the audit record
+//       before every answer (the pool screens and batches as shipped in (a) and (b) alike)
 //   (c) ONNX Runtime in this process, no HTTP at all
 //   (d) a bare node:http + http-proxy-middleware hop to the same socket: the floor any
 //       hpm-based gateway pays, to tell vigil's own cost from the library's
