@@ -48,7 +48,17 @@ export function createPipeline(stages: Stage[], responder: Responder, log: Logge
 function startRequestSpan(req: IncomingMessage): Span {
   // A client's traceparent makes vigil's spans part of the client's trace.
   const parent = propagation.extract(context.active(), req.headers);
-  return tracer().startSpan(req.method ?? 'HTTP', { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method ?? '' } }, parent);
+  // The OTel HTTP server conventions' attributes. The path only: a query string could carry a
+  // credential (the route stage refuses those, but this span starts before it).
+  const attributes = {
+    'http.request.method': req.method ?? '',
+    'url.path': (req.url ?? '').split('?', 1)[0],
+    'url.scheme': 'http',
+    'network.protocol.version': req.httpVersion,
+    'server.port': req.socket.localPort ?? 0,
+    'client.address': req.socket.remoteAddress ?? '',
+  };
+  return tracer().startSpan(req.method ?? 'HTTP', { kind: SpanKind.SERVER, attributes }, parent);
 }
 
 function endRequestSpan(span: Span, ctx: RequestContext): void {

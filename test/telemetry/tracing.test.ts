@@ -55,6 +55,12 @@ describe('traces across the gateway and its pools (file exporter)', () => {
     assert.ok(root, 'the request span');
     assert.equal(root.name, 'POST /v2/models/{model}/infer');
     assert.equal(root.attributes['http.response.status_code'], 200);
+    // OTel HTTP server semantic conventions.
+    assert.equal(root.attributes['http.request.method'], 'POST');
+    assert.equal(root.attributes['http.route'], '/v2/models/{model}/infer');
+    assert.equal(root.attributes['url.path'], '/v2/models/digits/infer');
+    assert.equal(root.attributes['url.scheme'], 'http');
+    assert.equal(root.attributes['server.port'], vigil.port);
     const trace = all.filter((s) => s.trace_id === root.trace_id);
     const stages = trace.filter((s) => s.parent_span_id === root.span_id).map((s) => s.name);
     for (const stage of ['vigil.routeStage', 'vigil.authenticate', 'vigil.authorize', 'vigil.resolveModel', 'vigil.admit', 'vigil.readBody', 'vigil.chargeItems', 'vigil.proxy']) {
