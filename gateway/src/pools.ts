@@ -22,7 +22,7 @@ export function createPools(
   versions: ModelVersion[],
   supervisor: Supervisor,
   runtimeDir: string,
-  opts: { maxBodyBytes: number; logLevel: string; screening: ReadonlyMap<ModelVersion, ModelScreening> },
+  opts: { maxBodyBytes: number; runTimeoutMs: number; logLevel: string; screening: ReadonlyMap<ModelVersion, ModelScreening> },
 ): ServedVersion[] {
   return versions.map((v): ServedVersion => {
     if (v.status === 'refused') return { model: v.name, version: v.version, status: 'refused', reason: v.reason };
@@ -43,6 +43,7 @@ export function createPools(
         signature,
         intraOpThreads: v.config.pool.intra_op_threads,
         maxBodyBytes: opts.maxBodyBytes,
+        runTimeoutMs: opts.runTimeoutMs,
         index,
         screen: screening.pool,
         batching: v.config.dynamic_batching && {

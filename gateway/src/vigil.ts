@@ -146,7 +146,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     restart: { initialBackoffMs: restart.initial_backoff_ms, maxBackoffMs: restart.max_backoff_ms, maxRestarts: restart.max_restarts, windowMs: restart.window_ms },
     health: { intervalMs: health.interval_ms, timeoutMs: health.timeout_ms, failuresBeforeReplace: health.failures_before_replace, startTimeoutMs: config.pools.start_timeout_ms },
   });
-  const served = createPools(versions, supervisor, runtime.path, { maxBodyBytes: config.server.max_body_bytes, logLevel: log.level, screening });
+  const served = createPools(versions, supervisor, runtime.path, { maxBodyBytes: config.server.max_body_bytes, runTimeoutMs: config.server.request_timeout_ms, logLevel: log.level, screening });
   const byModel = new Map<string, ServedVersion[]>();
   for (const v of served) byModel.set(v.model, [...(byModel.get(v.model) ?? []), v]);
   const registry = new ModelRegistry(byModel);

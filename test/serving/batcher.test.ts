@@ -95,3 +95,15 @@ describe('dynamic batcher', () => {
     assert.ok(full[0].timing.dispatchedAt - full[0].timing.enqueuedAt < 40, 'a full batch does not wait');
   });
 });
+
+test('dynamic batcher: busyFor says how long the current run has taken, 0 while idle', async () => {
+  const { run } = recordingRun({ slowMs: 40 });
+  const b = new DynamicBatcher<number, number>({ maxItems: 8, maxQueueDelayMs: 0, run });
+  assert.equal(b.busyFor(), 0);
+  const pending = b.submit(1, 'k', 1);
+  await new Promise((r) => setTimeout(r, 25));
+  assert.ok(b.busyFor() >= 15 && b.busyFor() < 40, `busy for ${b.busyFor()} ms`);
+  await pending;
+  await new Promise((r) => setImmediate(r));
+  assert.equal(b.busyFor(), 0);
+});

@@ -49,6 +49,8 @@ export class CancelledError extends Error {}
 export class DynamicBatcher<P, R> {
   private readonly queue: Job<P, R>[] = [];
   private running = false;
+  /** performance.now() when the current run was dispatched; undefined while idle. */
+  private busySince: number | undefined;
   private scheduled: 'now' | NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: BatcherOptions<P, R>) {}
@@ -56,6 +58,11 @@ export class DynamicBatcher<P, R> {
   /** Requests waiting for a run (not counting the one running). */
   get depth(): number {
     return this.queue.length;
+  }
+
+  /** How long the model has been busy with its current run, in ms (0 while idle): a stuck run shows here. */
+  busyFor(): number {
+    return this.busySince === undefined ? 0 : performance.now() - this.busySince;
   }
 
   /**
@@ -97,6 +104,7 @@ export class DynamicBatcher<P, R> {
     if (batch.length === 0) return;
     this.running = true;
     const dispatchedAt = performance.now();
+    this.busySince = dispatchedAt;
     let runStartedAt = dispatchedAt;
     const items = batch.reduce((n, j) => n + j.items, 0);
     this.opts
@@ -117,6 +125,7 @@ export class DynamicBatcher<P, R> {
       )
       .finally(() => {
         this.running = false;
+        this.busySince = undefined;
         this.schedule();
       });
   }

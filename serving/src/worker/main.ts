@@ -37,6 +37,7 @@ async function main(s: WorkerSpec): Promise<void> {
     maxBodyBytes: s.maxBodyBytes,
     screen: s.screen,
     batching: s.batching,
+    runTimeoutMs: s.runTimeoutMs,
     onError: (err) => log.error({ err }, 'inference failed'),
   });
   server.keepAliveTimeout = 60_000;

@@ -21,6 +21,11 @@ export interface PoolServerOptions {
   screen?: PoolScreenSpec;
   /** Dynamic batching; absent: one request per run. */
   batching?: BatchingSpec;
+  /**
+   * A run busy for longer than this is stuck (every request in it has timed out at the gateway):
+   * the worker then reports itself not ready, and the supervisor replaces it.
+   */
+  runTimeoutMs: number;
   onError: (err: unknown) => void;
 }
 
@@ -54,7 +59,12 @@ export function createPoolServer(opts: PoolServerOptions): Server {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = req.url ?? '';
-    if (req.method === 'GET' && (path === '/v2/health/live' || path === '/v2/health/ready')) return send(res, 200, '');
+    if (req.method === 'GET' && (path === '/v2/health/live' || path === '/v2/health/ready')) {
+      // ONNX Runtime runs off the event loop, so a hung run leaves this answering: say so instead.
+      const busy = batcher.busyFor();
+      if (busy > opts.runTimeoutMs) return send(res, 503, JSON.stringify({ error: `the model has been running one batch for ${Math.round(busy)} ms`, code: 'RUN_STUCK' }));
+      return send(res, 200, '');
+    }
     if (req.method === 'GET' && path === base) return send(res, 200, metadata);
     if (req.method === 'GET' && path === `${base}/ready`) return send(res, 200, readyBody);
     if (path !== `${base}/infer`) throw new PoolHttpError(404, 'ROUTE_NOT_FOUND', `no such endpoint in this pool: ${path}`);

@@ -18,6 +18,8 @@ export interface WorkerSpec {
   screen?: PoolScreenSpec;
   /** Dynamic batching (model.yaml `dynamic_batching`); absent: one request per run. */
   batching?: BatchingSpec;
+  /** A run longer than this means the worker is stuck (the gateway's request timeout). */
+  runTimeoutMs: number;
 }
 
 export interface BatchingSpec {
