@@ -170,10 +170,16 @@ test('AnomalyDetector: a model version whose mean latency leaps above its own us
   assert.ok(Math.abs(f.value - 90) < 1, `value ${f.value} is the interval's mean`);
   assert.ok(f.baseline > 29 && f.baseline < 32, `baseline ${f.baseline} is the usual ~30 ms`);
   interval(95); // still slow: deduplicated, and not learnt as the new usual
+  assert.ok(d.active()[0].baseline < 32, `baseline ${d.active()[0].baseline} still the usual`);
+  // A model version that stops answering altogether does not look recovered for want of samples.
+  for (let i = 0; i < 5; i++) d.tick();
+  interval(500, 5);
+  assert.equal(events.length, 1, 'no samples (or too few) never resolve an alert');
   interval(31);
   assert.equal(events.length, 1);
   interval(30);
   assert.deepEqual(events.map((e) => e.state), ['firing', 'resolved']);
+  assert.ok(events[1].ev.value < 35, 'the resolved alert carries the calm interval that resolved it');
   // Another model version with a higher usual latency is judged against its own baseline.
   for (let i = 0; i < 5; i++) interval(200, 20, 'digits/1');
   assert.equal(events.length, 2);

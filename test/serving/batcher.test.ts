@@ -33,7 +33,7 @@ describe('dynamic batcher', () => {
     assert.ok(answers[1].timing.dispatchedAt - answers[1].timing.enqueuedAt >= 15);
   });
 
-  test('a run never holds more items than the model batches; the rest wait their turn, oldest first', async () => {
+  test('a run never holds more items than the model batches: filled greedily in arrival order, the rest wait their turn', async () => {
     const { runs, run } = recordingRun();
     const b = new DynamicBatcher<number, number>({ maxItems: 8, maxQueueDelayMs: 0, run });
     // items: 5, 4, 3, 1 → [5, 3] fits 8 (4 would not), then [4, 1]
@@ -65,6 +65,63 @@ describe('dynamic batcher', () => {
     assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'rejected', 'fulfilled']);
     assert.equal((settled[0] as PromiseFulfilledResult<{ result: number }>).value.result, 2);
     assert.match(String((settled[1] as PromiseRejectedResult).reason), /run of 13 failed/);
+  });
+
+  test('a full batch of another shape does not wait behind a lone request\'s queue delay', async () => {
+    const { runs, run } = recordingRun();
+    const b = new DynamicBatcher<number, number>({ maxItems: 2, maxQueueDelayMs: 200, run });
+    const lone = b.submit(1, 'a', 1);
+    const full = Promise.all([b.submit(2, 'b', 1), b.submit(3, 'b', 1)]);
+    const [first] = await full;
+    assert.deepEqual(runs[0], [2, 3], 'the full batch ran first');
+    assert.ok(first.timing.dispatchedAt - first.timing.enqueuedAt < 100, 'without waiting out the delay');
+    const a = await lone;
+    assert.ok(a.timing.dispatchedAt - a.timing.enqueuedAt >= 190, 'the lone request still waited for company');
+  });
+
+  test('a run that throws at once, or answers too few requests, fails only what it must and the batcher keeps serving', async () => {
+    let calls = 0;
+    const b = new DynamicBatcher<number, number>({
+      maxItems: 8,
+      maxQueueDelayMs: 0,
+      run: (parts) => {
+        calls++;
+        if (parts.includes(13)) throw new Error('synchronous failure');
+        if (parts.length > 1) return Promise.resolve([parts[0] * 2]); // one answer for several requests
+        return Promise.resolve(parts.map((p) => p * 2));
+      },
+    });
+    // Merged, 1 and 3 get one answer between them: each is re-run alone and answered correctly.
+    const pair = await Promise.all([b.submit(1, 'k', 1), b.submit(3, 'k', 1)]);
+    assert.deepEqual(pair.map((p) => p.result), [2, 6]);
+    assert.equal(calls, 3);
+    await assert.rejects(b.submit(13, 'k', 1), /synchronous failure/);
+    assert.equal((await b.submit(5, 'k', 1)).result, 10, 'still serving afterwards');
+  });
+
+  test('one-at-a-time retries skip requests whose clients left, and busyFor restarts with each run', async () => {
+    const seen: number[][] = [];
+    let b!: DynamicBatcher<number, number>;
+    const busy: number[] = [];
+    b = new DynamicBatcher<number, number>({
+      maxItems: 8,
+      maxQueueDelayMs: 0,
+      run: async (parts) => {
+        seen.push(parts);
+        busy.push(b.busyFor());
+        await new Promise((r) => setTimeout(r, 30));
+        if (parts.length > 1) throw new Error('merged run failed');
+        return parts.map((p) => p * 2);
+      },
+    });
+    const gone = { cancelled: false };
+    const results = Promise.allSettled([b.submit(1, 'k', 1), b.submit(2, 'k', 1, gone), b.submit(3, 'k', 1)]);
+    await new Promise((r) => setTimeout(r, 10));
+    gone.cancelled = true; // the client of request 2 leaves while the merged run is failing
+    const settled = await results;
+    assert.deepEqual(seen, [[1, 2, 3], [1], [3]], 'request 2 is not run again');
+    assert.ok(settled[1].status === 'rejected' && settled[1].reason instanceof CancelledError);
+    assert.ok(busy.every((ms) => ms < 10), `each run starts its own clock (${busy.map((ms) => ms.toFixed(1)).join(', ')} ms)`);
   });
 
   test('a request whose client went away before its run is dropped, not run', async () => {

@@ -182,7 +182,7 @@ export class AnomalyDetector extends EventEmitter<AnomalyDetectorEvents> {
     for (const r of this.rules.values()) {
       const { k, min_count, resolve_ticks } = r.cfg;
       for (const [key, s] of r.keys) {
-        const judged = r.unit === 'count' || s.count >= min_count;
+        const judged = r.unit === 'count' || (s.count > 0 && s.count >= min_count);
         const value = r.unit === 'count' ? s.count : judged ? s.sum / s.count : 0;
         s.count = 0;
         s.sum = 0;
@@ -193,7 +193,7 @@ export class AnomalyDetector extends EventEmitter<AnomalyDetectorEvents> {
         const threshold = this.threshold(r, b);
         const anomalous = judged && b.warm && value >= (r.unit === 'count' ? min_count : 0) && value > threshold;
         // Anomalous intervals are not learnt: a sustained burst stays an anomaly until it stops.
-        // Too few samples for a mean: nothing to learn, and (for a firing alert) a calm interval.
+        // Too few samples for a mean: nothing learnt, nothing judged.
         if (judged) b.update(value, { learn: !anomalous });
         if (anomalous) {
           s.calmTicks = 0;
@@ -201,7 +201,9 @@ export class AnomalyDetector extends EventEmitter<AnomalyDetectorEvents> {
             s.firing = { startsAt: now };
             this.emit('firing', { rule: r.name, severity: r.cfg.severity, key, labels: s.labels, value, unit: r.unit, baseline: b.mean, threshold, startsAt: now });
           }
-        } else if (s.firing) {
+        } else if (s.firing && judged) {
+          // Only a judged calm interval counts towards resolving: a model version that stopped
+          // answering altogether must not look recovered for want of samples.
           if (++s.calmTicks >= resolve_ticks) {
             const { startsAt } = s.firing;
             s.firing = undefined;

@@ -22,8 +22,10 @@ export function observeForAlerts(detector: AnomalyDetector, ctx: RequestContext,
   if (!target) return;
   const version = `${target.model}/${target.version}`;
   if (status >= 500) detector.observe('errors_by_model', version, { model: target.model, version: target.version });
-  // The model version's latency: the pool round trip (queue, compute, I/O) of every answered inference.
-  if (ctx.poolAnsweredAt !== undefined && ctx.proxiedAt !== undefined) {
-    detector.observeValue('latency_by_model', version, { model: target.model, version: target.version }, Number(ctx.poolAnsweredAt - ctx.proxiedAt) / 1e6);
+  // The model version's latency: the pool round trip (queue, compute, I/O) of every inference
+  // that reached it; one that got no answer (timeout, a failed pool) counts for as long as it waited.
+  if (ctx.proxiedAt !== undefined) {
+    const end = ctx.poolAnsweredAt ?? process.hrtime.bigint();
+    detector.observeValue('latency_by_model', version, { model: target.model, version: target.version }, Number(end - ctx.proxiedAt) / 1e6);
   }
 }

@@ -47,6 +47,8 @@ function histogram(name: string): string[] {
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 const COMPUTE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+/** Queue waits run from nothing to the request timeout (30 s by default). */
+const QUEUE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /**
  * vigil's metrics, with the OpenTelemetry SDK, exposed in Prometheus format on the admin port.
@@ -105,7 +107,7 @@ export class VigilMetrics {
     this.inferenceQueueDuration = m.createHistogram('vigil.inference.queue.duration', {
       unit: 's',
       description: "Time a request waited in the pool's queue for the model, as the pool reports it",
-      advice: { explicitBucketBoundaries: COMPUTE_BUCKETS },
+      advice: { explicitBucketBoundaries: QUEUE_BUCKETS },
     });
     this.executionBatchSize = m.createHistogram('vigil.inference.execution.batch_size', {
       description: "Items in the pool's run that served each request: the dynamic batcher merges concurrent requests into one run",

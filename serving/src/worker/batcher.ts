@@ -79,9 +79,8 @@ export class DynamicBatcher<P, R> {
 
   private schedule(): void {
     if (this.running || this.queue.length === 0 || this.scheduled === 'now') return;
-    const head = this.queue[0];
-    const wait = head.enqueuedAt + this.opts.maxQueueDelayMs - performance.now();
-    if (wait > 0 && this.opts.maxItems > 0 && this.compatibleItems(head) < this.opts.maxItems) {
+    const wait = this.readyKey() === undefined ? this.queue[0].enqueuedAt + this.opts.maxQueueDelayMs - performance.now() : 0;
+    if (wait > 0) {
       this.scheduled ??= setTimeout(() => this.dispatch(), wait);
       return;
     }
@@ -91,75 +90,87 @@ export class DynamicBatcher<P, R> {
     setImmediate(() => this.dispatch());
   }
 
-  private compatibleItems(head: Job<P, R>): number {
-    let items = 0;
-    for (const job of this.queue) if (job.key === head.key && !cancelled(job)) items += job.items;
-    return items;
+  /**
+   * The key to run now: the first (in queue order) whose requests fill a batch, else the oldest
+   * request's once it has waited out the delay; undefined while the oldest may still wait for company.
+   */
+  private readyKey(): string | undefined {
+    const head = this.queue[0];
+    if (this.opts.maxItems === 0 || performance.now() - head.enqueuedAt >= this.opts.maxQueueDelayMs) return head.key;
+    const items = new Map<string, number>();
+    for (const job of this.queue) {
+      if (cancelled(job)) continue;
+      const n = (items.get(job.key) ?? 0) + job.items;
+      if (n >= this.opts.maxItems) return job.key;
+      items.set(job.key, n);
+    }
+    return undefined;
   }
 
   private dispatch(): void {
     this.scheduled = undefined;
     if (this.running) return;
-    const batch = this.take();
-    if (batch.length === 0) return;
+    this.dropCancelled();
+    if (this.queue.length === 0) return;
+    const batch = this.take(this.readyKey() ?? this.queue[0].key);
     this.running = true;
+    void this.runBatch(batch).finally(() => {
+      this.running = false;
+      this.busySince = undefined;
+      this.schedule();
+    });
+  }
+
+  /** One run for the batch; never throws, and settles every job in it. */
+  private async runBatch(batch: Job<P, R>[]): Promise<void> {
     const dispatchedAt = performance.now();
     this.busySince = dispatchedAt;
     let runStartedAt = dispatchedAt;
     const items = batch.reduce((n, j) => n + j.items, 0);
-    this.opts
-      .run(
+    try {
+      const results = await this.opts.run(
         batch.map((j) => j.part),
         () => (runStartedAt = performance.now()),
-      )
-      .then(
-        (results) => {
-          const finishedAt = performance.now();
-          batch.forEach((job, i) =>
-            job.resolve({ result: results[i], timing: { enqueuedAt: job.enqueuedAt, dispatchedAt, runStartedAt, finishedAt, batchItems: items, batchRequests: batch.length } }),
-          );
-        },
-        // A run that fails with company is retried one request at a time: one bad request must
-        // not fail the others it happened to share a batch with.
-        (err: unknown) => (batch.length === 1 ? batch[0].reject(err) : this.runAlone(batch)),
-      )
-      .finally(() => {
-        this.running = false;
-        this.busySince = undefined;
-        this.schedule();
-      });
+      );
+      if (results.length !== batch.length) throw new Error(`a run answered ${results.length} of ${batch.length} requests`);
+      const finishedAt = performance.now();
+      batch.forEach((job, i) =>
+        job.resolve({ result: results[i], timing: { enqueuedAt: job.enqueuedAt, dispatchedAt, runStartedAt, finishedAt, batchItems: items, batchRequests: batch.length } }),
+      );
+    } catch (err) {
+      // A run that fails with company is retried one request at a time: one bad request must
+      // not fail the others it happened to share a batch with.
+      if (batch.length === 1) batch[0].reject(err);
+      else {
+        for (const job of batch) {
+          if (cancelled(job)) job.reject(new CancelledError('the client went away'));
+          else await this.runBatch([job]);
+        }
+      }
+    }
   }
 
-  /** The oldest live request and the compatible ones behind it, oldest first, within the item budget. */
-  private take(): Job<P, R>[] {
-    while (this.queue.length > 0 && cancelled(this.queue[0])) this.queue.shift()!.reject(new CancelledError('the client went away'));
-    if (this.queue.length === 0) return [];
-    const head = this.queue[0];
+  private dropCancelled(): void {
+    const live = this.queue.filter((job) => {
+      if (cancelled(job)) job.reject(new CancelledError('the client went away'));
+      return !cancelled(job);
+    });
+    this.queue.splice(0, this.queue.length, ...live);
+  }
+
+  /** The requests of `key`, oldest first, greedily within the item budget (the oldest always goes); the rest stay queued. */
+  private take(key: string): Job<P, R>[] {
     if (this.opts.maxItems === 0) return [this.queue.shift()!];
     const batch: Job<P, R>[] = [];
     let items = 0;
     const rest: Job<P, R>[] = [];
     for (const job of this.queue) {
-      if (cancelled(job)) job.reject(new CancelledError('the client went away'));
-      else if (job.key === head.key && (batch.length === 0 || items + job.items <= this.opts.maxItems)) {
+      if (job.key === key && (batch.length === 0 || items + job.items <= this.opts.maxItems)) {
         batch.push(job);
         items += job.items;
       } else rest.push(job);
     }
     this.queue.splice(0, this.queue.length, ...rest);
     return batch;
-  }
-
-  private async runAlone(batch: Job<P, R>[]): Promise<void> {
-    for (const job of batch) {
-      const dispatchedAt = performance.now();
-      let runStartedAt = dispatchedAt;
-      try {
-        const [result] = await this.opts.run([job.part], () => (runStartedAt = performance.now()));
-        job.resolve({ result, timing: { enqueuedAt: job.enqueuedAt, dispatchedAt, runStartedAt, finishedAt: performance.now(), batchItems: job.items, batchRequests: 1 } });
-      } catch (err) {
-        job.reject(err);
-      }
-    }
   }
 }

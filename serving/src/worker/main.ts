@@ -4,7 +4,7 @@ import { readFile, rm } from 'node:fs/promises';
 import pino from 'pino';
 import { sha256OfBytes } from '../file-digest.js';
 import { startTracing, stopTracing } from '../tracing.js';
-import { OnnxRunner } from './onnx-runner.js';
+import { GraphConfigError, OnnxRunner } from './onnx-runner.js';
 import { createPoolServer } from './pool-server.js';
 import { EXIT_DO_NOT_RESTART } from '../exit-codes.js';
 import { WORKER_SPEC_ENV, type WorkerSpec } from './worker-spec.js';
@@ -28,7 +28,15 @@ async function main(s: WorkerSpec): Promise<void> {
     log.fatal({ expected: s.digest, actual: digest }, 'model file does not match its pinned digest; refusing to serve');
     process.exit(EXIT_DO_NOT_RESTART);
   }
-  const runner = await OnnxRunner.create(bytes, s.signature, s.intraOpThreads);
+  let runner: OnnxRunner;
+  try {
+    runner = await OnnxRunner.create(bytes, s.signature, s.intraOpThreads, { batching: s.batching !== undefined });
+  } catch (err) {
+    if (!(err instanceof GraphConfigError)) throw err;
+    // A graph that contradicts its config would fail the same way on every restart.
+    log.fatal({ err }, `refusing to serve: ${err.message}`);
+    process.exit(EXIT_DO_NOT_RESTART);
+  }
   const server = createPoolServer({
     model: s.model,
     version: s.version,

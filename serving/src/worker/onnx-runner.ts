@@ -48,6 +48,9 @@ export interface RawOutput {
   data: TensorData;
 }
 
+/** The graph contradicts model.yaml: the same on every start, so not worth a restart. */
+export class GraphConfigError extends Error {}
+
 /** Runs one ONNX model with ONNX Runtime; knows nothing about HTTP, processes or queues. */
 export class OnnxRunner {
   private constructor(
@@ -55,7 +58,8 @@ export class OnnxRunner {
     private readonly signature: ModelSignature,
   ) {}
 
-  static async create(modelBytes: Uint8Array, signature: ModelSignature, intraOpThreads: number): Promise<OnnxRunner> {
+  /** With `batching`, the graph itself must leave every first dimension free: merged runs stack requests there. */
+  static async create(modelBytes: Uint8Array, signature: ModelSignature, intraOpThreads: number, opts: { batching?: boolean } = {}): Promise<OnnxRunner> {
     for (const t of [...signature.inputs, ...signature.outputs]) {
       if (!ORT_TYPE[t.datatype]) throw new Error(`tensor '${t.name}': datatype ${t.datatype} is not supported`);
     }
@@ -67,7 +71,21 @@ export class OnnxRunner {
     });
     const missing = signature.inputs.map((t) => t.name).filter((n) => !session.inputNames.includes(n))
       .concat(signature.outputs.map((t) => t.name).filter((n) => !session.outputNames.includes(n)));
-    if (missing.length > 0) throw new Error(`model.yaml names tensors the ONNX graph lacks: ${missing.join(', ')}`);
+    if (missing.length > 0) {
+      await session.release();
+      throw new GraphConfigError(`model.yaml names tensors the ONNX graph lacks: ${missing.join(', ')}`);
+    }
+    if (opts.batching) {
+      // model.yaml may say [-1, …] while the graph fixes the first dimension (a reduction, say):
+      // merging requests there would mix clients' data, so such a model must not batch.
+      for (const m of [...session.inputMetadata, ...session.outputMetadata]) {
+        const first = m.isTensor ? m.shape[0] : undefined;
+        if (typeof first === 'number' && first >= 0) {
+          await session.release();
+          throw new GraphConfigError(`dynamic_batching needs a free first dimension, but the graph fixes ${m.name}'s to ${first}; remove dynamic_batching from model.yaml`);
+        }
+      }
+    }
     return new OnnxRunner(session, signature);
   }
 
@@ -123,6 +141,7 @@ export class OnnxRunner {
     started?.();
     const results = await this.session.run(feeds, names);
     const out = parts.map(() => ({}) as Record<string, RawOutput>);
+    const total = parts.reduce((n, p) => n + p.rows, 0);
     for (const name of names) {
       const tensor = results[name];
       const dims = tensor.dims.map(Number);
@@ -130,6 +149,9 @@ export class OnnxRunner {
         out[0][name] = { dims, data: tensor.data };
         continue;
       }
+      // An output that is not one row per input row cannot be split between requests (the caller
+      // then runs them one at a time).
+      if (dims[0] !== total) throw new Error(`output ${name} has ${dims[0]} rows for a merged batch of ${total}; it cannot be split between requests`);
       const width = dims.slice(1).reduce((a, b) => a * b, 1);
       let row = 0;
       parts.forEach((part, i) => {

@@ -71,6 +71,9 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     if (req.method !== 'POST') throw new PoolHttpError(405, 'METHOD_NOT_ALLOWED', 'infer takes POST');
 
     const received = performance.now();
+    // A client that leaves (the gateway gave up on it) before its run starts is dropped from the queue.
+    const signal = { cancelled: false };
+    res.once('close', () => (signal.cancelled = true));
     const raw = await readBody(req, opts.maxBodyBytes);
     let body: unknown;
     try {
@@ -85,8 +88,6 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     const parent = propagation.extract(context.active(), req.headers);
     const attributes = { 'vigil.model': opts.model, 'vigil.version': opts.version, 'vigil.batch_size': checked.batchSize };
     const span = tracer().startSpan('pool.infer', { kind: SpanKind.SERVER, attributes, startTime: hrTime(received) }, parent);
-    const signal = { cancelled: false };
-    res.once('close', () => (signal.cancelled = true));
     try {
       const part = prepare(opts.runner, checked.request, opts.screen);
       const { result, timing } = await batcher.submit(part, OnnxRunner.batchKey(part.feeds), checked.batchSize, signal);
