@@ -3,7 +3,8 @@
  * model runs; when it is free, the oldest request and every compatible one behind it (up to
  * `maxItems` items in all) go into one run. With no delay this costs no latency (a lone request
  * runs at once) and under concurrency it trades many small runs for a few large ones.
- * `maxQueueDelayMs` lets a not-yet-full batch wait that long for company.
+ * `maxQueueDelayMs` lets a not-yet-full batch wait that long for company (a batch of another
+ * shape that is already full goes first meanwhile).
  */
 export interface BatcherOptions<P, R> {
   /** Items (batch rows as the client counts them) a run may hold; 0: the model does not batch, one request per run. */
@@ -54,11 +55,6 @@ export class DynamicBatcher<P, R> {
   private scheduled: 'now' | NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: BatcherOptions<P, R>) {}
-
-  /** Requests waiting for a run (not counting the one running). */
-  get depth(): number {
-    return this.queue.length;
-  }
 
   /** How long the model has been busy with its current run, in ms (0 while idle): a stuck run shows here. */
   busyFor(): number {
