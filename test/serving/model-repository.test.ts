@@ -64,6 +64,27 @@ describe('model repository', () => {
     }
   });
 
+  test('dynamic_batching on a model that does not batch (max_batch_size 0) is refused, with the reason', async () => {
+    const copy = await copyOfModels();
+    try {
+      // digits without screening, so that max_batch_size 0 is otherwise a valid config.
+      const file = join(copy.dir, 'digits', '1', 'model.yaml');
+      const text = await readFile(file, 'utf8');
+      const unbatched = text
+        .slice(0, text.indexOf('detectors:'))
+        .replace('max_batch_size: 64', 'max_batch_size: 0')
+        .replace(/shape: \[-1, /g, 'shape: [1, ');
+      await writeFile(file, unbatched);
+      const digits = (await scanRepository(copy.dir)).models.get('digits')![0];
+      assert.equal(digits.status, 'refused');
+      assert.match(digits.status === 'refused' ? digits.reason : '', /dynamic_batching: dynamic batching needs max_batch_size ≥ 1/);
+      await writeFile(file, unbatched.replace(/dynamic_batching:\n {2}max_queue_delay_microseconds: 0\n/, ''));
+      assert.equal((await scanRepository(copy.dir)).models.get('digits')![0].status, 'ok', 'the same model without the section loads');
+    } finally {
+      await copy.cleanup();
+    }
+  });
+
   test('stray directories are reported, not served', async () => {
     const copy = await copyOfModels();
     try {

@@ -87,9 +87,9 @@ export function createProxyStage(opts: {
             state.ctx.poolAnsweredAt = process.hrtime.bigint();
             const { ctx } = state;
             const compute = Number(proxyRes.headers[COMPUTE_HEADER]);
-            if (compute >= 0) ctx.poolComputeSeconds = compute / 1000;
+            if (Number.isFinite(compute) && compute >= 0) ctx.poolComputeSeconds = compute / 1000;
             const queued = Number(proxyRes.headers[QUEUE_HEADER]);
-            if (queued >= 0) ctx.poolQueueSeconds = queued / 1000;
+            if (Number.isFinite(queued) && queued >= 0) ctx.poolQueueSeconds = queued / 1000;
             const items = Number(proxyRes.headers[BATCH_HEADER]);
             if (Number.isInteger(items) && items > 0) ctx.poolBatchItems = items;
             state.answer(proxyRes.statusCode ?? 502, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), proxyRes.headers[SCREEN_HEADER]);
