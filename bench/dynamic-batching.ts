@@ -5,23 +5,16 @@
 // with the CPU the pool spends per request and the mean items per run the pool reported.
 // Prints numbers; asserts nothing.
 //   npm run build && node dist/bench/dynamic-batching.js     (BENCH_SECONDS=10 for longer runs)
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import autocannon from 'autocannon';
 import { benchCaller, gateway } from './variant-gateway.js';
+import { MNIST_BODY, cpuMicros } from './bench-support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const heldout = JSON.parse(gunzipSync(readFileSync('models/mnist/1/heldout.json.gz')).toString()) as { inputs: number[][] };
-const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: heldout.inputs[0] }] });
-
-function cpuMicros(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
-}
+const body = MNIST_BODY;
 
 async function load(opts: { url: string; socketPath?: string; headers?: Record<string, string> }, poolPid: number) {
   const run = (duration: number) =>

@@ -16,10 +16,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { gunzipSync } from 'node:zlib';
 import autocannon from 'autocannon';
 import { loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
 import ort from 'onnxruntime-node';
+import { MNIST_BODY, MNIST_SAMPLE, cpuMicros } from './bench-support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 64];
@@ -32,9 +32,7 @@ interface Result {
   errors: number;
 }
 
-const heldout = JSON.parse(gunzipSync(readFileSync('models/mnist/1/heldout.json.gz')).toString()) as { inputs: number[][] };
-const sample = heldout.inputs[0];
-const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: sample }] });
+const body = MNIST_BODY;
 
 async function load(opts: { url: string; socketPath?: string; connections: number; headers?: Record<string, string> }): Promise<Result> {
   const run = (duration: number) =>
@@ -59,7 +57,7 @@ async function inProcess(connections: number): Promise<Result> {
     interOpNumThreads: 1,
     executionMode: 'sequential',
   });
-  const input = Float32Array.from(sample);
+  const input = Float32Array.from(MNIST_SAMPLE);
   const latencies: number[] = [];
   const deadline = performance.now() + SECONDS * 1000;
   let count = 0;
@@ -117,12 +115,6 @@ async function started(child: ReturnType<typeof spawn>, stateDir: string) {
   };
   const poolPid = status.models.find((m) => m.model === 'mnist')!.workers[0].pid;
   return { child, port, poolPid, auth: { authorization: `Bearer ${analystToken}` } };
-}
-
-/** CPU time (user + system) a process has used so far, in µs, from /proc. */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
 /** Runs `fn` and reports the CPU each process spent per request it served. */

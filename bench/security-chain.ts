@@ -8,19 +8,17 @@
 //   npm run build && node dist/bench/security-chain.js     (BENCH_SECONDS=10 for longer runs)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import autocannon from 'autocannon';
 import { DEV_AUDIENCE, DEV_ISSUER, loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
 import { gateway } from './variant-gateway.js';
+import { MNIST_BODY, cpuMicros } from './bench-support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 64;
-const heldout = JSON.parse(gunzipSync(readFileSync('models/mnist/1/heldout.json.gz')).toString()) as { inputs: number[][] };
-const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: heldout.inputs[0] }] });
+const body = MNIST_BODY;
 
 const POLICY = `version: 1
 roles: { analyst: bench }
@@ -36,11 +34,6 @@ interface Run {
   p99: number;
   errors: number;
   cpu: Record<string, number>;
-}
-
-function cpuMicros(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
 }
 
 async function measure(url: string, headers: Record<string, string>, pids: Record<string, number>): Promise<Run> {

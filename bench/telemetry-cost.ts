@@ -3,22 +3,15 @@
 // of every request, in gateway and pool), mnist batch 1, 64 connections, in one run.
 // Prints numbers; asserts nothing.
 //   npm run build && node dist/bench/telemetry-cost.js     (BENCH_SECONDS=10 for longer runs)
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import autocannon from 'autocannon';
 import { benchCaller, gateway } from './variant-gateway.js';
+import { MNIST_BODY, cpuMicros } from './bench-support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const heldout = JSON.parse(gunzipSync(readFileSync('models/mnist/1/heldout.json.gz')).toString()) as { inputs: number[][] };
-const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: heldout.inputs[0] }] });
-
-function cpuMicros(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
-}
+const body = MNIST_BODY;
 
 const scratch = await mkdtemp(join(tmpdir(), 'vigil-bench-tel-'));
 const token = await benchCaller(scratch);

@@ -9,6 +9,16 @@ const VERSION_LEGEND = '{{model}}/{{version}}';
 /** Mean of a histogram over the rate window: rate(_sum) / rate(_count), per model version. */
 const mean = (histogram: string) => `${sumBy(BY_VERSION, rate(perModel(`${histogram}_sum`)))} / ${sumBy(BY_VERSION, rate(perModel(`${histogram}_count`)))}`;
 
+/** p50 and p95 of a histogram per model version, and its exact mean when asked. */
+function percentiles(histogram: string, withMean = false) {
+  const bucket = perModel(`${histogram}_bucket`);
+  return [
+    { expr: quantile(0.5, BY_VERSION, bucket), legend: '{{model}}/{{version}} p50' },
+    { expr: quantile(0.95, BY_VERSION, bucket), legend: '{{model}}/{{version}} p95' },
+    ...(withMean ? [{ expr: mean(histogram), legend: '{{model}}/{{version}} mean' }] : []),
+  ];
+}
+
 /** vigil / Serving: the model pools, their workers, batching and where inference time goes. */
 export function servingDashboard(): dashboard.Dashboard {
   const d = vigilDashboard({
@@ -105,11 +115,7 @@ export function servingDashboard(): dashboard.Dashboard {
         description: 'What batch size does a typical request carry, per model version? Bucket bounds are powers of two, so quantiles are estimates; the mean is exact.',
         unit: UNIT.count,
         width: 6,
-        queries: [
-          { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_batch_size_bucket')), legend: '{{model}}/{{version}} p50' },
-          { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_batch_size_bucket')), legend: '{{model}}/{{version}} p95' },
-          { expr: mean('vigil_inference_batch_size'), legend: '{{model}}/{{version}} mean' },
-        ],
+        queries: percentiles('vigil_inference_batch_size', true),
       }),
     )
     .withPanel(
@@ -118,11 +124,7 @@ export function servingDashboard(): dashboard.Dashboard {
         description: "How many items did the run that served a request hold? The pool's dynamic batcher merges requests that arrive while the model is busy; above the clients' own batch size means batching is working. Weighted by request.",
         unit: UNIT.count,
         width: 6,
-        queries: [
-          { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_execution_batch_size_bucket')), legend: '{{model}}/{{version}} p50' },
-          { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_execution_batch_size_bucket')), legend: '{{model}}/{{version}} p95' },
-          { expr: mean('vigil_inference_execution_batch_size'), legend: '{{model}}/{{version}} mean' },
-        ],
+        queries: percentiles('vigil_inference_execution_batch_size', true),
       }),
     );
 
@@ -133,10 +135,7 @@ export function servingDashboard(): dashboard.Dashboard {
         description: "How long do requests wait in the pool's queue for the model (behind the running batch, or for company up to max_queue_delay_microseconds)? Growing with load means the pool needs more workers.",
         unit: UNIT.seconds,
         width: 6,
-        queries: [
-          { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_queue_duration_bucket')), legend: '{{model}}/{{version}} p50' },
-          { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_queue_duration_bucket')), legend: '{{model}}/{{version}} p95' },
-        ],
+        queries: percentiles('vigil_inference_queue_duration'),
       }),
     )
     .withPanel(
@@ -145,10 +144,7 @@ export function servingDashboard(): dashboard.Dashboard {
         description: "How long does the model take per request: forming its batch and the ONNX Runtime run, as the pool reports it? This is the floor no gateway change can lower; a merged batch's time counts for each of its requests.",
         unit: UNIT.seconds,
         width: 6,
-        queries: [
-          { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_compute_duration_bucket')), legend: '{{model}}/{{version}} p50' },
-          { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_compute_duration_bucket')), legend: '{{model}}/{{version}} p95' },
-        ],
+        queries: percentiles('vigil_inference_compute_duration'),
       }),
     )
     .withPanel(
@@ -157,10 +153,7 @@ export function servingDashboard(): dashboard.Dashboard {
         description: 'How long does the gateway wait for the pool per inference (socket, queue wait, (de)serialisation and compute)?',
         unit: UNIT.seconds,
         width: 6,
-        queries: [
-          { expr: quantile(0.5, BY_VERSION, perModel('vigil_inference_duration_bucket')), legend: '{{model}}/{{version}} p50' },
-          { expr: quantile(0.95, BY_VERSION, perModel('vigil_inference_duration_bucket')), legend: '{{model}}/{{version}} p95' },
-        ],
+        queries: percentiles('vigil_inference_duration'),
       }),
     )
     .withPanel(
