@@ -79,7 +79,7 @@ async function inProcess(connections: number): Promise<Result> {
 
 async function startGateway(runtimeDir: string, scratch: string) {
   const stateDir = join(scratch, 'state');
-  const child = spawn(process.execPath, ['bin/vigil.js', 'start'], {
+  const child = spawn(process.execPath, npmStartArgs(), {
     env: {
       ...process.env,
       PORT: '0',
@@ -98,6 +98,14 @@ async function startGateway(runtimeDir: string, scratch: string) {
     child.kill('SIGTERM');
     throw err;
   }
+}
+
+/** What `npm start` runs after `node` (V8 flags included), so (b) measures the gateway as shipped. */
+function npmStartArgs(): string[] {
+  const script = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const [command, ...args] = script.split(/\s+/);
+  if (command !== 'node') throw new Error(`npm start runs ${command}, not node: update the bench`);
+  return args;
 }
 
 async function started(child: ReturnType<typeof spawn>, stateDir: string) {
