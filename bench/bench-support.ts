@@ -1,6 +1,7 @@
 // What every benchmark here shares: the mnist request it sends and how it reads a process's CPU.
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { procStats } from '../gateway/src/telemetry/proc-stats.js';
 
 const heldout = JSON.parse(gunzipSync(readFileSync('models/mnist/1/heldout.json.gz')).toString()) as { inputs: number[][] };
 /** One held-out mnist digit. */
@@ -10,6 +11,7 @@ export const MNIST_BODY = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 
 
 /** CPU time (user + system) a process has used so far, in µs, from /proc. */
 export function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  const stats = procStats(pid);
+  if (!stats) throw new Error(`no /proc/${pid}: the process is gone (or this is not Linux)`);
+  return (stats.userSeconds + stats.systemSeconds) * 1e6;
 }

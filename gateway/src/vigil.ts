@@ -151,6 +151,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   for (const v of served) byModel.set(v.model, [...(byModel.get(v.model) ?? []), v]);
   const registry = new ModelRegistry(byModel);
   metrics.observePools(registry);
+  metrics.observeRuntime(registry);
   metrics.seedRareEvents(registry);
   const quarantine = new Quarantine();
   metrics.observeQuarantine(() => quarantine.active());

@@ -23,6 +23,8 @@ export const UNIT = {
   ratio: 'percentunit',
   count: 'short',
   itemsPerSecond: 'suffix:items/s',
+  bytes: 'bytes',
+  cores: 'suffix: cores',
   logLines: 'short',
 } as const;
 

@@ -1,5 +1,5 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import { perModel, quantile, rate, sumBy } from './promql.js';
+import { perModel, quantile, rate, sumBy, vigil } from './promql.js';
 import { RED_FROM_ONE, UNIT, UP_DOWN, heatmapPanel, row, statPanel, timeseriesPanel } from './panels.js';
 import { finish, jobVariable, modelVariables, vigilDashboard } from './vigil-dashboard.js';
 
@@ -24,7 +24,7 @@ export function servingDashboard(): dashboard.Dashboard {
   const d = vigilDashboard({
     uid: 'vigil-serving',
     title: 'vigil / Serving',
-    description: 'Model pools: workers and restarts, requests in flight, batch sizes and dynamic batching, items per second, queue wait, compute time and what the round trip adds.',
+    description: 'Model pools: workers and restarts, requests in flight, batch sizes and dynamic batching, items per second, queue wait, compute time and what the round trip adds; CPU, memory and event-loop load of the gateway and pool processes.',
     variables: [jobVariable(), ...modelVariables()],
   });
 
@@ -163,6 +163,53 @@ export function servingDashboard(): dashboard.Dashboard {
         unit: UNIT.seconds,
         width: 6,
         queries: [{ expr: `(${mean('vigil_inference_duration')}) - (${mean('vigil_inference_compute_duration')})`, legend: VERSION_LEGEND }],
+      }),
+    );
+
+  d.withRow(row('Processes: the gateway and the pool workers'))
+    .withPanel(
+      timeseriesPanel({
+        title: 'Gateway event loop busy',
+        description: "What share of the time is each gateway's event loop busy? The gateway is one event loop: near 100%, requests queue in the gateway itself, whatever the pools do; add gateway instances.",
+        unit: UNIT.ratio,
+        width: 6,
+        min: 0,
+        max: 1,
+        queries: [{ expr: vigil('nodejs_eventloop_utilization'), legend: '{{instance}}' }],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Gateway event-loop delay p99',
+        description: "How late does each gateway's event loop run what is due (p99 between scrapes)? Every request waits this long on top of its work; tens of milliseconds mean a saturated loop or long garbage collections.",
+        unit: UNIT.seconds,
+        width: 6,
+        queries: [{ expr: vigil('nodejs_eventloop_delay_p99'), legend: '{{instance}}' }],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'CPU by process',
+        description: 'How many CPU cores do the gateway and each pool (all its workers) use? A gateway near one core is at its limit; pools share the cores that are left.',
+        unit: UNIT.cores,
+        width: 6,
+        queries: [
+          { expr: sumBy(['instance'], rate(vigil('process_cpu_time_total'))), legend: 'gateway {{instance}}' },
+          { expr: sumBy(BY_VERSION, rate(perModel('vigil_pool_worker_cpu_time_total'))), legend: 'pool {{model}}/{{version}}' },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Memory (RSS) by process',
+        description: "How much memory do the gateway and each pool (all its workers) hold, and how much of the gateway's is live JavaScript (V8 heap used)? A pool that only grows points at the model or its runtime.",
+        unit: UNIT.bytes,
+        width: 6,
+        queries: [
+          { expr: vigil('process_memory_usage'), legend: 'gateway {{instance}}' },
+          { expr: sumBy(['instance'], vigil('v8js_memory_heap_used')), legend: 'gateway {{instance}} V8 heap used' },
+          { expr: sumBy(BY_VERSION, perModel('vigil_pool_worker_memory_usage')), legend: 'pool {{model}}/{{version}}' },
+        ],
       }),
     );
 

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { EXPORTED_SERIES } from '../../gateway/src/telemetry/metrics.js';
+import { metricNamesIn } from '../../grafana/src/promql.js';
 
 const RULES = 'grafana/alerts/vigil-rules.yml';
 
@@ -27,12 +28,10 @@ test('every rule has a severity and a summary, and uses only series vigil export
   const doc = parse(readFileSync(RULES, 'utf8')) as { groups: { rules: { alert: string; expr: string; labels: { severity: string }; annotations: { summary: string } }[] }[] };
   const rules = doc.groups.flatMap((g) => g.rules);
   assert.ok(rules.length >= 8);
-  const series = /\b(http_[a-z_]+|vigil_[a-z_]+)\b/g;
   for (const r of rules) {
     assert.ok(['critical', 'warning', 'info'].includes(r.labels.severity), r.alert);
     assert.ok(r.annotations.summary.length > 10, r.alert);
-    // Label matchers and grouping clauses name labels, not series.
-    const names = r.expr.replace(/\{[^}]*\}/g, '').replace(/\b(by|without)\s*\([^)]*\)/g, '').match(series) ?? [];
+    const names = metricNamesIn(r.expr);
     assert.ok(names.length > 0, `${r.alert} queries a vigil metric`);
     for (const name of names) assert.ok(EXPORTED_SERIES.includes(name), `${r.alert}: ${name} is not a series vigil exports`);
   }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { EXPORTED_SERIES } from '../../gateway/src/telemetry/metrics.js';
 import { inferRequest } from '../helpers/heldout.js';
@@ -37,6 +39,35 @@ describe('GET /metrics on the admin port', () => {
   test('every series in the scrape is one vigil declares (what dashboards and alert rules are checked against)', () => {
     const names = new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]));
     for (const name of names) assert.ok(EXPORTED_SERIES.includes(name), `${name} is exported but not declared in EXPORTED_SERIES`);
+  });
+
+  test("the gateway's and each pool worker's CPU and memory are what the OS reports", async (t) => {
+    if (!existsSync('/proc/self/statm')) return t.skip('no /proc: process figures are read from Linux /proc');
+    const scrape = (await rawRequest(vigil.adminPort, 'GET', '/metrics')).text;
+    const pageSize = Number(execFileSync('getconf', ['PAGESIZE']).toString());
+    // Resident pages from statm: another file than the one vigil reads, in another unit.
+    const rssOf = (pid: number | 'self') => Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * pageSize;
+    const near = (got: number | undefined, want: number, what: string) => assert.ok(got !== undefined && Math.abs(got - want) <= 0.25 * want, `${what}: ${got} vs ${want} from /proc`);
+    // The test runs vigil in its own process: the gateway is this process.
+    near(sample(scrape, 'process_memory_usage'), rssOf('self'), 'gateway RSS');
+    const heap = scrape.split('\n').filter((l) => l.startsWith('v8js_memory_heap_used{')).reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    assert.ok(heap > 1e6 && heap < sample(scrape, 'process_memory_usage')!, `V8 heap used ${heap}`);
+    assert.ok(sample(scrape, 'process_cpu_time_total', { cpu_mode: 'user' })! > 0);
+    const busy = sample(scrape, 'nodejs_eventloop_utilization')!;
+    assert.ok(busy >= 0 && busy <= 1, `event loop utilization ${busy}`);
+    const late = sample(scrape, 'nodejs_eventloop_delay_p99')!;
+    assert.ok(late >= 0 && late < 10, `event loop delay p99 ${late} s`);
+    for (const model of ['digits', 'mnist']) {
+      const served = vigil.registry.resolve(model, undefined);
+      assert.equal(served.status, 'serving');
+      const pid = served.pool.workers[0].pid!;
+      near(sample(scrape, 'vigil_pool_worker_memory_usage', { model, version: '1', worker: '0' }), rssOf(pid), `${model} worker RSS`);
+      // Loading ONNX Runtime alone takes more than one clock tick; the counter never runs ahead of the kernel's.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      const kernelSeconds = (Number(stat[11]) + Number(stat[12])) / 100;
+      const cpu = sample(scrape, 'vigil_pool_worker_cpu_time_total', { model, worker: '0', cpu_mode: 'user' })! + sample(scrape, 'vigil_pool_worker_cpu_time_total', { model, worker: '0', cpu_mode: 'system' })!;
+      assert.ok(cpu > 0 && cpu <= kernelSeconds + 1e-9, `${model} worker CPU ${cpu} s vs ${kernelSeconds} s`);
+    }
   });
 
   test('gateway rejections and security figures, with bounded labels only', () => {

@@ -6,6 +6,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { DETECTORS } from '../../../detectors/src/finding.js';
 import type { ModelRegistry } from '../model-registry.js';
+import { observeRuntime } from './runtime-metrics.js';
 
 /**
  * Every series vigil exports, as Prometheus names: dashboards and alert rules are checked against
@@ -36,6 +37,13 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_audit_write_errors_total',
   'vigil_alerts_total',
   'vigil_alertmanager_errors_total',
+  'vigil_pool_worker_cpu_time_total',
+  'vigil_pool_worker_memory_usage',
+  'process_cpu_time_total',
+  'process_memory_usage',
+  'v8js_memory_heap_used',
+  'nodejs_eventloop_utilization',
+  'nodejs_eventloop_delay_p99',
   'target_info',
 ];
 
@@ -58,6 +66,7 @@ const QUEUE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 export class VigilMetrics {
   private readonly exporter: PrometheusExporter;
   private readonly provider: MeterProvider;
+  private stopRuntime: () => void = () => undefined;
 
   readonly httpDuration: Histogram;
   readonly inferenceRequests: Counter;
@@ -178,12 +187,18 @@ export class VigilMetrics {
     );
   }
 
+  /** The gateway's process and runtime, and each pool worker's CPU and memory, read at scrape time. */
+  observeRuntime(registry: ModelRegistry): void {
+    this.stopRuntime = observeRuntime(this.provider.getMeter('vigil'), registry);
+  }
+
   /** GET /metrics on the admin port. */
   handle(req: IncomingMessage, res: ServerResponse): void {
     this.exporter.getMetricsRequestHandler(req, res);
   }
 
   shutdown(): Promise<void> {
+    this.stopRuntime();
     return this.provider.shutdown();
   }
 }
