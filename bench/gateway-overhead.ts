@@ -11,15 +11,12 @@
 // at concurrency 1 and 64, plus the gateway process's peak RSS. Prints numbers; asserts nothing.
 //   npm run bench            (BENCH_SECONDS=10 for longer runs)
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import { loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
 import ort from 'onnxruntime-node';
 import { MNIST_BODY, MNIST_SAMPLE, cpuMicros } from './bench-support.js';
+import { startVigilChild } from './vigil-child.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 64];
@@ -77,54 +74,6 @@ async function inProcess(connections: number): Promise<Result> {
   return { rps: count / elapsed, requests: count, p50: latencies[Math.floor(latencies.length * 0.5)], p99: latencies[Math.floor(latencies.length * 0.99)], errors: 0 };
 }
 
-async function startGateway(runtimeDir: string, scratch: string) {
-  const stateDir = join(scratch, 'state');
-  const child = spawn(process.execPath, npmStartArgs(), {
-    env: {
-      ...process.env,
-      PORT: '0',
-      ADMIN_PORT: '0',
-      LOG_LEVEL: 'info',
-      VIGIL_RUNTIME_DIR: runtimeDir,
-      VIGIL_STATE_DIR: stateDir,
-      VIGIL_AUDIT_DIR: join(scratch, 'audit'),
-      VIGIL_POLICY: join(scratch, 'policy.yaml'),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  try {
-    return await started(child, stateDir);
-  } catch (err) {
-    child.kill('SIGTERM');
-    throw err;
-  }
-}
-
-/** What `npm start` runs after `node` (V8 flags included), so (b) measures the gateway as shipped. */
-function npmStartArgs(): string[] {
-  const script = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start;
-  const [command, ...args] = script.split(/\s+/);
-  if (command !== 'node') throw new Error(`npm start runs ${command}, not node: update the bench`);
-  return args;
-}
-
-async function started(child: ReturnType<typeof spawn>, stateDir: string) {
-  const { port, adminPort } = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('"vigil listening"')) resolve(JSON.parse(line) as { port: number; adminPort: number });
-    });
-    child.once('exit', () => reject(new Error('vigil exited before listening')));
-  });
-  const key = await loadOrCreateDevKey(stateDir);
-  const token = await mintDevToken(key, { sub: 'bench', roles: ['admin'], ttlSeconds: 3600 });
-  const analystToken = await mintDevToken(key, { sub: 'bench', roles: ['analyst'], ttlSeconds: 3600 });
-  const status = (await (await fetch(`http://127.0.0.1:${adminPort}/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
-    models: { model: string; workers: { pid: number }[] }[];
-  };
-  const poolPid = status.models.find((m) => m.model === 'mnist')!.workers[0].pid;
-  return { child, port, poolPid, auth: { authorization: `Bearer ${analystToken}` } };
-}
-
 /** Runs `fn` and reports the CPU each process spent per request it served. */
 async function withCpu(pids: Record<string, number>, fn: () => Promise<Result>): Promise<Result & { cpu: Record<string, number> }> {
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMicros(pid)]));
@@ -133,11 +82,6 @@ async function withCpu(pids: Record<string, number>, fn: () => Promise<Result>):
   const served = result.requests + result.rps;
   const cpu = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuMicros(pid) - before[k]) / served]));
   return { ...result, cpu };
-}
-
-function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
 const fmt = (r: Result & { cpu?: Record<string, number> }) =>
@@ -151,21 +95,8 @@ async function startBareProxy(socketPath: string, script = './bare-proxy.js') {
   return { child, port };
 }
 
-const runtimeDir = await mkdtemp(join(tmpdir(), 'vigil-bench-'));
-const scratch = await mkdtemp(join(tmpdir(), 'vigil-bench-scratch-'));
-// The full security chain runs (authenticate, authorize, limit, audit), with quotas out of reach.
-await writeFile(
-  join(scratch, 'policy.yaml'),
-  `version: 1
-roles: { admin: all, analyst: bench }
-grants:
-  - { id: admin, roles: [admin], actions: ["*"], models: ["*"] }
-  - { id: bench, roles: [analyst], actions: [infer], models: [mnist] }
-limits: { roles: { analyst: { requests_per_minute: 100000000, items_per_minute: 100000000, concurrency: 1000 } } }
-`,
-);
-const gateway = await startGateway(runtimeDir, scratch);
-const socketPath = join(runtimeDir, 'mnist.1.0.sock');
+const gateway = await startVigilChild();
+const socketPath = gateway.poolSocket;
 const bare = await startBareProxy(socketPath);
 const bareUndici = await startBareProxy(socketPath, './bare-undici-proxy.js');
 const rows: string[] = [];
@@ -186,12 +117,9 @@ try {
   for (const r of rows) console.log(r);
   console.log('');
   for (const r of ratios) console.log(r);
-  console.log(`\ngateway peak RSS: ${peakRssMb(gateway.child.pid!).toFixed(0)} MB (VmHWM of the gateway process, pools excluded)`);
+  console.log(`\ngateway peak RSS: ${gateway.peakRssMb().toFixed(0)} MB (VmHWM of the gateway process, pools excluded)`);
 } finally {
   bare.child.kill('SIGTERM');
   bareUndici.child.kill('SIGTERM');
-  gateway.child.kill('SIGTERM');
-  await new Promise((r) => gateway.child.once('exit', r));
-  await rm(runtimeDir, { recursive: true, force: true });
-  await rm(scratch, { recursive: true, force: true });
+  await gateway.stop();
 }

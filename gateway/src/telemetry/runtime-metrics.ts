@@ -40,14 +40,16 @@ export function observeRuntime(meter: Meter, registry: ModelRegistry): () => voi
       const loop = performance.eventLoopUtilization();
       result.observe(utilization, performance.eventLoopUtilization(loop, lastLoop).utilization);
       lastLoop = loop;
-      // No sample yet (a scrape right after the last) reads as NaN: report nothing rather than 0.
+      // No sample since the last scrape (two scrapes within 10 ms): no p99 rather than a made-up 0.
       if (delay.count > 0) result.observe(delayP99, delay.percentile(99) / 1e9);
       delay.reset();
 
       for (const v of registry.all()) {
         if (v.status !== 'serving') continue;
         for (const w of v.pool.workers) {
-          const stats = w.pid === undefined ? null : procStats(w.pid);
+          // Only a live worker's pid is its own: once it exited, the number may be another process's.
+          const live = w.state === 'up' || w.state === 'starting';
+          const stats = live && w.pid !== undefined ? procStats(w.pid) : null;
           if (!stats) continue;
           const labels = { model: v.model, version: v.version, worker: String(w.index) };
           result.observe(workerCpu, stats.userSeconds, { ...labels, 'cpu.mode': 'user' });
