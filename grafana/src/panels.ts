@@ -89,17 +89,22 @@ function colorOverrides<T extends { overrideByName(name: string, properties: das
   return panel;
 }
 
-/** A line chart of one or more PromQL queries. */
-export function timeseriesPanel(p: Common & { unit: string; queries: PromQuery[]; stack?: boolean; min?: number; max?: number; seriesColors?: SeriesColors }): timeseries.PanelBuilder {
-  const panel = new timeseries.PanelBuilder()
+/** What every time-series panel shares: title, description, data source, unit, size, legend and tooltip. */
+function timeseriesBase(p: Common & { unit: string }, source: DataSourceRef): timeseries.PanelBuilder {
+  return new timeseries.PanelBuilder()
     .title(p.title)
     .description(p.description)
-    .datasource(ref(PROMETHEUS))
+    .datasource(ref(source))
     .unit(p.unit)
     .span(p.width)
     .height(p.height ?? PANEL_HEIGHT)
     .legend(legend())
-    .tooltip(tooltip())
+    .tooltip(tooltip());
+}
+
+/** A line chart of one or more PromQL queries. */
+export function timeseriesPanel(p: Common & { unit: string; queries: PromQuery[]; stack?: boolean; min?: number; max?: number; seriesColors?: SeriesColors }): timeseries.PanelBuilder {
+  const panel = timeseriesBase(p, PROMETHEUS)
     .lineWidth(1)
     .fillOpacity(p.stack ? 30 : 10)
     .showPoints(common.VisibilityMode.Never)
@@ -176,15 +181,7 @@ function instantTable(p: Common & { columns: Record<string, string>; sortBy: str
 
 /** A line chart of LogQL metric queries (counts of log lines or audit records). */
 export function logCountPanel(p: Common & { unit: string; queries: LogQuery[]; stack?: boolean; seriesColors?: SeriesColors }): timeseries.PanelBuilder {
-  const panel = new timeseries.PanelBuilder()
-    .title(p.title)
-    .description(p.description)
-    .datasource(ref(LOKI))
-    .unit(p.unit)
-    .span(p.width)
-    .height(p.height ?? PANEL_HEIGHT)
-    .legend(legend())
-    .tooltip(tooltip())
+  const panel = timeseriesBase(p, LOKI)
     .drawStyle(common.GraphDrawStyle.Bars)
     .fillOpacity(60)
     .showPoints(common.VisibilityMode.Never)
