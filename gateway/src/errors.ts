@@ -70,6 +70,7 @@ export const ERRORS = {
   LIMITER_UNAVAILABLE: { status: 503, doc: 'The rate-limit store failed and the policy says `on_store_failure: fail_closed`.' },
   AUDIT_UNAVAILABLE: { status: 503, doc: 'The audit log cannot be written; vigil fails closed rather than answer without a record.' },
   INVALID_QUERY: { status: 400, doc: 'A query parameter of an admin endpoint (e.g. `since` of `/audit`) is invalid.' },
+  OVERLOADED: { status: 503, doc: "vigil is at one of its global bounds (connections, requests in flight, buffered body bytes, a pool's queue); retry after `Retry-After` seconds." },
   SHUTTING_DOWN: { status: 503, doc: 'vigil is draining before it stops.' },
   INTERNAL_ERROR: { status: 500, doc: 'A bug in vigil; the log has the details under the request id.' },
 } as const satisfies Record<string, ErrorDefinition> & Record<RequestProblemCode, ErrorDefinition>;

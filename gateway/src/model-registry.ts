@@ -1,12 +1,13 @@
 import type { ModelConfig } from '../../serving/src/model-config.js';
 import type { ModelSignature } from '../../serving/src/oip/signature.js';
+import type { Backend } from '../../serving/src/backend.js';
 import type { Pool } from '../../serving/src/supervisor/pool.js';
 import type { ModelScreening } from './screening/model-screening.js';
 import { VigilError } from './errors.js';
 
 /** One model version as the gateway serves it: with a pool, or refused with the reason. */
 export type ServedVersion =
-  | { model: string; version: string; status: 'serving'; config: ModelConfig; signature: ModelSignature; pool: Pool; screening: ModelScreening }
+  | { model: string; version: string; status: 'serving'; config: ModelConfig; signature: ModelSignature; pool: Pool; backend: Backend; screening: ModelScreening }
   | { model: string; version: string; status: 'refused'; reason: string };
 
 /** The gateway's map of models and versions; resolves what a request addresses. */

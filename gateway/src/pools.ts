@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LocalPoolBackend } from '../../serving/src/local-pool-backend.js';
 import type { ModelVersion } from '../../serving/src/model-repository.js';
 import { signatureOf } from '../../serving/src/model-config.js';
 import type { Supervisor, WorkerDefinition } from '../../serving/src/supervisor/supervisor.js';
@@ -22,7 +23,7 @@ export function createPools(
   versions: ModelVersion[],
   supervisor: Supervisor,
   runtimeDir: string,
-  opts: { maxBodyBytes: number; runTimeoutMs: number; logLevel: string; screening: ReadonlyMap<ModelVersion, ModelScreening> },
+  opts: { maxBodyBytes: number; runTimeoutMs: number; logLevel: string; maxQueue: number; screening: ReadonlyMap<ModelVersion, ModelScreening> },
 ): ServedVersion[] {
   return versions.map((v): ServedVersion => {
     if (v.status === 'refused') return { model: v.name, version: v.version, status: 'refused', reason: v.reason };
@@ -63,6 +64,7 @@ export function createPools(
       });
     }
     const pool = supervisor.addPool(`${v.name}/${v.version}`, definitions);
-    return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, pool, screening };
+    const backend = new LocalPoolBackend(pool, { maxQueue: opts.maxQueue });
+    return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, pool, backend, screening };
   });
 }

@@ -146,7 +146,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     restart: { initialBackoffMs: restart.initial_backoff_ms, maxBackoffMs: restart.max_backoff_ms, maxRestarts: restart.max_restarts, windowMs: restart.window_ms },
     health: { intervalMs: health.interval_ms, timeoutMs: health.timeout_ms, failuresBeforeReplace: health.failures_before_replace, startTimeoutMs: config.pools.start_timeout_ms },
   });
-  const served = createPools(versions, supervisor, runtime.path, { maxBodyBytes: config.server.max_body_bytes, runTimeoutMs: config.server.request_timeout_ms, logLevel: log.level, screening });
+  const served = createPools(versions, supervisor, runtime.path, { maxBodyBytes: config.server.max_body_bytes, runTimeoutMs: config.server.request_timeout_ms, logLevel: log.level, maxQueue: config.pools.max_queue, screening });
   const byModel = new Map<string, ServedVersion[]>();
   for (const v of served) byModel.set(v.model, [...(byModel.get(v.model) ?? []), v]);
   const registry = new ModelRegistry(byModel);
@@ -245,6 +245,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     server.closeAllConnections();
     await closed;
     await supervisor.stop(config.pools.stop_grace_ms);
+    await Promise.all(served.map((v) => (v.status === 'serving' ? v.backend.close() : undefined)));
     adminServer.closeAllConnections();
     await new Promise<void>((r) => adminServer.close(() => r()));
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });

@@ -141,6 +141,8 @@ export const configSchema = z
       .object({
         start_timeout_ms: ms.default(30_000),
         stop_grace_ms: ms.default(5_000),
+        /** Requests in flight to one model version's pool at once; past it, 503 OVERLOADED at once. */
+        max_queue: z.number().int().min(1).max(100_000).default(1024),
         restart: z
           .object({
             initial_backoff_ms: ms.default(250),

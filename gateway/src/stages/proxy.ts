@@ -1,170 +1,99 @@
-import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { context, propagation, type Context } from '@opentelemetry/api';
-import { createProxyMiddleware, proxyEventsPlugin, type RequestHandler } from 'http-proxy-middleware';
-import type { Pool } from '../../../serving/src/supervisor/pool.js';
-import type { WorkerSlot } from '../../../serving/src/supervisor/worker-slot.js';
+import { context, propagation } from '@opentelemetry/api';
+import { BackendError, type Backend } from '../../../serving/src/backend.js';
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
 import { CLIENT_CLOSED_STATUS, type Responder } from '../respond.js';
-import { BATCH_HEADER, COMPUTE_HEADER, QUEUE_HEADER } from '../../../serving/src/worker/pool-headers.js';
-import { SCREEN_HEADER } from '../../../detectors/src/squeeze/pool-screen.js';
 
-/** Request headers a pool may see. Credentials, cookies and hop-by-hop headers never reach it. */
-const FORWARDED_HEADERS = new Set(['content-type', 'content-length', 'traceparent', 'tracestate', 'x-request-id']);
-/** Socket-level failures that mean the worker is gone (died mid-request, or before we noticed). */
-const WORKER_GONE = new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOENT', 'EPIPE', 'ECONNABORTED']);
-
-interface InFlight {
-  ctx: RequestContext;
-  traceContext: Context;
-  pool: Pool;
-  proxyReq?: ClientRequest;
-  fail: (err: VigilError) => void;
-  answer: (status: number, body: Buffer, screenHeader: string | string[] | undefined) => void;
-}
-
-/** Pool answers are a few KB; anything past this is a broken pool, not an answer. */
-const MAX_POOL_RESPONSE_BYTES = 64 * 1024 * 1024;
+/** Why a request's backend call was cut short by the gateway itself. */
+class ClientGone extends Error {}
 
 /**
- * proxy stage (infer only): forwards the validated bytes to the least-busy live worker of the
- * model's pool over its Unix socket, with keep-alive. The pool's answer is held until its audit
- * record is written, then sent (fail closed: no answer without a record). A worker that dies
- * mid-request fails that request at once with 503 POOL_RESTARTING, never a hang.
+ * proxy stage (infer only): hands the validated bytes to the model version's backend (its pool)
+ * and sends the answer once its audit record is written (fail closed: no answer without a record).
+ * The backend builds the pool request itself; nothing of the client's request but the validated
+ * body reaches it. A worker that dies mid-request fails that request at once with 503
+ * POOL_RESTARTING, never a hang; a client that leaves cancels the pool's work on it.
  */
 export function createProxyStage(opts: {
   timeoutMs: number;
   responder: Responder;
   /** Judges the pool's screening of a successful answer before it is sent; throws to refuse it. */
-  screenAnswer?: (ctx: RequestContext, header: string | string[] | undefined) => Promise<void>;
+  screenAnswer?: (ctx: RequestContext, header: string | undefined) => Promise<void>;
 }) {
-  const handlers = new Map<string, RequestHandler>();
-  const inflight = new WeakMap<IncomingMessage, InFlight>();
-
-  function handlerFor(worker: WorkerSlot): RequestHandler {
-    let handler = handlers.get(worker.socketPath);
-    if (handler) return handler;
-    handler = createProxyMiddleware<IncomingMessage, ServerResponse>({
-      target: { socketPath: worker.socketPath } as unknown as string,
-      agent: new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 }),
-      // Only the plugin that wires `on`: no default logging or error pages, errors go through renderError.
-      ejectPlugins: true,
-      plugins: [proxyEventsPlugin],
-      selfHandleResponse: true,
-      on: {
-        proxyReq(proxyReq, req) {
-          const state = inflight.get(req);
-          if (!state) return;
-          state.proxyReq = proxyReq;
-          for (const name of proxyReq.getHeaderNames()) {
-            if (!FORWARDED_HEADERS.has(name)) proxyReq.removeHeader(name);
-          }
-          proxyReq.setHeader('host', 'pool'); // HTTP/1.1 requires one; the client's is no business of the pool's
-          const body = state.ctx.body!.raw;
-          proxyReq.setHeader('content-length', body.length);
-          proxyReq.setHeader('x-request-id', state.ctx.id);
-          // The pool's spans join the request's trace, under this stage's span.
-          const carrier: Record<string, string> = {};
-          propagation.inject(state.traceContext, carrier);
-          for (const [name, value] of Object.entries(carrier)) proxyReq.setHeader(name, value);
-          // The request stream was consumed by the body stage; http-proxy's pipe of the ended
-          // stream only ends proxyReq, after these exact bytes.
-          proxyReq.write(body);
-        },
-        proxyRes(proxyRes, req) {
-          const state = inflight.get(req);
-          if (!state) return void proxyRes.resume();
-          const chunks: Buffer[] = [];
-          let size = 0;
-          proxyRes.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_POOL_RESPONSE_BYTES) {
-              proxyRes.destroy();
-              state.fail(new VigilError('POOL_ERROR', 'the model pool sent an oversized answer'));
-            } else chunks.push(chunk);
-          });
-          proxyRes.on('end', () => {
-            state.ctx.poolAnsweredAt = process.hrtime.bigint();
-            const { ctx } = state;
-            const compute = Number(proxyRes.headers[COMPUTE_HEADER]);
-            if (Number.isFinite(compute) && compute >= 0) ctx.poolComputeSeconds = compute / 1000;
-            const queued = Number(proxyRes.headers[QUEUE_HEADER]);
-            if (Number.isFinite(queued) && queued >= 0) ctx.poolQueueSeconds = queued / 1000;
-            const items = Number(proxyRes.headers[BATCH_HEADER]);
-            if (Number.isInteger(items) && items > 0) ctx.poolBatchItems = items;
-            state.answer(proxyRes.statusCode ?? 502, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), proxyRes.headers[SCREEN_HEADER]);
-          });
-          proxyRes.on('error', () => state.fail(new VigilError('POOL_RESTARTING', 'the model pool worker stopped while answering', { 'retry-after': String(state.pool.retryAfterSeconds()) })));
-        },
-        error(err, req) {
-          const state = inflight.get(req as IncomingMessage);
-          const code = (err as NodeJS.ErrnoException).code ?? '';
-          if (!state) return;
-          state.fail(
-            WORKER_GONE.has(code) || /socket hang up/.test(err.message)
-              ? new VigilError('POOL_RESTARTING', 'the model pool worker stopped while handling this request; it is being restarted', {
-                  'retry-after': String(state.pool.retryAfterSeconds()),
-                })
-              : new VigilError('POOL_ERROR', `the model pool failed: ${code || err.message}`),
-          );
-        },
-      },
-    });
-    handlers.set(worker.socketPath, handler);
-    return handler;
-  }
-
-  return function proxy(ctx: RequestContext): Promise<void> | void {
+  return async function proxy(ctx: RequestContext): Promise<void> {
     if (ctx.route?.action !== 'model.infer' || ctx.target?.status !== 'serving' || !ctx.body) return;
-    const { model, version, pool } = ctx.target;
-    const worker = pool.pick();
-    if (!worker) throw unavailable(pool);
-    const { req, res } = ctx;
-    ctx.answered = true; // from here on this stage (or renderError) owns the answer
-    req.url = `/v2/models/${model}/versions/${version}/infer`;
+    const { model, version, backend } = ctx.target;
+    const body = ctx.body.raw;
     // The parsed tensors are not needed past screening (its rows are kept in ctx.screen); don't hold them across the round trip.
-    ctx.body!.request = undefined;
-    worker.inflight++;
+    ctx.body.request = undefined;
+    const trace = traceHeaders(ctx);
+
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new VigilError('POOL_TIMEOUT', `the model pool did not answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const onGone = () => abort.abort(new ClientGone());
+    ctx.res.once('close', onGone);
+    if (ctx.closed) onGone();
     ctx.proxiedAt = process.hrtime.bigint();
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const settle = () => {
-        if (settled) return false;
-        settled = true;
-        clearTimeout(timer);
-        worker.inflight--;
-        return true;
-      };
-      const timer = setTimeout(() => {
-        state.proxyReq?.destroy();
-        state.fail(new VigilError('POOL_TIMEOUT', `the model pool did not answer within ${opts.timeoutMs} ms`));
-      }, opts.timeoutMs);
-      const state: InFlight = {
-        ctx,
-        traceContext: context.active(),
-        pool,
-        fail: (err) => {
-          if (settle()) reject(err);
-        },
-        answer: (status, body, screenHeader) => {
-          if (!settle()) return;
-          const screened = status === 200 && opts.screenAnswer ? opts.screenAnswer(ctx, screenHeader) : Promise.resolve();
-          screened
-            .then(() => opts.responder.send(ctx, status, { 'content-type': 'application/json' }, body, status >= 400 ? poolErrorCode(body) : undefined))
-            .then(resolve, reject);
-        },
-      };
-      inflight.set(req, state);
-      // A client that goes away mid-request: stop the pool's work on it (freeing its slot honestly)
-      // and audit that it ended unanswered.
-      res.once('close', () => {
-        if (!settle()) return;
-        state.proxyReq?.destroy();
-        opts.responder.record(ctx, CLIENT_CLOSED_STATUS, 'CLIENT_CLOSED').then(resolve, resolve);
-      });
-      void handlerFor(worker)(req, res, (err?: unknown) => state.fail(new VigilError('POOL_ERROR', `proxy failure: ${String(err)}`)));
-    });
+    let answer;
+    try {
+      answer = await backend.infer({ model, version, body, contentType: 'application/json', requestId: ctx.id, trace }, abort.signal);
+    } catch (err) {
+      if (err instanceof ClientGone) {
+        // Audit that it ended unanswered; the pool has dropped its work on it.
+        ctx.answered = true;
+        await opts.responder.record(ctx, CLIENT_CLOSED_STATUS, 'CLIENT_CLOSED');
+        return;
+      }
+      throw err instanceof BackendError ? errorOf(err, backend) : err;
+    } finally {
+      clearTimeout(timer);
+      ctx.res.off('close', onGone);
+    }
+    ctx.poolAnsweredAt = process.hrtime.bigint();
+    const { report } = answer;
+    if (report.computeMs !== undefined) ctx.poolComputeSeconds = report.computeMs / 1000;
+    if (report.queueMs !== undefined) ctx.poolQueueSeconds = report.queueMs / 1000;
+    if (report.batchItems !== undefined) ctx.poolBatchItems = report.batchItems;
+    if (answer.status === 200 && opts.screenAnswer) await opts.screenAnswer(ctx, report.screen);
+    await opts.responder.send(ctx, answer.status, { 'content-type': 'application/json' }, answer.body, answer.status >= 400 ? poolErrorCode(answer.body) : undefined);
   };
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const MAX_TRACESTATE = 512;
+
+/**
+ * The trace context the pool's spans join: this request's span when traces are on; otherwise the
+ * client's own, if well-formed (W3C Trace Context), so a client's trace still reaches the pool.
+ */
+function traceHeaders(ctx: RequestContext): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  if (carrier.traceparent) return carrier;
+  const { traceparent, tracestate } = ctx.req.headers;
+  if (typeof traceparent !== 'string' || !TRACEPARENT.test(traceparent)) return {};
+  carrier.traceparent = traceparent;
+  if (typeof tracestate === 'string' && tracestate.length <= MAX_TRACESTATE) carrier.tracestate = tracestate;
+  return carrier;
+}
+
+/** The client-facing error for a backend that could not answer. */
+export function errorOf(err: BackendError, backend: Backend): VigilError {
+  const retry = { 'retry-after': String(err.retryAfterSeconds ?? backend.retryAfterSeconds()) };
+  switch (err.kind) {
+    case 'quarantined':
+      return new VigilError('POOL_QUARANTINED', 'the model pool kept crashing and is quarantined; an operator must restart it');
+    case 'unavailable':
+      return new VigilError('POOL_RESTARTING', `the model pool is restarting; retry in ${retry['retry-after']} s`, retry);
+    case 'gone':
+      return new VigilError('POOL_RESTARTING', 'the model pool worker stopped while handling this request; it is being restarted', retry);
+    case 'overloaded':
+      return new VigilError('OVERLOADED', `${err.message}; retry in ${retry['retry-after']} s`, retry);
+    case 'timeout':
+      return new VigilError('POOL_TIMEOUT', err.message);
+    case 'failed':
+      return new VigilError('POOL_ERROR', err.message);
+  }
 }
 
 /** The stable code of a pool's error answer, for the audit record. */
@@ -175,12 +104,4 @@ function poolErrorCode(body: Buffer): string {
   } catch {
     return 'POOL_ERROR';
   }
-}
-
-function unavailable(pool: Pool): VigilError {
-  if (pool.status === 'quarantined') {
-    return new VigilError('POOL_QUARANTINED', 'the model pool kept crashing and is quarantined; an operator must restart it');
-  }
-  const seconds = pool.retryAfterSeconds();
-  return new VigilError('POOL_RESTARTING', `the model pool is restarting; retry in ${seconds} s`, { 'retry-after': String(seconds) });
 }
