@@ -9,6 +9,7 @@ import type { JwtAuthenticator } from './auth/jwt-authenticator.js';
 import { principalOfRequest } from './auth/principal-of-request.js';
 import type { Principal } from './auth/principal.js';
 import { VigilError } from './errors.js';
+import { NAME_PATTERN } from '../../serving/src/model-config.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { PolicySource } from './policy-port.js';
 import type { VigilMetrics } from './telemetry/metrics.js';
@@ -17,6 +18,8 @@ export interface AdminDeps {
   registry: ModelRegistry;
   supervisor: Supervisor;
   isDraining: () => boolean;
+  /** The gateway can serve: not draining, its audit log writable, some model answering. */
+  isReady: () => boolean;
   jwt: JwtAuthenticator;
   throttle: AuthFailureThrottle;
   policy: PolicySource;
@@ -74,7 +77,7 @@ export function createAdminApp(deps: AdminDeps) {
     res.json({ live: true });
   });
   app.get('/readyz', (_req, res) => {
-    const ready = !isDraining() && registry.allReady() && deps.audit.healthy;
+    const ready = deps.isReady();
     res.status(ready ? 200 : 503).json({ ready });
   });
   // Scrapers, like probes, are not asked for credentials: the admin port binds to loopback (or an
@@ -92,6 +95,23 @@ export function createAdminApp(deps: AdminDeps) {
     try {
       await allow(req, 'admin:status');
       res.json(statusOf(registry, supervisor, isDraining(), deps.audit.healthy));
+    } catch (err) {
+      next(err);
+    }
+  });
+  // Restart a model version's pool now (out of quarantine too): an operator's way back.
+  app.post('/pools/:model/:version/restart', async (req, res, next) => {
+    try {
+      const principal = await allow(req, 'admin:pools');
+      const { model, version } = req.params as { model: string; version: string };
+      if (!NAME_PATTERN.test(model) || !NAME_PATTERN.test(version)) throw new VigilError('INVALID_PATH', 'model names and versions start with a letter or digit and hold at most 128 characters');
+      const key = `${model}/${version}`;
+      const pool = supervisor.pool(key);
+      const before = pool?.workers.map((w) => ({ index: w.index, state: w.state, reason: w.reason ?? null })) ?? [];
+      const restarted = supervisor.restartPool(key);
+      await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: 'pools.restart', principal: principal.id, outcome: restarted ? 'ok' : 'failed', detail: { model, version, before } });
+      if (!restarted) throw new VigilError('MODEL_VERSION_NOT_FOUND', `no pool serves ${key}`);
+      res.status(202).json({ model, version, restarting: before.length });
     } catch (err) {
       next(err);
     }

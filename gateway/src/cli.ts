@@ -7,6 +7,7 @@ import { configCheckCommand } from './commands/config-check.js';
 import { detectorsCalibrateCommand, type CalibrateOptions } from './commands/detectors-calibrate.js';
 import { modelsListCommand } from './commands/models-list.js';
 import { policyCheckCommand } from './commands/policy-check.js';
+import { poolsRestartCommand, type PoolsRestartOptions } from './commands/pools-restart.js';
 import { policyExplainCommand, type PolicyExplainOptions } from './commands/policy-explain.js';
 import { startCommand } from './commands/start.js';
 import { tokenCommand } from './commands/token.js';
@@ -31,6 +32,18 @@ models
   .option('--json', 'print JSON')
   .action(async (opts: { config?: string; json?: boolean }) => {
     process.exitCode = await modelsListCommand(opts);
+  });
+
+program
+  .command('pools')
+  .description("the running gateway's model pools")
+  .command('restart <model> <version>')
+  .description('restart every worker of a model version\'s pool now (out of quarantine too), through the admin port; audited')
+  .option('--admin-url <url>', 'the admin port (default: from the config, http://<admin.host>:<admin.port>)')
+  .option('--token <jwt>', 'an admin bearer token (default: $VIGIL_TOKEN; in dev_mode one is minted for you)')
+  .option('-c, --config <file>', 'config file')
+  .action(async (model: string, version: string, opts: PoolsRestartOptions) => {
+    process.exitCode = await poolsRestartCommand(model, version, opts);
   });
 
 program
@@ -76,7 +89,7 @@ policy
 policy
   .command('explain')
   .description('what the policy decides for one request, which rule decided and why')
-  .requiredOption('--action <action>', 'infer, metadata, health, admin:status, admin:reload, audit:read')
+  .requiredOption('--action <action>', 'infer, metadata, health, admin:status, admin:reload, admin:pools, audit:read')
   .option('--sub <subject>', 'a JWT subject (principal user:<sub>)')
   .option('--roles <roles>', 'comma-separated roles')
   .option('--api-key-id <id>', 'ask as this API key of the policy')

@@ -48,8 +48,11 @@ export class ModelRegistry {
     return [...this.models.values()].flat();
   }
 
-  /** Server readiness, as Triton's strict readiness: every served model has a live worker. */
-  allReady(): boolean {
-    return this.all().every((v) => v.status === 'refused' || v.pool.pick() !== undefined);
+  /**
+   * True while at least one model version can answer. One model down (or quarantined) must not
+   * make the whole gateway unready: per-model readiness is `/v2/models/{m}/ready`.
+   */
+  anyReady(): boolean {
+    return this.all().some((v) => v.status === 'serving' && v.pool.pick() !== undefined);
   }
 }

@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { AuditRecord, RequestAuditRecord } from './audit/audit-record.js';
 import type { RequestContext } from './context.js';
 import { VigilError } from './errors.js';
@@ -16,6 +15,11 @@ export interface Responder {
    * 503 AUDIT_UNAVAILABLE: no answer leaves without its record.
    */
   send(ctx: RequestContext, status: number, headers: Record<string, string | number>, body: string | Buffer, code?: string): Promise<void>;
+  /**
+   * Sends at once and audits after, never failing on the record: for the liveness probe only,
+   * which must say the process is alive even when the audit disk is not.
+   */
+  sendBeforeRecord(ctx: RequestContext, status: number, body: string): void;
   /** Audits a request that gets no answer because the client is gone (or the answer cannot be sent). */
   record(ctx: RequestContext, status: number, code: string): Promise<void>;
 }
@@ -26,12 +30,25 @@ export const CLIENT_CLOSED_STATUS = 499;
 /** Called once per request, with its final status and code: metrics hang off this. */
 export type RequestObserver = (ctx: RequestContext, status: number, code: string | null) => void;
 
-export function createResponder(audit: AuditSink, failClosed: boolean, log: Logger, observe: RequestObserver = () => undefined): Responder {
+/**
+ * `auditFailed` hears of every record that could not be written: the caller turns a stream of them
+ * into one log line per outage (never a stack trace per request).
+ */
+export function createResponder(audit: AuditSink, failClosed: boolean, auditFailed: (err: unknown, ctx: RequestContext) => void, observe: RequestObserver = () => undefined): Responder {
   return {
     async record(ctx, status, code) {
       ctx.answered = true;
       observe(ctx, status, code);
-      await audit.append(auditRecordOf(ctx, status, code, 0)).catch((err: unknown) => log.error({ err, requestId: ctx.id, traceId: ctx.traceId }, 'AUDIT WRITE FAILED'));
+      await audit.append(auditRecordOf(ctx, status, code, 0)).catch((err: unknown) => auditFailed(err, ctx));
+    },
+    sendBeforeRecord(ctx, status, body) {
+      ctx.answered = true;
+      observe(ctx, status, null);
+      if (!ctx.res.headersSent && !ctx.res.destroyed) {
+        ctx.res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': ctx.id });
+        ctx.res.end(body);
+      }
+      audit.append(auditRecordOf(ctx, status, null, Buffer.byteLength(body))).catch((err: unknown) => auditFailed(err, ctx));
     },
     async send(ctx, status, headers, body, code) {
       const { res } = ctx;
@@ -40,7 +57,7 @@ export function createResponder(audit: AuditSink, failClosed: boolean, log: Logg
       try {
         await audit.append(auditRecordOf(ctx, status, code ?? null, bytesOut));
       } catch (err) {
-        log.error({ err, requestId: ctx.id, traceId: ctx.traceId }, 'AUDIT WRITE FAILED');
+        auditFailed(err, ctx);
         if (failClosed) {
           observe(ctx, 503, 'AUDIT_UNAVAILABLE');
           const e = new VigilError('AUDIT_UNAVAILABLE', 'the audit log cannot be written; vigil fails closed', { 'retry-after': '5' });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { CONNECTIONS_PER_WORKER } from '../../serving/src/local-pool-backend.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { scanRepository } from '../../serving/src/model-repository.js';
@@ -21,6 +22,16 @@ import { RateLimits } from './limits/rate-limits.js';
 import { policySourceOf } from './policy-adapter.js';
 import { startTracing, stopTracing } from '../../serving/src/tracing.js';
 import { createResponder } from './respond.js';
+import { createClientErrorHandler } from './client-error.js';
+import { raiseDescriptorLimit, reservedDescriptors } from './descriptors.js';
+import { Episode } from './episode.js';
+import { createInferenceServer } from './inference-server.js';
+import { GlobalBounds } from './limits/global-bounds.js';
+import { createDrainStage } from './stages/drain.js';
+import { framingStage, MAX_HEADER_LINES } from './stages/framing.js';
+import { createOverloadStage } from './stages/overload.js';
+import { createAuditHealthStage } from './stages/audit-health.js';
+import { queueStage } from './stages/queue.js';
 import { VigilMetrics } from './telemetry/metrics.js';
 import { observeRequest } from './telemetry/request-metrics.js';
 import { createAuthenticateStage } from './stages/authenticate.js';
@@ -28,7 +39,6 @@ import { createAuthorizeStage } from './stages/authorize.js';
 import { createAdmissionStage } from './stages/limit-admission.js';
 import { createItemsLimitStage } from './stages/limit-items.js';
 import type { VigilConfig } from './config/schema.js';
-import { VigilError } from './errors.js';
 import { ModelRegistry, type ServedVersion } from './model-registry.js';
 import { createPipeline, type Stage } from './pipeline.js';
 import { createPools } from './pools.js';
@@ -87,11 +97,19 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     signingKey: config.audit.signing_key_file ? await readSigningKeyFile(config.audit.signing_key_file) : undefined,
     maxFileBytes: config.audit.max_file_bytes,
     checkpointEvery: { records: config.audit.checkpoint_every_records, ms: config.audit.checkpoint_every_ms },
+    appendTimeoutMs: config.audit.append_timeout_ms,
+  });
+  // An outage is one error line when it starts and one when it ends, however many requests it refuses.
+  const auditOutage = new Episode<unknown>({
+    quietMs: 10_000,
+    onStart: (err) => log.error({ err: (err as Error).message }, `AUDIT LOG FAILING: requests are refused while it lasts (${config.audit.on_failure})`),
+    onEnd: ({ count, startedAt, endedAt }) => log.warn({ failures: count, from: startedAt.toISOString(), to: endedAt.toISOString() }, 'audit log failures stopped'),
   });
   audit.on('error', (err) => {
     metrics.auditWriteErrors.add(1);
-    log.error({ err }, 'AUDIT LOG FAILURE: requests are refused while it lasts (fail_closed)');
+    auditOutage.note(err);
   });
+  audit.on('recovered', (info) => log.warn({ ...info }, 'audit log writable again'));
   const admin = (event: string, outcome: 'ok' | 'failed', detail: Record<string, unknown>) =>
     audit.append({ type: 'admin', time: new Date().toISOString(), event, principal: 'vigil', outcome, detail }).catch((err: unknown) => log.error({ err, event }, 'could not audit an admin event'));
   policyStore.on('reloaded', (e) => {
@@ -117,7 +135,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
         observeRequest(metrics, ctx, status, code);
         if (detector) observeForAlerts(detector, ctx, status, code);
       };
-  const responder = createResponder(insecure ? { append: async () => undefined } : audit, config.audit.on_failure === 'fail_closed', log, observe);
+  const responder = createResponder(insecure ? { append: async () => undefined } : audit, config.audit.on_failure === 'fail_closed', (err) => auditOutage.note(err), observe);
 
   const scan = await scanRepository(config.models.repository);
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
@@ -143,7 +161,14 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const supervisor = new Supervisor({
     launcher,
     log,
-    restart: { initialBackoffMs: restart.initial_backoff_ms, maxBackoffMs: restart.max_backoff_ms, maxRestarts: restart.max_restarts, windowMs: restart.window_ms },
+    restart: {
+      initialBackoffMs: restart.initial_backoff_ms,
+      maxBackoffMs: restart.max_backoff_ms,
+      maxRestarts: restart.max_restarts,
+      windowMs: restart.window_ms,
+      quarantineRetryMs: restart.quarantine_retry_ms,
+      maxQuarantineRetryMs: restart.max_quarantine_retry_ms,
+    },
     health: { intervalMs: health.interval_ms, timeoutMs: health.timeout_ms, failuresBeforeReplace: health.failures_before_replace, startTimeoutMs: config.pools.start_timeout_ms },
   });
   const served = createPools(versions, supervisor, runtime.path, { maxBodyBytes: config.server.max_body_bytes, runTimeoutMs: config.server.request_timeout_ms, logLevel: log.level, maxQueue: config.pools.max_queue, screening });
@@ -162,9 +187,9 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   await supervisor.start();
 
   let draining = false;
-  const rejectWhileDraining: Stage = () => {
-    if (draining) throw new VigilError('SHUTTING_DOWN', 'vigil is shutting down', { connection: 'close' });
-  };
+  const failClosed = config.audit.on_failure === 'fail_closed';
+  const isReady = () => !draining && (audit.healthy || !failClosed) && registry.anyReady();
+  const bounds = new GlobalBounds({ maxInflight: config.server.max_inflight_requests, maxBufferedBodyBytes: config.server.max_buffered_body_bytes });
   // The request pipeline, in order. Nothing about a model is revealed before authorize; a caller
   // over its limits is refused before its body is read, and its items are charged once the body is
   // validated (an inference costs its batch size); nothing reaches a pool before every earlier
@@ -175,34 +200,70 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const admission: Stage[] = insecure ? [] : [createAdmissionStage(policy, rateLimits, log)];
   const itemLimits: Stage[] = insecure ? [] : [createItemsLimitStage(policy, rateLimits, log)];
   const stages: Stage[] = [
-    rejectWhileDraining,
+    createOverloadStage(bounds), // global bound on requests in flight, whoever asks
+    createDrainStage(() => draining),
+    framingStage,
+    ...(failClosed && !insecure ? [createAuditHealthStage(audit)] : []), // no record, no work
     routeStage,
     ...securityStages, // authenticate → authorize
     createResolveStage(registry),
     ...admission, // in-flight slot, request quota
-    createBodyStage(config.server.max_body_bytes),
+    queueStage, // the model's pool queue has room
+    createBodyStage(config.server.max_body_bytes, bounds),
     ...itemLimits, // items, items per model
     createScreenStage(policy, quarantine), // structural, profile; the pool's findings are judged on its answer
-    createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }, responder),
+    createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),
     createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder, screenAnswer: createAnswerScreen(policy, quarantine, createExtractionPort()) }),
   ];
   const handle = createPipeline(stages, responder, log);
 
+  // Connections are capped below the descriptor limit, so a flood can never leave pool probes,
+  // spawns or the audit log without descriptors (EMFILE once looked like every worker dying).
+  const descriptors = raiseDescriptorLimit();
+  const workers = served.reduce((n, v) => n + (v.status === 'serving' ? v.pool.workers.length : 0), 0);
+  const reserve = reservedDescriptors(workers, CONNECTIONS_PER_WORKER, config.admin.max_connections);
+  const maxConnections = descriptors.limit ? Math.max(1, Math.min(config.server.max_connections, descriptors.limit.soft - reserve)) : config.server.max_connections;
+  if (descriptors.problem) log.warn({ problem: descriptors.problem, limit: descriptors.limit }, 'could not raise the descriptor limit');
+  if (maxConnections < config.server.max_connections) {
+    log.warn({ configured: config.server.max_connections, maxConnections, descriptorLimit: descriptors.limit?.soft, reserved: reserve }, 'server.max_connections lowered to fit the descriptor limit (raise `ulimit -n`)');
+  }
+  metrics.observeBounds(bounds, () => inference.openConnections(), maxConnections);
+  const refusedConnections = new Episode({
+    quietMs: 10_000,
+    onStart: () => log.warn({ maxConnections }, 'OVERLOAD: refusing new connections (server.max_connections reached)'),
+    onEnd: ({ count, startedAt, endedAt }) => {
+      log.warn({ refused: count }, 'overload over: connections accepted again');
+      void admin('overload.connections_refused', 'ok', { refused: count, from: startedAt.toISOString(), to: endedAt.toISOString(), max_connections: maxConnections });
+    },
+  });
+
   let active = 0;
   let onIdle: (() => void) | undefined;
-  const server = createServer((req, res) => {
-    active++;
-    res.once('close', () => {
-      if (--active === 0) onIdle?.();
-    });
-    void handle(req, res);
+  const inference = createInferenceServer({
+    maxConnections,
+    headerTimeoutMs: config.server.header_timeout_ms,
+    clientTimeoutMs: config.server.client_timeout_ms,
+    keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
+    maxHeaderLines: MAX_HEADER_LINES,
+    onRequest: (req, res) => {
+      active++;
+      res.once('close', () => {
+        if (--active === 0) onIdle?.();
+      });
+      void handle(req, res);
+    },
+    onClientError: createClientErrorHandler({ audit, auditFailed: (err) => auditOutage.note(err), onRefused: (code) => metrics.rejections.add(1, { stage: 'framing', code }) }),
+    onConnectionRefused: () => {
+      metrics.connectionsRefused.add(1);
+      refusedConnections.note();
+    },
   });
-  server.requestTimeout = config.server.client_timeout_ms;
-  server.headersTimeout = Math.min(config.server.client_timeout_ms, 60_000);
+  const server = inference.server;
   const adminApp = createAdminApp({
     registry,
     supervisor,
     isDraining: () => draining,
+    isReady,
     jwt,
     throttle,
     policy,
@@ -212,7 +273,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     metrics,
     log,
   });
-  const adminServer = createServer(adminApp);
+  const adminServer = createServer({ headersTimeout: config.server.header_timeout_ms, connectionsCheckingInterval: 1_000 }, adminApp);
+  adminServer.maxConnections = config.admin.max_connections;
 
   try {
     await listen(server, config.server.port, config.server.host);
@@ -251,6 +313,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
     policyStore.close();
     await alerting?.stop();
+    refusedConnections.flush();
+    auditOutage.flush();
     await admin('vigil.stop', 'ok', {});
     await audit.close().catch((err: unknown) => log.error({ err }, 'AUDIT LOG DID NOT CLOSE CLEANLY (final checkpoint missing)'));
     await metrics.shutdown().catch(() => undefined);

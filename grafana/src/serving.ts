@@ -166,6 +166,35 @@ export function servingDashboard(): dashboard.Dashboard {
       }),
     );
 
+  d.withRow(row('Overload: the global bounds'))
+    .withPanel(
+      timeseriesPanel({
+        title: 'Use of each global bound',
+        description:
+          'How close is each gateway to refusing everyone? Open connections, requests in flight and buffered request-body bytes against server.max_connections, max_inflight_requests and max_buffered_body_bytes, and each pool queue against pools.max_queue. At 100% new work gets 503 OVERLOADED.',
+        unit: UNIT.ratio,
+        width: 12,
+        min: 0,
+        max: 1,
+        queries: [
+          { expr: `${sumBy(['instance', 'bound'], vigil('vigil_bound_usage'))} / ${sumBy(['instance', 'bound'], vigil('vigil_bound_limit'))}`, legend: '{{instance}} {{bound}}' },
+          { expr: `${sumBy(BY_VERSION, perModel('vigil_inference_pending'))} / ${sumBy(BY_VERSION, perModel('vigil_pool_queue_limit'))}`, legend: 'pool queue {{model}}/{{version}}' },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Refused for overload per second',
+        description: 'How much is refused because vigil is at a global bound? Requests answered 503 OVERLOADED (in flight, body bytes, a pool queue), and connections refused at server.max_connections before any request was read.',
+        unit: UNIT.requestsPerSecond,
+        width: 12,
+        queries: [
+          { expr: sumBy([], rate(vigil('vigil_rejections_total', 'stage="overload"'))), legend: 'requests (503 OVERLOADED)' },
+          { expr: sumBy([], rate(vigil('vigil_connections_refused_total'))), legend: 'connections refused' },
+        ],
+      }),
+    );
+
   d.withRow(row('Processes: the gateway and the pool workers'))
     .withPanel(
       timeseriesPanel({

@@ -3,10 +3,10 @@
  *
  * The gateway maps each route to one action: `POST …/infer` → `infer`; `GET /v2/models/{m}` and
  * `…/ready` → `metadata`; `/v2/health/live`, `/v2/health/ready` and `GET /v2` → `health`; the admin
- * port's `/status` → `admin:status`, a policy reload → `admin:reload`; reading the audit log →
- * `audit:read`.
+ * port's `/status` → `admin:status`, a policy reload → `admin:reload`, restarting a pool →
+ * `admin:pools`; reading the audit log → `audit:read`.
  */
-export const ACTIONS = ['infer', 'metadata', 'health', 'admin:status', 'admin:reload', 'audit:read'] as const;
+export const ACTIONS = ['infer', 'metadata', 'health', 'admin:status', 'admin:reload', 'admin:pools', 'audit:read'] as const;
 export type PolicyAction = (typeof ACTIONS)[number];
 
 /** Actions addressed to a model: only these are constrained by a rule's `models` and `versions`. */

@@ -8,7 +8,7 @@ import { BATCH_HEADER, COMPUTE_HEADER, QUEUE_HEADER } from './worker/pool-header
 /** Pool answers are a few KB; anything past this is a broken pool, not an answer. */
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 /** Connections kept open to one worker; more concurrent requests queue in the client, not in sockets. */
-const CONNECTIONS_PER_WORKER = 64;
+export const CONNECTIONS_PER_WORKER = 64;
 /** Socket-level failures that mean the worker is gone (died mid-request, or before we noticed). */
 const WORKER_GONE = new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOENT', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
@@ -50,7 +50,11 @@ export class LocalPoolBackend implements Backend {
     if (signal.aborted) throw signal.reason;
     const worker = this.pool.pick();
     if (!worker) {
-      if (this.pool.status === 'quarantined') throw new BackendError('quarantined', `the pool of ${this.pool.key} kept crashing and is quarantined`);
+      if (this.pool.status === 'quarantined') {
+        const trial = this.pool.nextTrialAt();
+        const seconds = trial === undefined ? undefined : Math.max(1, Math.ceil((trial - Date.now()) / 1000));
+        throw new BackendError('quarantined', `the pool of ${this.pool.key} kept crashing and is quarantined`, seconds);
+      }
       throw new BackendError('unavailable', `the pool of ${this.pool.key} has no live worker; it is restarting`, this.retryAfterSeconds());
     }
     if (this.inflight >= this.opts.maxQueue) {

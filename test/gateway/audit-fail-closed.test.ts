@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { inferRequest } from '../helpers/heldout.js';
+import { total } from '../helpers/prom-text.js';
 import { runVigil } from '../helpers/run-node.js';
 import { postJson, rawRequest, startTestVigil } from '../helpers/vigil-harness.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -39,6 +40,11 @@ describe('the audit log fails closed', () => {
       }, 5_000));
       assert.equal(refused.json.code, 'AUDIT_UNAVAILABLE');
       assert.ok(!('outputs' in refused.json), 'no inference result leaves without its record');
+      // Once the log is known to be failing, nothing runs on a pool only to be refused after.
+      const ran = async () => total((await rawRequest(vigil.adminPort, 'GET', '/metrics')).text, 'vigil_inference_requests_total');
+      const ranBefore = await ran();
+      for (let i = 0; i < 5; i++) assert.equal((await infer()).json.code, 'AUDIT_UNAVAILABLE');
+      assert.equal(await ran(), ranBefore, 'an inference ran on a pool while the audit log was failing');
       const admin = { ...(await vigil.auth(['admin'], 'ops')) };
       assert.equal((await rawRequest(vigil.adminPort, 'GET', '/readyz')).status, 503);
       assert.equal((await rawRequest(vigil.adminPort, 'GET', '/status', { headers: admin })).json?.audit ?? 'FAILING', 'FAILING');

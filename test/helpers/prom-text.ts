@@ -6,3 +6,12 @@ export function sample(text: string, name: string, labels: Record<string, string
   }
   return undefined;
 }
+
+/** The sum of every series of `name` (all label sets) in Prometheus text format. */
+export function total(text: string, name: string): number {
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return n;
+}

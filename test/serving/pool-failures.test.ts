@@ -55,7 +55,8 @@ describe('a pool worker killed with SIGKILL', () => {
     assert.ok(Number(during.headers['retry-after']) >= 1);
     const other = await postJson(vigil.port, '/v2/models/digits/infer', inferRequest('digits', [0]));
     assert.equal(other.status, 200);
-    assert.equal((await rawRequest(vigil.port, 'GET', '/v2/health/ready')).status, 503);
+    // One model down does not make the gateway unready: per-model readiness says it.
+    assert.equal((await rawRequest(vigil.port, 'GET', '/v2/health/ready')).status, 200);
 
     // It comes back by itself within a few seconds, as a new process.
     await waitFor('mnist to serve again', async () => (await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [0]))).status === 200, 5_000);

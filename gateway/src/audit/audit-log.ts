@@ -50,6 +50,12 @@ export interface AuditLogOptions {
   retryMs?: number;
   /** How often to check that the current file is still the one on disk (not removed, replaced or truncated). Default 1000 ms. */
   watchMs?: number;
+  /**
+   * An append not written within this long fails (and the log turns unhealthy until a write
+   * succeeds): a disk that hangs (fsfreeze, a dead NFS server) must not hang every request.
+   * Default 2000 ms.
+   */
+  appendTimeoutMs?: number;
 }
 
 export type AuditErrorKind =
@@ -109,6 +115,8 @@ interface AuditLogEvents {
 
 interface Pending {
   entries: Entries;
+  /** performance.now() when it was appended, for the deadline. */
+  at: number;
   resolve: () => void;
   reject: (err: Error) => void;
   /** The writer's own record (audit.recovered): not counted as a rejected append. */
@@ -147,6 +155,9 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
   private readonly every: { records: number; ms: number };
   private readonly signer: CheckpointSigner;
   private readonly retryMs: number;
+  private readonly appendTimeoutMs: number;
+  /** The batch being written right now (its appends are still waiting). */
+  private writing: Pending[] | null = null;
   private readonly checkpointPath: string;
   private readonly lockPath: string;
 
@@ -178,6 +189,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
     this.every = opts.checkpointEvery ?? { records: 1000, ms: 60_000 };
     this.signer = checkpointSigner(opts.signingKey, opts.hmacKey);
     this.retryMs = opts.retryMs ?? 1000;
+    this.appendTimeoutMs = opts.appendTimeoutMs ?? 2000;
     this.checkpointPath = join(opts.dir, CHECKPOINT_FILE);
     this.lockPath = join(opts.dir, LOCK_FILE);
     if (!(this.maxFileBytes >= 256)) throw new RangeError('maxFileBytes must be at least 256');
@@ -205,11 +217,17 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
       throw new AuditError('open', `cannot open the audit log in ${opts.dir}: ${(err as Error).message}`, { cause: err });
     }
     log.timers.push(setInterval(() => log.checkpointTimer(), log.every.ms).unref());
+    log.timers.push(setInterval(() => log.checkDeadline(), Math.max(10, Math.min(250, log.appendTimeoutMs / 4))).unref());
     const watchMs = Math.min(opts.watchMs ?? 1000, 10_000);
+    let touching = false;
     log.timers.push(
       setInterval(() => {
         const now = new Date();
-        utimes(log.lockPath, now, now).catch(noop); // "this writer is alive"
+        // "this writer is alive"; one touch at a time, so a hung disk holds one thread, not one a second.
+        if (!touching) {
+          touching = true;
+          utimes(log.lockPath, now, now).catch(noop).finally(() => (touching = false));
+        }
         void log.enqueue(() => log.watch()).catch((err: Error) => log.fail(err, []));
       }, watchMs).unref(),
     );
@@ -255,7 +273,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
       return Promise.reject(new AuditError('invalid', `not an audit record: ${(err as Error).message}`, { cause: err }));
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ entries, resolve, reject });
+      this.queue.push({ entries, at: performance.now(), resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         this.enqueue(() => this.flushLoop()).catch((err: Error) => {
@@ -405,11 +423,14 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
       }
       const batch = this.queue;
       this.queue = [];
+      this.writing = batch;
       try {
         await this.writeBatch(batch);
       } catch (err) {
         // not expected (writeBatch handles write errors itself), but never leave an append hanging
         this.fail(err as Error, batch);
+      } finally {
+        this.writing = null;
       }
       if (this._healthy && this.seq - this.checkpointSeq >= this.every.records) await this.checkpoint();
     }
@@ -510,6 +531,28 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
   // -------------------------------------------------------------------------------------------
   // Failure and recovery
 
+  /**
+   * The deadline watchdog: an append older than appendTimeoutMs means the disk hangs. Its
+   * appends (and those queued behind it) are rejected now; the write itself cannot be taken
+   * back, so it may still land later. The log stays unhealthy (appends rejected at once) until
+   * the recovery, queued behind the hung write, succeeds.
+   */
+  private checkDeadline(): void {
+    if (!this._healthy || this.closing) return;
+    const oldest = this.writing?.[0]?.at ?? this.queue[0]?.at;
+    if (oldest === undefined || performance.now() - oldest <= this.appendTimeoutMs) return;
+    const waiting = [...(this.writing ?? []), ...this.queue];
+    this.queue = [];
+    const err = new Error(`a write has not completed within ${this.appendTimeoutMs} ms (is the disk hung or frozen?)`);
+    this.failure = { since: new Date(), error: err, rejected: waiting.filter((p) => !p.internal).length, attempts: 0 };
+    this._healthy = false;
+    const e = new AuditError('write', `audit log ${this.file?.path ?? this.dir}: ${err.message}; ${this.failure.rejected} record(s) rejected; failing closed until a write succeeds`, { cause: err });
+    for (const p of waiting) p.reject(e);
+    this.report(e);
+    // Not fail(): the hung write still owns the descriptor; recovery runs after it returns.
+    this.scheduleRecovery();
+  }
+
   private fail(err: Error, rejected: Pending[], lost?: AuditRecovery['lost']): void {
     const queued = this.queue;
     this.queue = [];
@@ -565,7 +608,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
     };
     const record: AdminAuditRecord = { type: 'admin', time: info.recovered_at, event: 'audit.recovered', principal: 'vigil', outcome: 'ok', detail: { ...info } };
     let written = false;
-    await this.writeBatch([{ entries: canonicalEntries(record), resolve: () => (written = true), reject: noop, internal: true }]);
+    await this.writeBatch([{ entries: canonicalEntries(record), at: performance.now(), resolve: () => (written = true), reject: noop, internal: true }]);
     if (!written) return; // fail() reported it and scheduled the next attempt
     this._healthy = true;
     this.failure = null;

@@ -69,13 +69,26 @@ export const configSchema = z
         client_timeout_ms: ms.default(60_000),
         /** On SIGTERM/SIGINT: how long in-flight requests may take to finish. */
         drain_timeout_ms: ms.default(10_000),
+        /** Time a new connection has to send complete request headers: idle and slowloris connections are closed (408). */
+        header_timeout_ms: ms.default(10_000),
+        /** An idle keep-alive connection is closed after this. */
+        keep_alive_timeout_ms: ms.default(5_000),
+        /** Global bounds across every caller (503 OVERLOADED past them). Connections open at once; lowered at start to fit the descriptor limit. */
+        max_connections: z.number().int().min(1).max(1_000_000).default(4_096),
+        /** Requests being handled at once. */
+        max_inflight_requests: z.number().int().min(1).max(1_000_000).default(1_024),
+        /** Bytes of request bodies held at once (reading, validating, waiting on a pool). At least max_body_bytes. */
+        max_buffered_body_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
       })
       .strict()
+      .refine((s) => s.max_buffered_body_bytes >= s.max_body_bytes, { message: 'max_buffered_body_bytes must be at least max_body_bytes', path: ['max_buffered_body_bytes'] })
       .prefault({}),
     admin: z
       .object({
         host: z.string().default('127.0.0.1'),
         port: port.default(8081),
+        /** Connections open at once on the admin port (probes, scrapes, operators). */
+        max_connections: z.number().int().min(1).max(100_000).default(64),
       })
       .strict()
       .prefault({}),
@@ -132,6 +145,8 @@ export const configSchema = z
         max_file_bytes: z.number().int().min(4096).default(64 * 1024 * 1024),
         checkpoint_every_records: z.number().int().min(1).default(1_000),
         checkpoint_every_ms: z.number().int().min(100).default(60_000),
+        /** An append not written within this long fails the request closed and turns the log unhealthy (a hung disk). */
+        append_timeout_ms: ms.default(2_000),
         /** fail_closed: no audit record, no answer (503). fail_open only for evaluation. */
         on_failure: z.enum(['fail_closed', 'fail_open']).default('fail_closed'),
       })
@@ -149,6 +164,9 @@ export const configSchema = z
             max_backoff_ms: ms.default(10_000),
             max_restarts: z.number().int().min(0).default(5),
             window_ms: ms.default(60_000),
+            /** A quarantined worker is tried once more after this long, doubling up to max_quarantine_retry_ms; 0: only an operator restarts it. */
+            quarantine_retry_ms: z.number().int().min(0).default(60_000),
+            max_quarantine_retry_ms: ms.default(900_000),
           })
           .strict()
           .prefault({}),

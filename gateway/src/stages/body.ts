@@ -1,8 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import contentType from 'content-type';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../../serving/src/oip/json-depth.js';
 import { validateInferenceRequest } from '../../../serving/src/oip/validate-request.js';
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
+import type { GlobalBounds } from '../limits/global-bounds.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -11,7 +13,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * it against the model's signature. The raw bytes are kept: they, and nothing re-serialised, are
  * what the proxy forwards, so the pool receives exactly what was validated.
  */
-export function createBodyStage(maxBytes: number) {
+export function createBodyStage(maxBytes: number, bounds: GlobalBounds) {
   return async function readBody(ctx: RequestContext): Promise<void> {
     if (ctx.route?.action !== 'model.infer') return;
     const target = ctx.target;
@@ -22,8 +24,21 @@ export function createBodyStage(maxBytes: number) {
     if (declared !== undefined && Number(declared) > maxBytes) {
       throw tooLarge(maxBytes);
     }
-    const raw = await readBounded(req, maxBytes);
+    // The body's bytes count against the global bound from before the first byte is read (its
+    // declared length) until the request is over; a chunked body reserves as it arrives.
+    let reserved = 0;
+    const reserve = (bytes: number) => {
+      bounds.reserve(bytes);
+      reserved += bytes;
+    };
+    ctx.onClose(() => bounds.release(reserved));
+    if (declared !== undefined) reserve(Number(declared));
+    // A client that sent `Expect: 100-continue` sends its body only now, once every check so far
+    // has passed: an oversized or refused upload is answered without ever being sent.
+    if (/^100-continue$/i.test(req.headers.expect ?? '')) ctx.res.writeContinue();
+    const raw = await readBounded(req, maxBytes, declared === undefined ? reserve : undefined);
     if (raw.length === 0) throw new VigilError('INVALID_JSON', 'the body is empty; an inference request is a JSON object');
+    if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) throw new VigilError('JSON_TOO_DEEP', `the JSON nests more than ${MAX_JSON_DEPTH} levels deep`);
     let parsed: unknown;
     try {
       parsed = JSON.parse(utf8.decode(raw));
@@ -62,7 +77,7 @@ function tooLarge(maxBytes: number): VigilError {
   return new VigilError('BODY_TOO_LARGE', `the body exceeds the limit of ${maxBytes} bytes`, { connection: 'close' });
 }
 
-function readBounded(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+function readBounded(req: IncomingMessage, maxBytes: number, reserve?: (bytes: number) => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // Earlier stages may await; a client gone by now has already fired 'aborted'/'close'.
     if (req.destroyed || req.readableAborted) {
@@ -77,6 +92,14 @@ function readBounded(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
         cleanup();
         req.pause();
         reject(tooLarge(maxBytes));
+        return;
+      }
+      try {
+        reserve?.(chunk.length);
+      } catch (err) {
+        cleanup();
+        req.pause();
+        reject(err);
         return;
       }
       chunks.push(chunk);

@@ -82,7 +82,9 @@ export function errorOf(err: BackendError, backend: Backend): VigilError {
   const retry = { 'retry-after': String(err.retryAfterSeconds ?? backend.retryAfterSeconds()) };
   switch (err.kind) {
     case 'quarantined':
-      return new VigilError('POOL_QUARANTINED', 'the model pool kept crashing and is quarantined; an operator must restart it');
+      return err.retryAfterSeconds === undefined
+        ? new VigilError('POOL_QUARANTINED', 'the model pool kept crashing and is quarantined; an operator must restart it')
+        : new VigilError('POOL_QUARANTINED', `the model pool kept crashing and is quarantined; it will be tried again in ${err.retryAfterSeconds} s, or when an operator restarts it`, retry);
     case 'unavailable':
       return new VigilError('POOL_RESTARTING', `the model pool is restarting; retry in ${retry['retry-after']} s`, retry);
     case 'gone':

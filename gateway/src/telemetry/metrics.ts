@@ -5,6 +5,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { DETECTORS } from '../../../detectors/src/finding.js';
+import type { GlobalBounds } from '../limits/global-bounds.js';
 import type { ModelRegistry } from '../model-registry.js';
 import { observeRuntime } from './runtime-metrics.js';
 
@@ -37,6 +38,10 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_audit_write_errors_total',
   'vigil_alerts_total',
   'vigil_alertmanager_errors_total',
+  'vigil_bound_usage',
+  'vigil_bound_limit',
+  'vigil_connections_refused_total',
+  'vigil_pool_queue_limit',
   'vigil_pool_worker_cpu_time_total',
   'vigil_pool_worker_memory_usage',
   'process_cpu_time_total',
@@ -88,6 +93,7 @@ export class VigilMetrics {
   readonly auditWriteErrors: Counter;
   readonly alerts: Counter;
   readonly alertmanagerErrors: Counter;
+  readonly connectionsRefused: Counter;
 
   constructor(version: string) {
     // The exporter serves through the admin app; it starts no server of its own.
@@ -136,6 +142,7 @@ export class VigilMetrics {
     this.auditWriteErrors = m.createCounter('vigil.audit.write_errors', { description: 'Audit log write failures (each one fails requests closed)' });
     this.alerts = m.createCounter('vigil.alerts', { description: 'Anomaly alert transitions, by rule, severity and state (firing, resolved)' });
     this.alertmanagerErrors = m.createCounter('vigil.alertmanager.errors', { description: 'Sends to Alertmanager that failed after their retries' });
+    this.connectionsRefused = m.createCounter('vigil.connections.refused', { description: 'Connections refused at server.max_connections (a canned 503 OVERLOADED, no request read)' });
   }
 
   /**
@@ -148,6 +155,7 @@ export class VigilMetrics {
     this.policyReloads.add(0, { outcome: 'failed' });
     this.auditWriteErrors.add(0);
     this.alertmanagerErrors.add(0);
+    this.connectionsRefused.add(0);
     for (const detector of DETECTORS) this.quarantines.add(0, { detector });
   }
 
@@ -167,6 +175,7 @@ export class VigilMetrics {
     const workers = m.createObservableGauge('vigil.pool.workers', { description: 'Pool workers by state (starting, up, backoff, quarantined, stopped)' });
     const up = m.createObservableGauge('vigil.pool.up', { description: '1 while a model version has at least one live worker' });
     const pending = m.createObservableGauge('vigil.inference.pending', { description: 'Requests forwarded to a pool and not yet answered' });
+    const capacity = m.createObservableGauge('vigil.pool.queue.limit', { description: 'Requests a pool takes at once (pools.max_queue); past it, 503 OVERLOADED' });
     m.addBatchObservableCallback(
       (result) => {
         for (const v of registry.all()) {
@@ -181,9 +190,31 @@ export class VigilMetrics {
           for (const [state, n] of Object.entries(counts)) result.observe(workers, n, { ...labels, state });
           result.observe(up, counts.up > 0 ? 1 : 0, labels);
           result.observe(pending, inflight, labels);
+          result.observe(capacity, v.backend.load().capacity, labels);
         }
       },
-      [workers, up, pending],
+      [workers, up, pending, capacity],
+    );
+  }
+
+  /**
+   * The global bounds (server.max_*): usage and limit of each, read at scrape time, so a
+   * dashboard shows how close the gateway is to refusing everyone.
+   */
+  observeBounds(bounds: GlobalBounds, openConnections: () => number, maxConnections: number): void {
+    const m = this.provider.getMeter('vigil');
+    const usage = m.createObservableGauge('vigil.bound.usage', { description: 'Use of each global bound: open connections, requests in flight, bytes of buffered request bodies' });
+    const limit = m.createObservableGauge('vigil.bound.limit', { description: 'Each global bound as configured (connections: after fitting the descriptor limit)' });
+    m.addBatchObservableCallback(
+      (result) => {
+        result.observe(usage, openConnections(), { bound: 'connections' });
+        result.observe(limit, maxConnections, { bound: 'connections' });
+        result.observe(usage, bounds.inflight, { bound: 'inflight_requests' });
+        result.observe(limit, bounds.config.maxInflight, { bound: 'inflight_requests' });
+        result.observe(usage, bounds.bufferedBytes, { bound: 'buffered_body_bytes' });
+        result.observe(limit, bounds.config.maxBufferedBodyBytes, { bound: 'buffered_body_bytes' });
+      },
+      [usage, limit],
     );
   }
 

@@ -17,10 +17,10 @@ export function routeTemplate(route: Route): string {
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
-const BODY_CODES = new Set(['UNSUPPORTED_MEDIA_TYPE', 'BODY_TOO_LARGE', 'BODY_INCOMPLETE', 'INVALID_JSON']);
+const BODY_CODES = new Set(['UNSUPPORTED_MEDIA_TYPE', 'BODY_TOO_LARGE', 'BODY_INCOMPLETE', 'INVALID_JSON', 'JSON_TOO_DEEP']);
 const VALIDATION_CODES = new Set<string>([
   'INVALID_INFERENCE_REQUEST', 'UNKNOWN_INPUT', 'MISSING_INPUT', 'DUPLICATE_INPUT', 'DATATYPE_MISMATCH', 'SHAPE_MISMATCH',
-  'BATCH_TOO_LARGE', 'ELEMENT_COUNT_MISMATCH', 'INVALID_ELEMENT', 'NON_FINITE_VALUE', 'VALUE_OUT_OF_RANGE', 'UNKNOWN_OUTPUT',
+  'BATCH_TOO_LARGE', 'ELEMENT_COUNT_MISMATCH', 'INVALID_ELEMENT', 'NON_FINITE_VALUE', 'VALUE_OUT_OF_RANGE', 'UNKNOWN_OUTPUT', 'FIELD_TOO_LARGE',
 ] satisfies RequestProblemCode[]);
 
 /** Which part of vigil refused a request, from its error code: a small fixed set of label values. */
@@ -30,6 +30,8 @@ function stageOf(ctx: RequestContext, code: string): string {
   if (by.startsWith('limit:')) return 'limit';
   if (by.startsWith('grant:') || by.startsWith('deny:') || by === 'default-deny' || by === 'anonymous') return 'authorize';
   if (code === 'CLIENT_CLOSED') return 'client';
+  if (code === 'OVERLOADED' || by.startsWith('bound:')) return 'overload';
+  if (code === 'HEADERS_TOO_LARGE' || code === 'BAD_REQUEST_FRAMING' || code === 'REQUEST_TIMEOUT') return 'framing';
   if (/^(INVALID_PATH|ROUTE_NOT_FOUND|METHOD_NOT_ALLOWED|CREDENTIALS_IN_QUERY)$/.test(code)) return 'route';
   if (code.startsWith('MODEL_')) return 'resolve';
   if (code.startsWith('POOL_') || code === 'INFERENCE_FAILED') return 'proxy';

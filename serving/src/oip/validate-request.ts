@@ -15,7 +15,8 @@ export type RequestProblemCode =
   | 'INVALID_ELEMENT'
   | 'NON_FINITE_VALUE'
   | 'VALUE_OUT_OF_RANGE'
-  | 'UNKNOWN_OUTPUT';
+  | 'UNKNOWN_OUTPUT'
+  | 'FIELD_TOO_LARGE';
 
 export type ValidationResult =
   | { ok: true; request: InferenceRequest; batchSize: number }
@@ -29,6 +30,46 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Bounds on the fields that are not tensor data (which the model's shapes bound). */
+export const FIELD_BOUNDS = { idChars: 256, nameChars: 256, parameters: 32, parameterKeyChars: 64, parameterValueChars: 1024 } as const;
+
+const REQUEST_KEYS = new Set(['id', 'parameters', 'inputs', 'outputs']);
+const INPUT_KEYS = new Set(['name', 'shape', 'datatype', 'parameters', 'data']);
+const OUTPUT_KEYS = new Set(['name', 'parameters']);
+
+/** A value as it may appear in an error message: short, and never a walk of what the client sent. */
+export function brief(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  return Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v;
+}
+
+function unknownKey(obj: Record<string, unknown>, allowed: Set<string>): string | undefined {
+  for (const k in obj) if (!allowed.has(k)) return k;
+  return undefined;
+}
+
+/**
+ * OIP parameters: an object of at most FIELD_BOUNDS.parameters names, each a string, number or
+ * boolean (the protocol has no nested parameters; nesting was a way to smuggle any depth through).
+ */
+function checkParameters(where: string, parameters: unknown): ValidationResult | null {
+  if (parameters === undefined) return null;
+  if (!isPlainObject(parameters)) return fail('INVALID_INFERENCE_REQUEST', `${where} must be an object`);
+  let count = 0;
+  for (const key in parameters) {
+    if (++count > FIELD_BOUNDS.parameters) return fail('FIELD_TOO_LARGE', `${where} has more than ${FIELD_BOUNDS.parameters} entries`);
+    if (key.length > FIELD_BOUNDS.parameterKeyChars) return fail('FIELD_TOO_LARGE', `${where} has a name longer than ${FIELD_BOUNDS.parameterKeyChars} characters`);
+    const value = parameters[key];
+    if (typeof value === 'string') {
+      if (value.length > FIELD_BOUNDS.parameterValueChars) return fail('FIELD_TOO_LARGE', `${where}.${key} is longer than ${FIELD_BOUNDS.parameterValueChars} characters`);
+    } else if (typeof value !== 'number' && typeof value !== 'boolean') {
+      return fail('INVALID_INFERENCE_REQUEST', `${where}.${key} must be a string, number or boolean, got ${brief(value)}`);
+    }
+  }
+  return null;
+}
+
 /**
  * Checks a parsed JSON body against the model's signature: every input named, typed and shaped
  * as declared, every element a valid value of its datatype, the batch within bounds, and every
@@ -36,12 +77,14 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  */
 export function validateInferenceRequest(body: unknown, sig: ModelSignature): ValidationResult {
   if (!isPlainObject(body)) return fail('INVALID_INFERENCE_REQUEST', 'the body must be a JSON object');
+  const extra = unknownKey(body, REQUEST_KEYS);
+  if (extra !== undefined) return fail('INVALID_INFERENCE_REQUEST', `unknown field ${brief(extra)}; an inference request has id, parameters, inputs and outputs`);
   if (body.id !== undefined && typeof body.id !== 'string') {
     return fail('INVALID_INFERENCE_REQUEST', '`id` must be a string');
   }
-  if (body.parameters !== undefined && !isPlainObject(body.parameters)) {
-    return fail('INVALID_INFERENCE_REQUEST', '`parameters` must be an object');
-  }
+  if (typeof body.id === 'string' && body.id.length > FIELD_BOUNDS.idChars) return fail('FIELD_TOO_LARGE', `\`id\` is longer than ${FIELD_BOUNDS.idChars} characters`);
+  const parametersProblem = checkParameters('`parameters`', body.parameters);
+  if (parametersProblem) return parametersProblem;
   const inputs = body.inputs;
   if (!Array.isArray(inputs) || inputs.length === 0) {
     return fail('INVALID_INFERENCE_REQUEST', '`inputs` must be a non-empty array');
@@ -52,20 +95,21 @@ export function validateInferenceRequest(body: unknown, sig: ModelSignature): Va
   for (let t = 0; t < inputs.length; t++) {
     const tensor: unknown = inputs[t];
     if (!isPlainObject(tensor)) return fail('INVALID_INFERENCE_REQUEST', `inputs[${t}] must be an object`);
+    const extraKey = unknownKey(tensor, INPUT_KEYS);
+    if (extraKey !== undefined) return fail('INVALID_INFERENCE_REQUEST', `inputs[${t}] has an unknown field ${brief(extraKey)}`);
     const { name, shape, datatype, parameters, data } = tensor;
     if (typeof name !== 'string') return fail('INVALID_INFERENCE_REQUEST', `inputs[${t}].name must be a string`);
     const spec = sig.inputs.find((s) => s.name === name);
     if (!spec) {
-      return fail('UNKNOWN_INPUT', `unknown input '${name}'; this model takes ${sig.inputs.map((s) => `'${s.name}'`).join(', ')}`);
+      return fail('UNKNOWN_INPUT', `unknown input ${brief(name)}; this model takes ${sig.inputs.map((s) => `'${s.name}'`).join(', ')}`);
     }
     if (seen.has(name)) return fail('DUPLICATE_INPUT', `input '${name}' appears more than once`);
     seen.add(name);
     if (!isDatatype(datatype) || datatype !== spec.datatype) {
-      return fail('DATATYPE_MISMATCH', `input '${name}' must have datatype ${spec.datatype}, got ${JSON.stringify(datatype)}`);
+      return fail('DATATYPE_MISMATCH', `input '${name}' must have datatype ${spec.datatype}, got ${brief(datatype)}`);
     }
-    if (parameters !== undefined && !isPlainObject(parameters)) {
-      return fail('INVALID_INFERENCE_REQUEST', `inputs[${t}].parameters must be an object`);
-    }
+    const tensorParameters = checkParameters(`inputs[${t}].parameters`, parameters);
+    if (tensorParameters) return tensorParameters;
     const shapeProblem = checkShape(shape, spec, sig.maxBatchSize);
     if (shapeProblem) return shapeProblem;
     const dims = shape as number[];
@@ -90,11 +134,12 @@ export function validateInferenceRequest(body: unknown, sig: ModelSignature): Va
       if (!isPlainObject(out) || typeof out.name !== 'string') {
         return fail('INVALID_INFERENCE_REQUEST', `outputs[${o}] must be an object with a string name`);
       }
-      if (out.parameters !== undefined && !isPlainObject(out.parameters)) {
-        return fail('INVALID_INFERENCE_REQUEST', `outputs[${o}].parameters must be an object`);
-      }
+      const extraOut = unknownKey(out, OUTPUT_KEYS);
+      if (extraOut !== undefined) return fail('INVALID_INFERENCE_REQUEST', `outputs[${o}] has an unknown field ${brief(extraOut)}`);
+      const outputParameters = checkParameters(`outputs[${o}].parameters`, out.parameters);
+      if (outputParameters) return outputParameters;
       if (!sig.outputs.some((s) => s.name === out.name)) {
-        return fail('UNKNOWN_OUTPUT', `unknown output '${out.name}'; this model returns ${sig.outputs.map((s) => `'${s.name}'`).join(', ')}`);
+        return fail('UNKNOWN_OUTPUT', `unknown output ${brief(out.name)}; this model returns ${sig.outputs.map((s) => `'${s.name}'`).join(', ')}`);
       }
       if (wanted.has(out.name)) return fail('INVALID_INFERENCE_REQUEST', `output '${out.name}' is requested more than once`);
       wanted.add(out.name);
@@ -109,7 +154,7 @@ function checkShape(shape: unknown, spec: TensorSpec, maxBatchSize: number): Val
     return fail('SHAPE_MISMATCH', `input '${spec.name}' shape must be an array of non-negative integers`);
   }
   if (shape.length !== spec.shape.length) {
-    return fail('SHAPE_MISMATCH', `input '${spec.name}' must have shape ${want}, got [${shape.join(',')}]`);
+    return fail('SHAPE_MISMATCH', `input '${spec.name}' must have shape ${want}, got ${shape.length} dimensions`);
   }
   for (let i = 0; i < shape.length; i++) {
     const declared = spec.shape[i];
@@ -138,6 +183,6 @@ function checkData(name: string, data: unknown, shape: number[], spec: TensorSpe
     case 'range':
       return fail('VALUE_OUT_OF_RANGE', `${where} is outside the range of ${spec.datatype}`);
     default:
-      return fail('INVALID_ELEMENT', `${where} must be a ${spec.datatype === 'BOOL' ? 'boolean' : spec.datatype === 'BYTES' ? 'string' : 'number'}, got ${JSON.stringify(walked.value)?.slice(0, 40)}`);
+      return fail('INVALID_ELEMENT', `${where} must be a ${spec.datatype === 'BOOL' ? 'boolean' : spec.datatype === 'BYTES' ? 'string' : 'number'}, got ${brief(walked.value)}`);
   }
 }

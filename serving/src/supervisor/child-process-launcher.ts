@@ -15,8 +15,8 @@ export class ChildProcessLauncher implements Launcher {
     });
     const exited = new Promise<ExitStatus>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
-      // spawn failures (ENOENT, EACCES) emit 'error' and no 'exit'
-      child.once('error', () => resolve({ code: 127, signal: null }));
+      // spawn failures (EMFILE, EAGAIN, ENOENT, EACCES) emit 'error' and no 'exit'; keep the real reason
+      child.once('error', (err: NodeJS.ErrnoException) => resolve({ code: null, signal: null, spawnError: err.code ?? err.message }));
     });
     return {
       pid: child.pid,

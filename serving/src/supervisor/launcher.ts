@@ -11,6 +11,8 @@ export interface LaunchSpec {
 export interface ExitStatus {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** The process could not be started at all: the errno code (EMFILE, EAGAIN, ENOENT, …). */
+  spawnError?: string;
 }
 
 export interface LaunchedProcess {

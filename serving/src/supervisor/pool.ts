@@ -34,6 +34,13 @@ export class Pool {
     return best;
   }
 
+  /** When a quarantined worker of this pool will next be tried by itself (epoch ms), if ever. */
+  nextTrialAt(): number | undefined {
+    let soonest: number | undefined;
+    for (const w of this.workers) if (w.state === 'quarantined' && w.nextStartAt > 0) soonest = Math.min(soonest ?? Infinity, w.nextStartAt);
+    return soonest;
+  }
+
   /** Seconds a client should wait before retrying while no worker is up: at least 1. */
   retryAfterSeconds(now = Date.now()): number {
     let soonest = Infinity;

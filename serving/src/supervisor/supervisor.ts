@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { EXIT_DO_NOT_RESTART } from '../exit-codes.js';
-import { probeReady } from './health-probe.js';
+import { GATEWAY_SIDE_ERRORS, probeReady } from './health-probe.js';
 import type { ExitStatus, Launcher, LaunchSpec } from './launcher.js';
 import { Pool } from './pool.js';
 import { WorkerSlot } from './worker-slot.js';
@@ -12,6 +12,9 @@ export interface RestartPolicy {
   /** More unexpected exits than this within windowMs quarantines the worker. */
   maxRestarts: number;
   windowMs: number;
+  /** A quarantined worker is tried once more after this long (doubling each time, up to maxQuarantineRetryMs); 0: never by itself. */
+  quarantineRetryMs: number;
+  maxQuarantineRetryMs: number;
 }
 
 export interface HealthPolicy {
@@ -39,7 +42,13 @@ export interface WorkerDefinition {
  * exponential backoff and quarantines crash loops. Knows nothing about models or ONNX: a worker
  * is a process that answers `GET /v2/health/ready` on its socket.
  *
- * Events: 'worker-up' (slot), 'worker-exit' (slot, reason), 'worker-quarantined' (slot).
+ * A quarantined worker is not given up on for good: it is tried once more after a growing delay
+ * (half-open: one early crash puts it straight back), and an operator can restart a pool at once.
+ * Failures that are the gateway's own (no descriptors to spawn or probe with, a blocked event
+ * loop) never count against a worker.
+ *
+ * Events: 'worker-up' (slot), 'worker-exit' (slot, reason), 'worker-quarantined' (slot),
+ * 'worker-spawn-failed' (slot, errno code).
  */
 export class Supervisor extends EventEmitter {
   private readonly pools = new Map<string, Pool>();
@@ -111,9 +120,10 @@ export class Supervisor extends EventEmitter {
     });
     const deadline = Date.now() + this.opts.health.startTimeoutMs;
     while (!exited && slot.process === proc && !this.stopping) {
-      if (await probeReady(slot.socketPath, Math.min(this.opts.health.timeoutMs, 1000))) {
+      if ((await probeReady(slot.socketPath, Math.min(this.opts.health.timeoutMs, 1000))) === 'ready') {
         if (slot.process !== proc || exited || this.stopping) return false;
         slot.state = 'up';
+        slot.upSince = Date.now();
         this.opts.log.info({ pool: slot.pool, worker: slot.index, pid: proc.pid }, 'pool worker up');
         this.emit('worker-up', slot);
         return true;
@@ -131,35 +141,110 @@ export class Supervisor extends EventEmitter {
   private onExit(slot: WorkerSlot, proc: unknown, status: ExitStatus): void {
     if (slot.process !== proc) return;
     slot.process = undefined;
+    const upFor = slot.upSince ? Date.now() - slot.upSince : 0;
+    slot.upSince = 0;
     if (this.stopping || slot.state === 'stopped') return;
-    const reason = status.signal ? `killed by ${status.signal}` : `exited with status ${status.code}`;
+    const { initialBackoffMs, maxBackoffMs, maxRestarts, windowMs } = this.opts.restart;
+    if (slot.replacing) {
+      slot.replacing = false;
+      slot.reason = 'restarted by an operator';
+      this.emit('worker-exit', slot, slot.reason);
+      void this.startWorker(slot);
+      return;
+    }
+    if (status.spawnError && GATEWAY_SIDE_ERRORS.has(status.spawnError)) {
+      // The gateway could not start a process (out of descriptors, processes, memory): not the
+      // worker's fault, so it does not count towards quarantine. Retry at the longest backoff.
+      slot.reason = `could not be started: ${status.spawnError}`;
+      this.opts.log.error({ pool: slot.pool, worker: slot.index, error: status.spawnError }, `pool worker could not be started (${status.spawnError}): the gateway is out of a resource, not the worker; retrying`);
+      this.emit('worker-spawn-failed', slot, status.spawnError);
+      this.retryLater(slot, maxBackoffMs);
+      return;
+    }
+    const reason = status.spawnError ? `could not be started: ${status.spawnError}` : status.signal ? `killed by ${status.signal}` : `exited with status ${status.code}`;
     slot.reason = reason;
     this.emit('worker-exit', slot, reason);
     if (status.code === EXIT_DO_NOT_RESTART) {
-      this.quarantine(slot, `worker refused to serve (${reason}); restarting cannot help`);
+      this.quarantine(slot, `worker refused to serve (${reason}); restarting cannot help`, false);
+      return;
+    }
+    // A worker that served a whole window since its last start has recovered for good.
+    if (upFor >= windowMs) {
+      slot.halfOpen = false;
+      slot.quarantineRetries = 0;
+    }
+    if (slot.halfOpen) {
+      this.quarantine(slot, `crashed again on its trial out of quarantine (${reason})`, true);
       return;
     }
     const now = Date.now();
-    const { initialBackoffMs, maxBackoffMs, maxRestarts, windowMs } = this.opts.restart;
     slot.recentExits = slot.recentExits.filter((t) => now - t < windowMs);
     slot.recentExits.push(now);
     if (slot.recentExits.length > maxRestarts) {
-      this.quarantine(slot, `crashed ${slot.recentExits.length} times within ${windowMs} ms (last: ${reason})`);
+      this.quarantine(slot, `crashed ${slot.recentExits.length} times within ${windowMs} ms (last: ${reason})`, true);
       return;
     }
     const backoff = Math.min(initialBackoffMs * 2 ** (slot.recentExits.length - 1), maxBackoffMs);
-    slot.state = 'backoff';
-    slot.nextStartAt = now + backoff;
     slot.restarts++;
     this.opts.log.warn({ pool: slot.pool, worker: slot.index, reason, backoffMs: backoff }, 'pool worker died; restarting after backoff');
-    slot.restartTimer = setTimeout(() => void this.startWorker(slot), backoff);
+    this.retryLater(slot, backoff);
   }
 
-  private quarantine(slot: WorkerSlot, reason: string): void {
+  private retryLater(slot: WorkerSlot, ms: number): void {
+    slot.state = 'backoff';
+    slot.nextStartAt = Date.now() + ms;
+    slot.restartTimer = setTimeout(() => void this.startWorker(slot), ms);
+  }
+
+  private quarantine(slot: WorkerSlot, reason: string, retry: boolean): void {
     slot.state = 'quarantined';
     slot.reason = reason;
-    this.opts.log.error({ pool: slot.pool, worker: slot.index, reason }, 'pool worker QUARANTINED: not restarting it');
+    slot.halfOpen = false;
+    const { quarantineRetryMs, maxQuarantineRetryMs } = this.opts.restart;
+    if (retry && quarantineRetryMs > 0) {
+      const delay = Math.min(quarantineRetryMs * 2 ** slot.quarantineRetries, maxQuarantineRetryMs);
+      slot.quarantineRetries++;
+      slot.nextStartAt = Date.now() + delay;
+      slot.restartTimer = setTimeout(() => {
+        if (this.stopping || slot.state !== 'quarantined') return;
+        this.opts.log.warn({ pool: slot.pool, worker: slot.index }, 'trying a quarantined pool worker once more (half-open)');
+        slot.halfOpen = true;
+        slot.recentExits = [];
+        void this.startWorker(slot);
+      }, delay);
+      this.opts.log.error({ pool: slot.pool, worker: slot.index, reason, retryInMs: delay }, 'pool worker QUARANTINED: not restarting it until its next trial');
+    } else {
+      slot.nextStartAt = 0;
+      this.opts.log.error({ pool: slot.pool, worker: slot.index, reason }, 'pool worker QUARANTINED: not restarting it until an operator does');
+    }
     this.emit('worker-quarantined', slot);
+  }
+
+  /**
+   * Restarts every worker of a pool now, whatever its state (an operator's action, e.g. after
+   * fixing a model): forgets its crash history; a live worker is stopped gracefully first.
+   * Returns false if there is no such pool.
+   */
+  restartPool(key: string, graceMs = 5_000): boolean {
+    const pool = this.pools.get(key);
+    if (!pool || this.stopping) return false;
+    for (const slot of pool.workers) {
+      clearTimeout(slot.restartTimer);
+      slot.recentExits = [];
+      slot.quarantineRetries = 0;
+      slot.halfOpen = false;
+      const proc = slot.process;
+      if (proc) {
+        slot.replacing = true;
+        slot.state = 'backoff'; // out of the request path at once
+        slot.nextStartAt = Date.now();
+        proc.kill('SIGTERM');
+        setTimeout(() => slot.process === proc && proc.kill('SIGKILL'), graceMs).unref();
+      } else {
+        void this.startWorker(slot);
+      }
+    }
+    return true;
   }
 
   private probeAll(): void {
@@ -168,13 +253,14 @@ export class Supervisor extends EventEmitter {
         if (slot.state !== 'up' || slot.probing) continue;
         const proc = slot.process;
         slot.probing = true;
-        void probeReady(slot.socketPath, this.opts.health.timeoutMs).then((ok) => {
+        void probeReady(slot.socketPath, this.opts.health.timeoutMs).then((result) => {
           slot.probing = false;
           if (slot.process !== proc || slot.state !== 'up') return;
-          if (ok) {
+          if (result === 'ready') {
             slot.healthFailures = 0;
             return;
           }
+          if (result === 'inconclusive') return; // the gateway's failure, not the worker's
           slot.healthFailures++;
           if (slot.healthFailures >= this.opts.health.failuresBeforeReplace) {
             this.opts.log.error({ pool: slot.pool, worker: slot.index, failures: slot.healthFailures }, 'pool worker unresponsive; killing and replacing it');

@@ -19,6 +19,14 @@ export class WorkerSlot {
   healthFailures = 0;
   probing = false;
   restartTimer: NodeJS.Timeout | undefined;
+  /** When the current process became ready (epoch ms), 0 while it is not. */
+  upSince = 0;
+  /** Automatic retries of this worker out of quarantine so far (the delay doubles each time). */
+  quarantineRetries = 0;
+  /** On trial out of quarantine: one early crash puts it straight back. */
+  halfOpen = false;
+  /** Being replaced on purpose (an operator's restart): its exit is not a crash. */
+  replacing = false;
 
   constructor(
     readonly pool: string,

@@ -3,6 +3,7 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from
 import { hrTime } from '@opentelemetry/core';
 import { tracer } from '../tracing.js';
 import type { ModelSignature } from '../oip/signature.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../oip/json-depth.js';
 import { validateInferenceRequest } from '../oip/validate-request.js';
 import { screenBatch } from '../../../detectors/src/screen-batch.js';
 import { poolScreenReport, poolScreenRows, SCREEN_HEADER, type PoolScreenSpec } from '../../../detectors/src/squeeze/pool-screen.js';
@@ -75,6 +76,7 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     const signal = { cancelled: false };
     res.once('close', () => (signal.cancelled = true));
     const raw = await readBody(req, opts.maxBodyBytes);
+    if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) throw new PoolHttpError(400, 'JSON_TOO_DEEP', `the JSON nests more than ${MAX_JSON_DEPTH} levels deep`);
     let body: unknown;
     try {
       body = JSON.parse(utf8.decode(raw));
