@@ -15,3 +15,14 @@ export function cpuMicros(pid: number): number {
   if (!stats) throw new Error(`no /proc/${pid}: the process is gone (or this is not Linux)`);
   return (stats.userSeconds + stats.systemSeconds) * 1e6;
 }
+
+const digits = JSON.parse(gunzipSync(readFileSync('models/digits/1/heldout.json.gz')).toString()) as { inputs: number[][] };
+/** An OIP inference request for one held-out 8×8 digit, batch 1. */
+export const DIGITS_BODY = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 64], datatype: 'FP32', data: digits.inputs[0] }] });
+
+/** The p-th percentile (0–100) of `xs`, nearest rank; NaN for none. */
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}

@@ -4,8 +4,9 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { parse, stringify } from 'yaml';
 import { loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
 
 const POLICY = `version: 1
@@ -27,6 +28,9 @@ export function npmStartNodeFlags(): string[] {
 export interface VigilChild {
   child: ReturnType<typeof spawn>;
   port: number;
+  adminPort: number;
+  /** A bearer header for `sub` with `roles`, signed by this vigil's dev key. */
+  mint(sub: string, roles: string[]): Promise<Record<string, string>>;
   /** The mnist pool worker. */
   poolPid: number;
   poolSocket: string;
@@ -37,13 +41,24 @@ export interface VigilChild {
   stop(): Promise<void>;
 }
 
-/** Starts `node <nodeFlags> bin/vigil.js start`; the flags default to those of `npm start`. */
-export async function startVigilChild(nodeFlags = npmStartNodeFlags()): Promise<VigilChild> {
+/**
+ * Starts `node <nodeFlags> bin/vigil.js start`; the flags default to those of `npm start`.
+ * `config` is laid over the bundled vigil.yaml; `policy` replaces the bench policy.
+ */
+export async function startVigilChild(nodeFlags = npmStartNodeFlags(), opts: { config?: Record<string, unknown>; policy?: string } = {}): Promise<VigilChild> {
   const runtimeDir = await mkdtemp(join(tmpdir(), 'vigil-bench-'));
   const scratch = await mkdtemp(join(tmpdir(), 'vigil-bench-scratch-'));
-  await writeFile(join(scratch, 'policy.yaml'), POLICY);
+  await writeFile(join(scratch, 'policy.yaml'), opts.policy ?? POLICY);
   const stateDir = join(scratch, 'state');
-  const child = spawn(process.execPath, [...nodeFlags, 'bin/vigil.js', 'start'], {
+  const configArgs: string[] = [];
+  if (opts.config) {
+    const bundled = parse(readFileSync('vigil.yaml', 'utf8')) as Record<string, Record<string, unknown>>;
+    const merged: Record<string, unknown> = { ...bundled, models: { ...bundled.models, repository: resolve('models') } };
+    for (const [k, v] of Object.entries(opts.config)) merged[k] = { ...(bundled[k] ?? {}), ...(v as object) };
+    await writeFile(join(scratch, 'vigil.yaml'), stringify(merged));
+    configArgs.push('--config', join(scratch, 'vigil.yaml'));
+  }
+  const child = spawn(process.execPath, [...nodeFlags, 'bin/vigil.js', 'start', ...configArgs], {
     env: {
       ...process.env,
       PORT: '0',
@@ -74,12 +89,13 @@ export async function startVigilChild(nodeFlags = npmStartNodeFlags()): Promise<
     const key = await loadOrCreateDevKey(stateDir);
     const token = await mintDevToken(key, { sub: 'bench', roles: ['admin'], ttlSeconds: 3600 });
     const analystToken = await mintDevToken(key, { sub: 'bench', roles: ['analyst'], ttlSeconds: 3600 });
-    const status = (await (await fetch(`http://127.0.0.1:${adminPort}/status`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
-      models: { model: string; workers: { pid: number }[] }[];
-    };
+    const statusRes = await fetch(`http://127.0.0.1:${adminPort}/status`, { headers: { authorization: `Bearer ${token}` } });
+    const status = (await statusRes.json()) as { models?: { model: string; workers: { pid: number }[] }[] };
+    if (!status.models) throw new Error(`GET /status answered ${statusRes.status}: ${JSON.stringify(status)}`);
     const poolPid = status.models.find((m) => m.model === 'mnist')!.workers[0].pid;
     const peakRssMb = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
-    return { child, port, poolPid, poolSocket: join(runtimeDir, 'mnist.1.0.sock'), auth: { authorization: `Bearer ${analystToken}` }, peakRssMb, stop };
+    const mint = async (sub: string, roles: string[]) => ({ authorization: `Bearer ${await mintDevToken(key, { sub, roles, ttlSeconds: 3600 })}` });
+    return { child, port, adminPort, mint, poolPid, poolSocket: join(runtimeDir, 'mnist.1.0.sock'), auth: { authorization: `Bearer ${analystToken}` }, peakRssMb, stop };
   } catch (err) {
     await stop();
     throw err;

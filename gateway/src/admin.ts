@@ -3,8 +3,10 @@ import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import type { Supervisor } from '../../serving/src/supervisor/supervisor.js';
 import type { AuditLog } from './audit/audit-log.js';
-import { parseTime, queryAudit, type AuditFilter } from './audit/query.js';
+import { queryAudit } from './audit/query.js';
+import { auditQueryOf, InvalidQueryError } from './audit/query-params.js';
 import type { AuthFailureThrottle } from './auth/auth-failure-throttle.js';
+import { claimedIdentity } from './auth/claimed-identity.js';
 import type { JwtAuthenticator } from './auth/jwt-authenticator.js';
 import { principalOfRequest } from './auth/principal-of-request.js';
 import type { Principal } from './auth/principal.js';
@@ -53,14 +55,14 @@ export function createAdminApp(deps: AdminDeps) {
    */
   async function allow(req: Request, action: string): Promise<Principal> {
     const source = req.socket.remoteAddress ?? 'unknown';
-    deps.throttle.assertNotBlocked(source);
+    deps.throttle.assertNotBlocked(source, () => claimedIdentity(req));
     let principal: Principal;
     try {
       principal = await principalOfRequest(req, deps.jwt, deps.policy);
     } catch (err) {
       if (err instanceof VigilError) {
         await refused(action, 'unauthenticated', { code: err.code, source });
-        if (err.status !== 503) await deps.throttle.recordFailure(source);
+        if (err.status !== 503) await deps.throttle.recordFailure(source, claimedIdentity(req));
       }
       throw err;
     }
@@ -119,19 +121,15 @@ export function createAdminApp(deps: AdminDeps) {
   app.get('/audit', async (req, res, next) => {
     try {
       const principal = await allow(req, 'audit:read');
-      const q = req.query as Record<string, string | undefined>;
-      const filter: AuditFilter = {
-        principal: q.principal,
-        model: q.model,
-        version: q.version,
-        code: q.code,
-        action: q.action,
-        decision: q.decision === 'allow' || q.decision === 'deny' ? q.decision : undefined,
-        type: q.type === 'request' || q.type === 'admin' || q.type === 'alert' ? q.type : undefined,
-        since: q.since ? timeParam('since', q.since) : undefined,
-        until: q.until ? timeParam('until', q.until) : undefined,
-      };
-      const limit = Math.min(Number(q.limit ?? 100) || 100, 10_000);
+      let query: ReturnType<typeof auditQueryOf>;
+      try {
+        query = auditQueryOf(req.query as Record<string, unknown>);
+      } catch (err) {
+        // Audited like any refusal; the parameter's name, never its value (it could be a pasted token).
+        if (err instanceof InvalidQueryError) await refused('audit.query', principal.id, { code: err.code, parameter: err.parameter });
+        throw err;
+      }
+      const { filter, limit } = query;
       const records = [];
       for await (const r of queryAudit(deps.auditDir, filter, limit)) records.push(r);
       // The parsed filter, never the raw query: it could carry anything, a pasted token included.
@@ -154,14 +152,6 @@ export function createAdminApp(deps: AdminDeps) {
     res.status(500).json({ error: 'internal error', code: 'INTERNAL_ERROR' });
   });
   return app;
-}
-
-function timeParam(name: string, value: string): Date {
-  try {
-    return parseTime(value);
-  } catch (err) {
-    throw new VigilError('INVALID_QUERY', `${name}: ${(err as Error).message}`);
-  }
 }
 
 function statusOf(registry: ModelRegistry, supervisor: Supervisor, draining: boolean, auditHealthy: boolean) {

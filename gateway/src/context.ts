@@ -66,7 +66,7 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * context stage: gives the request its own id (a client's `x-request-id` is kept beside it, never
  * trusted as the key: clients could make audit records collide), a clock, and close tracking.
  */
-export function createContext(req: IncomingMessage, res: ServerResponse): RequestContext {
+export function createContext(req: IncomingMessage, res: ServerResponse, source: string = req.socket.remoteAddress ?? 'unknown'): RequestContext {
   const given = req.headers['x-request-id'];
   const pending: (() => void)[] = [];
   const ctx: RequestContext = {
@@ -76,7 +76,7 @@ export function createContext(req: IncomingMessage, res: ServerResponse): Reques
     clientRequestId: typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : null,
     receivedAt: new Date(),
     startedAt: process.hrtime.bigint(),
-    source: req.socket.remoteAddress ?? 'unknown',
+    source,
     modes: {},
     shadowDenials: [],
     closed: false,

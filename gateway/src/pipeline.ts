@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { tracer } from '../../serving/src/tracing.js';
 import { VigilError } from './errors.js';
 import { routeTemplate } from './telemetry/request-metrics.js';
+import { peerAddress, type SourceOf } from './client-address.js';
 import { createContext, type RequestContext } from './context.js';
 import { renderError } from './render-error.js';
 import type { Responder } from './respond.js';
@@ -16,9 +17,9 @@ export type Stage = (ctx: RequestContext) => void | Promise<void>;
  * through renderError, and every answer through the responder (which audits it). The order is
  * fixed in one place (vigil.ts) where it can be read whole.
  */
-export function createPipeline(stages: Stage[], responder: Responder, log: Logger) {
+export function createPipeline(stages: Stage[], responder: Responder, log: Logger, sourceOf: SourceOf = peerAddress) {
   return async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<RequestContext> {
-    const ctx = createContext(req, res);
+    const ctx = createContext(req, res, sourceOf(req));
     // Health probes make no spans: a load balancer polling every second would drown the traces.
     const span = req.url?.startsWith('/v2/health/') ? undefined : startRequestSpan(req);
     const run = async () => {

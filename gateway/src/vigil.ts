@@ -41,6 +41,7 @@ import { createItemsLimitStage } from './stages/limit-items.js';
 import type { VigilConfig } from './config/schema.js';
 import { ModelRegistry, type ServedVersion } from './model-registry.js';
 import { createPipeline, type Stage } from './pipeline.js';
+import { sourceResolver } from './client-address.js';
 import { createPools } from './pools.js';
 import { prepareRuntimeDir } from './runtime-dir.js';
 import { createAnswerLocalStage } from './stages/answer-local.js';
@@ -98,6 +99,10 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     maxFileBytes: config.audit.max_file_bytes,
     checkpointEvery: { records: config.audit.checkpoint_every_records, ms: config.audit.checkpoint_every_ms },
     appendTimeoutMs: config.audit.append_timeout_ms,
+    retention: {
+      maxAgeMs: config.audit.retention.max_age_days === undefined ? undefined : config.audit.retention.max_age_days * 86_400_000,
+      maxBytes: config.audit.retention.max_bytes,
+    },
   });
   // An outage is one error line when it starts and one when it ends, however many requests it refuses.
   const auditOutage = new Episode<unknown>({
@@ -106,6 +111,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     onEnd: ({ count, startedAt, endedAt }) => log.warn({ failures: count, from: startedAt.toISOString(), to: endedAt.toISOString() }, 'audit log failures stopped'),
   });
   audit.on('error', (err) => {
+    // Retention failing keeps files longer; nothing is refused, so it is no outage.
+    if (err.kind === 'retention') return void log.error({ err: err.message }, 'audit retention failed');
     metrics.auditWriteErrors.add(1);
     auditOutage.note(err);
   });
@@ -215,7 +222,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),
     createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder, screenAnswer: createAnswerScreen(policy, quarantine, createExtractionPort()) }),
   ];
-  const handle = createPipeline(stages, responder, log);
+  const handle = createPipeline(stages, responder, log, sourceResolver(config.server.trusted_proxies));
 
   // Connections are capped below the descriptor limit, so a flood can never leave pool probes,
   // spawns or the audit log without descriptors (EMFILE once looked like every worker dying).

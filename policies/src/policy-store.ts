@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigFileError } from '../../serving/src/yaml-with-schema.js';
@@ -62,6 +62,11 @@ export type ReloadResult = { ok: true; changed: boolean; policy: CompiledPolicy 
  * - `watch()` watches the file's directory (not the file), so editors that write a new file and
  *   rename it over the old one, and Kubernetes ConfigMap symlink swaps, are seen. Events are
  *   debounced; a file whose bytes did not change since the last attempt is not reloaded again.
+ * - A watched change is applied only once the file has settled: unmodified for `quietMs`, and two
+ *   reads `settleMs` apart give the same bytes. A file written in place in several chunks can be
+ *   a valid but truncated policy between them (no denies, no API keys), which must never be in
+ *   force even briefly. Deploy by writing a new file and renaming it over the old one (atomic);
+ *   the quiet period is the guard for writers that do not.
  */
 export class PolicyStore extends EventEmitter<PolicyStoreEvents> {
   readonly file: string;
@@ -73,6 +78,8 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> {
   private running: Promise<ReloadResult> | null = null;
   private again = false;
   private debounceMs = 100;
+  private quietMs = 1000;
+  private settleMs = 200;
   private closed = false;
 
   /** Loads `file` (throws ConfigFileError if it is invalid) and returns a store holding it. */
@@ -94,9 +101,11 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> {
   }
 
   /** Starts watching the file. Does not keep the process alive by itself. */
-  watch(options: { debounceMs?: number } = {}): this {
+  watch(options: { debounceMs?: number; quietMs?: number; settleMs?: number } = {}): this {
     if (this.watcher || this.closed) return this;
     this.debounceMs = options.debounceMs ?? 100;
+    this.quietMs = options.quietMs ?? 1000;
+    this.settleMs = options.settleMs ?? Math.min(200, this.quietMs);
     // Any entry of the directory may be ours: the file itself, a temp file renamed over it, or
     // the target of a symlink swap. So every event schedules a read; unchanged bytes are ignored.
     this.watcher = watch(dirname(this.file), { persistent: false }, () => this.schedule());
@@ -106,18 +115,43 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> {
     return this;
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.debounceMs): void {
     if (this.closed) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.reload();
-    }, this.debounceMs);
+      void this.reloadWhenSettled();
+    }, delayMs);
     this.timer.unref();
   }
 
+  /** The watcher's reload: only of a file that has stopped changing (see the class comment). */
+  private async reloadWhenSettled(): Promise<void> {
+    const wait = await this.unsettledFor();
+    if (this.closed) return;
+    if (wait > 0) return this.schedule(wait);
+    await this.reload();
+  }
+
+  /** 0 once the file is quiet and reads the same twice (or is gone: reload reports that); else ms to wait. */
+  private async unsettledFor(): Promise<number> {
+    try {
+      const st = await stat(this.file);
+      const age = Date.now() - st.mtimeMs;
+      // A future mtime (clock skew, a copied file) counts as quiet: the double read still guards.
+      if (age >= 0 && age < this.quietMs) return this.quietMs - age;
+      const first = await readFile(this.file);
+      await new Promise((r) => setTimeout(r, this.settleMs).unref());
+      const second = await readFile(this.file);
+      return first.equals(second) ? 0 : this.quietMs;
+    } catch {
+      return 0;
+    }
+  }
+
   /**
-   * Reloads now (the watcher calls this; so can an admin endpoint or SIGHUP). Reloads run one at
+   * Reloads now, without a quiet period (an admin endpoint or SIGHUP: the operator says the file
+   * is ready; the watcher waits for the file to settle first). Reloads run one at
    * a time; one asked for during another runs after it, on the file as it is then.
    */
   async reload(): Promise<ReloadResult> {

@@ -115,7 +115,10 @@ grants:
     const bad = await rawRequest(vigil.adminPort, 'GET', '/status', { headers: { authorization: 'Bearer not.a.token' } });
     assert.equal(bad.json.code, 'TOKEN_MALFORMED');
     const auditor = await vigil.auth(['auditor'], 'sec');
-    assert.equal((await rawRequest(vigil.adminPort, 'GET', '/audit?access_token=SECRET-IN-QUERY&limit=1', { headers: auditor })).status, 200);
+    const pasted = await rawRequest(vigil.adminPort, 'GET', '/audit?access_token=SECRET-IN-QUERY&limit=1', { headers: auditor });
+    assert.equal(pasted.status, 400);
+    assert.equal(pasted.json.code, 'INVALID_QUERY');
+    assert.ok(!JSON.stringify(pasted.json).includes('SECRET-IN-QUERY'), 'the error does not echo the pasted secret');
     const all = await records(vigil);
     assert.ok(all.some((r) => r.type === 'admin' && r.outcome === 'failed' && r.detail.code === 'TOKEN_MALFORMED'));
     assert.ok(!JSON.stringify(all).includes('SECRET-IN-QUERY'), 'the raw query never reaches the log');

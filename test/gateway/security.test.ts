@@ -147,7 +147,7 @@ describe('the secured endpoint, played by an attacker (nothing refused reaches a
     assert.equal(r.json.code, 'API_KEY_EXPIRED');
   });
 
-  test('guessing API keys: each guess refused alike, then the source is blocked, even for a valid credential', async () => {
+  test('guessing API keys: each guess refused alike, then that key id is blocked from this address, even with its valid secret', async () => {
     const guesses = [`vk.svc.${'A'.repeat(43)}`, `vk.admin.${'B'.repeat(43)}`, `vk.nope.${'C'.repeat(43)}`, `vk.svc.${svc.key.split('.')[2].slice(0, -1)}C`];
     for (const key of guesses) {
       const r = await attempt('/v2/models/digits/infer', { 'x-api-key': key });
@@ -162,7 +162,7 @@ describe('the secured endpoint, played by an attacker (nothing refused reaches a
     assert.ok(blocked, 'the source is blocked after repeated failures');
     assert.equal(blocked.json.code, 'AUTH_BLOCKED');
     assert.ok(Number(blocked.headers['retry-after']) > 1);
-    const valid = await attempt('/v2/models/digits/infer', analyst);
+    const valid = await attempt('/v2/models/digits/infer', { 'x-api-key': svc.key });
     assert.equal(valid.json.code, 'AUTH_BLOCKED');
   });
 

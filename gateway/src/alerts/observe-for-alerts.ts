@@ -7,7 +7,8 @@ import type { AnomalyDetector } from './anomaly-detector.js';
  * place every request ends). Counting only: the detector decides on its own timer.
  */
 export function observeForAlerts(detector: AnomalyDetector, ctx: RequestContext, status: number, _code: string | null): void {
-  if (ctx.refusedBy === 'stage:authenticate') detector.observe('auth_failures_by_source', ctx.source, { source: ctx.source });
+  // A 503 from authenticate is the IdP failing (JWKS_UNAVAILABLE), not a caller guessing.
+  if (ctx.refusedBy === 'stage:authenticate' && status !== 503) detector.observe('auth_failures_by_source', ctx.source, { source: ctx.source });
   const principal = ctx.principal;
   if (principal) {
     if (ctx.decision && !ctx.decision.allowed) detector.observe('denials_by_principal', principal.id, { principal: principal.id });

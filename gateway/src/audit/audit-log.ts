@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AdminAuditRecord, AuditRecord } from './audit-record.js';
 import { canonicalEntries, canonicalJson, type Entries } from './canonical.js';
+import { MAX_LINE_BYTES } from './bounds.js';
 import {
   CHAIN_KEYS,
   CHECKPOINT_FILE,
@@ -18,6 +19,8 @@ import {
   RECORD_TYPES,
   TornTailError,
   chainMode,
+  checkpointHash,
+  checkpointPayload,
   checkpointSigner,
   listLogFiles,
   logFileName,
@@ -32,8 +35,10 @@ import {
   type CheckpointFile,
   type CheckpointSigner,
 } from './chain.js';
+import { extendPrefix, filesToRemove, retentionEnabled, type RemovedPrefix, type RetainedFile, type RetentionPolicy } from './retention.js';
 
 export type { Checkpoint, CheckpointFile, StoredAuditRecord } from './chain.js';
+export type { RetentionPolicy } from './retention.js';
 
 export interface AuditLogOptions {
   /** The log directory (created 0700 if missing). Holds the log files, checkpoints.jsonl and writer.lock. */
@@ -56,6 +61,11 @@ export interface AuditLogOptions {
    * Default 2000 ms.
    */
   appendTimeoutMs?: number;
+  /**
+   * Remove the oldest sealed files, already covered by a checkpoint, past an age or a total size
+   * (retention.ts); each removal is recorded (`audit.retention`) before the files go. Off by default.
+   */
+  retention?: RetentionPolicy;
 }
 
 export type AuditErrorKind =
@@ -67,6 +77,8 @@ export type AuditErrorKind =
   | 'unavailable'
   /** A checkpoint could not be written (records still are). */
   | 'checkpoint'
+  /** Retention could not remove files (they stay; nothing is lost). */
+  | 'retention'
   /** A record was refused before any write: not an audit record. */
   | 'invalid';
 
@@ -164,7 +176,8 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
   private seq = 0;
   private head: string | null = null;
   private file: CurrentFile | null = null;
-  private readonly files: CheckpointFile[] = [];
+  /** Every file of the log on disk, in chain order; the current file last. */
+  private readonly files: RetainedFile[] = [];
   private queue: Pending[] = [];
   private flushScheduled = false;
   private chainTail: Promise<void> = Promise.resolve();
@@ -174,6 +187,12 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
   private closePromise: Promise<void> | null = null;
   private checkpointSeq = 0;
   private checkpointScheduled = false;
+  /** checkpointHash() of the last checkpoint made (the next one's prev_checkpoint). */
+  private checkpointHead: string | null = null;
+  /** What this writer's checkpoints have listed of each file (its last_seq): the next lists only changes. */
+  private readonly listed = new Map<string, number>();
+  private readonly retention: RetentionPolicy | undefined;
+  private removed: RemovedPrefix | null = null;
   private cpFd = -1;
   private cpSize = 0;
   private cpPartial = false;
@@ -190,11 +209,14 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
     this.signer = checkpointSigner(opts.signingKey, opts.hmacKey);
     this.retryMs = opts.retryMs ?? 1000;
     this.appendTimeoutMs = opts.appendTimeoutMs ?? 2000;
+    this.retention = retentionEnabled(opts.retention) ? { ...opts.retention } : undefined;
     this.checkpointPath = join(opts.dir, CHECKPOINT_FILE);
     this.lockPath = join(opts.dir, LOCK_FILE);
     if (!(this.maxFileBytes >= 256)) throw new RangeError('maxFileBytes must be at least 256');
     if (!(this.every.records >= 1) || !(this.every.ms >= 10)) throw new RangeError('checkpointEvery needs records >= 1 and ms >= 10');
     if (opts.hmacKey && opts.hmacKey.length < 16) throw new RangeError('hmacKey must be at least 16 bytes (32 recommended)');
+    const r = this.retention;
+    if (r && ((r.maxAgeMs !== undefined && !(r.maxAgeMs > 0)) || (r.maxBytes !== undefined && !(r.maxBytes > 0)))) throw new RangeError('retention needs maxAgeMs > 0 and maxBytes > 0 when given');
   }
 
   /**
@@ -336,7 +358,8 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
     }
     for (let i = 0; i < files.length; i++) {
       const next = files[i + 1];
-      this.files.push({ name: files[i].name, first_seq: files[i].firstSeq, last_seq: next ? next.firstSeq - 1 : Math.max(this.seq, files[i].firstSeq - 1) });
+      const { size } = await stat(files[i].path);
+      this.files.push({ name: files[i].name, first_seq: files[i].firstSeq, last_seq: next ? next.firstSeq - 1 : Math.max(this.seq, files[i].firstSeq - 1), bytes: size, created: files[i].created });
     }
     const newest = files[files.length - 1];
     if (newest && newest.firstSeq <= this.seq + 1) {
@@ -347,6 +370,9 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
       throw refuse(`${newest.path} starts at seq ${newest.firstSeq} but the log ends at seq ${this.seq}; run \`vigil audit verify ${this.dir}\``);
     }
     await this.resumeCheckpoints();
+    // Sealed files the last checkpoint covers were listed, final, by the checkpoints before: the
+    // first checkpoint of this writer lists only the rest (however many files the log holds).
+    for (const f of this.files.slice(0, -1)) if (f.last_seq <= this.checkpointSeq) this.listed.set(f.name, f.last_seq);
   }
 
   private checkTail(path: string, line: string): { seq: number; hash: string } {
@@ -392,6 +418,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
     let cp: Checkpoint;
     try {
       cp = JSON.parse(tail.line) as Checkpoint;
+      this.checkpointHead = checkpointHash(cp);
     } catch {
       throw refuse(`${this.checkpointPath}: the last checkpoint is not JSON; run \`vigil audit verify ${this.dir}\``);
     }
@@ -403,6 +430,11 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
       throw refuse(`the last checkpoint (${cp.time}) says record ${cp.seq} hashed to ${cp.head_hash} but it hashes to ${this.head}: the log's tail was rewritten. Run \`vigil audit verify ${this.dir}\``);
     }
     this.checkpointSeq = cp.seq;
+    const r = cp.removed;
+    // Carried on into later retention records only when this writer's own key signed it: an
+    // edited checkpoint must not make retention vouch for files someone else removed.
+    const ours = cp.sig?.alg === this.signer.alg && cp.sig.key_id === this.signer.keyId && cp.sig.value === this.signer.sign(checkpointPayload(cp));
+    if (r && ours && Number.isSafeInteger(r.from_seq) && Number.isSafeInteger(r.through_seq) && typeof r.last_hash === 'string') this.removed = { from_seq: r.from_seq, through_seq: r.through_seq, last_hash: r.last_hash };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -432,7 +464,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
       } finally {
         this.writing = null;
       }
-      if (this._healthy && this.seq - this.checkpointSeq >= this.every.records) await this.checkpoint();
+      if (this._healthy && this.seq - this.checkpointSeq >= this.every.records && (await this.checkpoint()) === null) await this.retain();
     }
   }
 
@@ -488,7 +520,9 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
       this.seq = segment.lastSeq;
       this.head = segment.lastHash;
       this.file!.size += segment.bytes;
-      this.files[this.files.length - 1].last_seq = segment.lastSeq;
+      const entry = this.files[this.files.length - 1];
+      entry.last_seq = segment.lastSeq;
+      entry.bytes += segment.bytes;
       for (const item of segment.items) item.resolve();
     }
   }
@@ -508,13 +542,14 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
   }
 
   private async startFile(firstSeq: number): Promise<void> {
-    const name = logFileName(firstSeq, new Date());
+    const created = new Date();
+    const name = logFileName(firstSeq, created);
     const path = join(this.dir, name);
     const fd = await openFd(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, 0o600);
     const st = await fstat(fd);
     const old = this.file;
     this.file = { name, path, fd, size: 0, firstSeq, ino: st.ino, dev: st.dev, partial: false };
-    this.files.push({ name, first_seq: firstSeq, last_seq: firstSeq - 1 });
+    this.files.push({ name, first_seq: firstSeq, last_seq: firstSeq - 1, bytes: 0, created });
     if (old && old.fd >= 0) {
       const fdOld = old.fd;
       old.fd = -1;
@@ -690,7 +725,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
     this.checkpointScheduled = true;
     void this.enqueue(async () => {
       this.checkpointScheduled = false;
-      if (this._healthy && this.seq !== this.checkpointSeq) await this.checkpoint();
+      if (this._healthy && this.seq !== this.checkpointSeq && (await this.checkpoint()) === null) await this.retain();
     }).catch((err: Error) => this.report(new AuditError('checkpoint', `checkpoint failed: ${err.message}`, { cause: err })));
   }
 
@@ -705,11 +740,26 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
         return new AuditError('checkpoint', `no checkpoint: the log could not be synced (${(err as Error).message})`, { cause: err });
       }
     }
+    // Only what changed since the checkpoint before: a line stays small however many files the log has had.
+    const files: CheckpointFile[] = this.files.filter((f) => this.listed.get(f.name) !== f.last_seq).map((f) => ({ name: f.name, first_seq: f.first_seq, last_seq: f.last_seq }));
     const cp = signCheckpoint(
-      { type: 'checkpoint', seq: this.seq, head_hash: this.head, files: this.files.map((f) => ({ ...f })), time: new Date().toISOString() },
+      {
+        type: 'checkpoint',
+        seq: this.seq,
+        head_hash: this.head,
+        prev_checkpoint: this.checkpointHead,
+        files,
+        ...(this.removed ? { removed: { ...this.removed } } : {}),
+        time: new Date().toISOString(),
+      },
       this.signer,
     );
+    const line = canonicalJson(cp);
     this.checkpointSeq = cp.seq;
+    // Linked to what was emitted, written or not: shipped copies stay one unbroken chain, and a
+    // local file that missed one shows the gap.
+    this.checkpointHead = checkpointHash(cp);
+    for (const f of files) this.listed.set(f.name, f.last_seq);
     let error: AuditError | null = null;
     try {
       if (this.cpFd < 0) {
@@ -720,7 +770,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
         else this.cpSize = size;
         this.cpPartial = false;
       }
-      const buf = Buffer.from(canonicalJson(cp) + '\n');
+      const buf = Buffer.from(line + '\n');
       let off = 0;
       try {
         while (off < buf.length) {
@@ -735,6 +785,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
     } catch (err) {
       if (this.cpFd >= 0) await closeFd(this.cpFd).catch(noop);
       this.cpFd = -1;
+      this.listed.clear(); // the file lacks this one's list: the next checkpoint lists every file again
       error = new AuditError('checkpoint', `${this.checkpointPath}: checkpoint at seq ${cp.seq} not written (${(err as Error).message}); truncation of the log's tail cannot be detected past the previous one`, {
         cause: err,
       });
@@ -747,6 +798,99 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
     }
     return error;
   }
+
+  // -------------------------------------------------------------------------------------------
+  // Retention
+
+  /**
+   * Removes the oldest sealed files past the retention policy, always in this order: the
+   * `audit.retention` record (which files, and the removed prefix with its last hash), a
+   * checkpoint carrying the removed prefix (it also syncs the record to disk), then the files.
+   * A crash in between leaves files that were to go, which the next run takes; never a file gone
+   * without its record, which is what `vigil audit verify` reports as tampering.
+   */
+  private async retain(): Promise<void> {
+    if (!this.retention || !this._healthy || this.closing) return;
+    const { files: chosen, reasons } = filesToRemove(this.files, this.retention, this.checkpointSeq, Date.now());
+    if (chosen.length === 0) return;
+    let lastHash: string;
+    try {
+      const gone: RetainedFile[] = [];
+      for (const f of chosen) {
+        try {
+          f.bytes = (await stat(join(this.dir, f.name))).size;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          gone.push(f);
+        }
+      }
+      if (gone.length > 0) {
+        // Not ours to document: forget them, and say so (verify reports them as deleted).
+        for (const f of gone) this.forgetFile(f);
+        throw new Error(`${gone.map((f) => f.name).join(', ')} had already gone from ${this.dir}, not removed by retention`);
+      }
+      lastHash = await this.lastHashOf(chosen);
+    } catch (err) {
+      this.report(new AuditError('retention', `retention removed nothing: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    const prefix = extendPrefix(this.removed, chosen, lastHash);
+    const policy = { ...(this.retention.maxAgeMs !== undefined ? { max_age_ms: this.retention.maxAgeMs } : {}), ...(this.retention.maxBytes !== undefined ? { max_bytes: this.retention.maxBytes } : {}) };
+    const record: AdminAuditRecord = {
+      type: 'admin',
+      time: new Date().toISOString(),
+      event: 'audit.retention',
+      principal: 'vigil',
+      outcome: 'ok',
+      detail: { files: chosen.map((f) => ({ name: f.name, first_seq: f.first_seq, last_seq: f.last_seq, bytes: f.bytes })), ...prefix, reasons, policy },
+    };
+    let written = false;
+    await this.writeBatch([{ entries: canonicalEntries(record), at: performance.now(), resolve: () => (written = true), reject: noop, internal: true }]);
+    if (!written) return; // fail() reported it
+    this.removed = prefix;
+    if ((await this.checkpoint()) !== null) return; // the files stay until a checkpoint holds the removal
+    for (const f of chosen) {
+      try {
+        await unlink(join(this.dir, f.name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          this.report(new AuditError('retention', `retention could not remove ${f.name} (${(err as Error).message}); it stays, and the next run tries again`, { cause: err }));
+          break;
+        }
+      }
+      this.forgetFile(f);
+    }
+    await fsyncDir(this.dir);
+  }
+
+  /** The hash of the last record of `files` (a prefix about to go), checked against its content. */
+  private async lastHashOf(files: RetainedFile[]): Promise<string> {
+    const through = files[files.length - 1].last_seq;
+    const holder = [...files].reverse().find((f) => f.last_seq >= f.first_seq);
+    if (!holder) {
+      if (this.removed && this.removed.through_seq === through) return this.removed.last_hash;
+      throw new Error(`${files.map((f) => f.name).join(', ')} hold no record`);
+    }
+    const path = join(this.dir, holder.name);
+    const tail = await readLastLine(path);
+    let rec: Record<string, unknown> | null = null;
+    try {
+      rec = tail ? (JSON.parse(tail.line) as Record<string, unknown>) : null;
+    } catch {
+      rec = null;
+    }
+    const hash = rec?.hash;
+    if (!tail || !rec || rec.seq !== through || typeof hash !== 'string' || !safeEqual(recomputeHash(tail.line, rec, this.hmacKey).hash, hash)) {
+      throw new Error(`the last record of ${path} is not seq ${through} matching its hash: it was changed; run \`vigil audit verify ${this.dir}\``);
+    }
+    return hash;
+  }
+
+  private forgetFile(f: RetainedFile): void {
+    const i = this.files.indexOf(f);
+    if (i >= 0 && f !== this.files[this.files.length - 1]) this.files.splice(i, 1);
+    this.listed.delete(f.name);
+  }
 }
 
 /** Validates a record and snapshots it as canonical entries (later changes to the object do not leak in). */
@@ -756,7 +900,16 @@ function snapshot(record: AuditRecord): Entries {
   if (typeof r.type !== 'string' || !RECORD_TYPES.has(r.type)) throw new TypeError(`type must be one of ${[...RECORD_TYPES].join(', ')}, not ${JSON.stringify(r.type)}`);
   if (typeof r.time !== 'string' || Number.isNaN(Date.parse(r.time))) throw new TypeError(`time must be an ISO 8601 string, not ${JSON.stringify(r.time)}`);
   for (const k of CHAIN_KEYS) if (k in r) throw new TypeError(`"${k}" is set by the writer`);
-  return canonicalEntries(r);
+  const entries = canonicalEntries(r);
+  // Readers skip longer lines as not written by the writer; seq, prev and hash add under 256 bytes.
+  let chars = 256;
+  for (const e of entries) chars += e[1].length + 1;
+  if (chars * 3 > MAX_LINE_BYTES) {
+    let bytes = 256;
+    for (const e of entries) bytes += Buffer.byteLength(e[1]) + 1;
+    if (bytes > MAX_LINE_BYTES) throw new TypeError(`the record would be a line of ${bytes} bytes or more; at most ${MAX_LINE_BYTES}`);
+  }
+  return entries;
 }
 
 function refuse(message: string): AuditError {

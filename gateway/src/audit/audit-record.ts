@@ -54,7 +54,7 @@ export interface AuditFinding {
 export interface AdminAuditRecord {
   type: 'admin';
   time: string;
-  /** e.g. policy.reload, policy.reload_failed, audit.query, vigil.start, vigil.stop */
+  /** e.g. policy.reload, policy.reload_failed, audit.query, audit.recovered, audit.retention, vigil.start, vigil.stop */
   event: string;
   principal: string;
   outcome: 'ok' | 'failed';

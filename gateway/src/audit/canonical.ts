@@ -7,8 +7,10 @@
  * Values JSON cannot hold are mapped the way a reader of the line will see them, so that
  * canonicalising a parsed line gives back the same bytes: `undefined` (in objects and arrays)
  * and non-finite numbers become `null`, `toJSON()` is honoured (Dates), functions and symbols
- * become `null`. BigInts and cycles are programming errors and throw.
+ * become `null`. BigInts and cycles are programming errors and throw, and so does nesting deeper
+ * than MAX_RECORD_DEPTH (readers would skip such a line as not a record).
  */
+import { MAX_RECORD_DEPTH } from './bounds.js';
 
 /** A top-level object as sorted `[key, member]` pairs, a member being `"key":<canonical value>`. */
 export type Entries = ReadonlyArray<readonly [string, string]>;
@@ -61,6 +63,7 @@ function serialise(value: unknown, stack: object[]): string {
       if (typeof toJSON === 'function') return serialise(toJSON.call(value), stack);
       if (stack.includes(value)) throw new TypeError('audit records cannot be cyclic');
       stack.push(value);
+      if (stack.length > MAX_RECORD_DEPTH) throw new TypeError(`audit records nest at most ${MAX_RECORD_DEPTH} levels`);
       let out: string;
       if (Array.isArray(value)) {
         out = '[' + value.map((v) => serialise(v, stack)).join(',') + ']';

@@ -1,14 +1,13 @@
 /**
  * What the writer, the verifier and the query tool share: the hash of a record, the names of
- * the log files, checkpoint signatures, key files, and reading JSON Lines files.
+ * the log files, checkpoint signatures and key files.
  */
 import { createHash, createHmac, createPrivateKey, createPublicKey, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { AuditRecord } from './audit-record.js';
-import { canonicalEntries, joinEntries, member, type Entries } from './canonical.js';
+import { canonicalEntries, canonicalJson, joinEntries, member, type Entries } from './canonical.js';
+import type { RemovedPrefix } from './retention.js';
 
 /** A record as it is stored: the writer adds its place in the chain. */
 export type StoredAuditRecord = AuditRecord & {
@@ -162,19 +161,6 @@ export async function readLastLine(path: string): Promise<{ line: string; offset
   }
 }
 
-/** Streams the lines of a file with their 1-based numbers; memory stays bounded by one line. */
-export async function* readLines(path: string): AsyncGenerator<{ line: string; n: number }> {
-  const input = createReadStream(path, { encoding: 'utf8' });
-  const rl = createInterface({ input, crlfDelay: Infinity });
-  let n = 0;
-  try {
-    for await (const line of rl) yield { line, n: ++n };
-  } finally {
-    rl.close();
-    input.destroy(); // when the reader stops early (a query's limit), release the file at once
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Checkpoints
 
@@ -191,14 +177,33 @@ export type SignatureAlg = 'ed25519' | 'hmac-sha256' | 'none';
  * A signed statement of how far the log went: "at `time`, the log held records 1..`seq`, the
  * last of which hashed to `head_hash`, in these files". Written to `checkpoints.jsonl` and
  * emitted as the writer's `'checkpoint'` event, to ship somewhere the log's attacker can't reach.
+ *
+ * Checkpoints form a chain of their own: each names the one before (`prev_checkpoint`) and lists
+ * only the files new or grown since it (the first a writer makes after it opens lists them all),
+ * so a line stays a few hundred bytes however long the log lives; the files of the log are the
+ * union over the chain. Checkpoints from before the chain have no `prev_checkpoint` and list
+ * every file; they still verify.
  */
 export interface Checkpoint {
   type: 'checkpoint';
   seq: number;
   head_hash: string | null;
+  /** checkpointHash() of the checkpoint before it, null for the first; absent in old-style checkpoints. */
+  prev_checkpoint?: string | null;
   files: CheckpointFile[];
+  /** What retention has removed from the start of the log, when it has (see retention.ts). */
+  removed?: RemovedPrefix;
   time: string;
   sig: { alg: SignatureAlg; key_id: string | null; value: string | null };
+}
+
+/**
+ * What the next checkpoint's `prev_checkpoint` holds: the sha256 of a checkpoint in canonical
+ * form, `sig` included (the form it is stored in; a shipped copy re-serialised in another key
+ * order still links).
+ */
+export function checkpointHash(cp: object): string {
+  return 'sha256:' + createHash('sha256').update(canonicalJson(cp)).digest('hex');
 }
 
 export interface CheckpointSigner {

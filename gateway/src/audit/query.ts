@@ -3,10 +3,12 @@
  * filters, and stops at the limit. Shared by `vigil audit query` and the gateway's HTTP query.
  * This reads; it does not verify (that is `vigil audit verify`).
  */
-import { listLogFiles, readLines, type StoredAuditRecord } from './chain.js';
+import { listLogFiles, type StoredAuditRecord } from './chain.js';
+import { globMatch, isGlob } from './glob.js';
+import { readLines } from './lines.js';
 
 export interface AuditFilter {
-  /** Exact, or a glob with `*` (`key:*`). Matches request and admin principals, and an alert's `principal` label. */
+  /** Exact, or a glob with `*` and `?` (`key:*`). Matches request and admin principals, and an alert's `principal` label. */
   principal?: string;
   /** Exact or glob. Matches a request's model and an alert's `model` label. */
   model?: string;
@@ -38,7 +40,7 @@ export interface QueryOptions {
 export async function* queryAudit(dir: string, filter: AuditFilter = {}, limit = Infinity, opts: QueryOptions = {}): AsyncGenerator<StoredAuditRecord> {
   if (limit <= 0) return;
   const match = compileFilter(filter);
-  const needles = [filter.principal, filter.model, filter.code].filter((v): v is string => typeof v === 'string' && !v.includes('*')).map((v) => JSON.stringify(v));
+  const needles = [filter.principal, filter.model, filter.code].filter((v): v is string => typeof v === 'string' && !isGlob(v)).map((v) => JSON.stringify(v));
   const files = await listLogFiles(dir);
   let count = 0;
   for (let i = 0; i < files.length; i++) {
@@ -46,7 +48,12 @@ export async function* queryAudit(dir: string, filter: AuditFilter = {}, limit =
     // A file's records were all written before the next file was created, and arrived earlier.
     if (next && filter.since && next.created.getTime() < filter.since.getTime()) continue;
     if (next && filter.afterSeq !== undefined && next.firstSeq - 1 <= filter.afterSeq) continue;
-    for await (const { line, n } of readLines(files[i].path)) {
+    // missingOk: retention may remove the oldest files while a query reads.
+    for await (const { line, n, problem } of readLines(files[i].path, { missingOk: true })) {
+      if (line === null) {
+        opts.onSkip?.(files[i].name, n, problem);
+        continue;
+      }
       if (needles.length && !needles.every((s) => line.includes(s))) continue;
       let rec: StoredAuditRecord;
       try {
@@ -121,9 +128,8 @@ export function compileFilter(filter: AuditFilter): (rec: StoredAuditRecord) => 
 
 function pattern(p: string | undefined): ((v: string | null) => boolean) | null {
   if (p === undefined) return null;
-  if (!p.includes('*')) return (v) => v === p;
-  const re = new RegExp('^' + p.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 's');
-  return (v) => v !== null && re.test(v);
+  if (!isGlob(p)) return (v) => v === p;
+  return (v) => typeof v === 'string' && globMatch(p, v); // a hand-edited line may hold anything
 }
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };

@@ -9,18 +9,20 @@ import { basename, join } from 'node:path';
 import {
   CHECKPOINT_FILE,
   RECORD_TYPES,
+  checkpointHash,
   listLogFiles,
   modeOfHash,
-  readLines,
   recomputeHash,
   safeEqual,
   verifyCheckpointSignature,
   type ChainMode,
   type Checkpoint,
+  type CheckpointFile,
 } from './chain.js';
+import { readLines } from './lines.js';
 
 export type FindingKind =
-  /** A line that is not JSON, or not a chained audit record. */
+  /** A line that is not JSON, or not a chained audit record (or longer or deeper than any record). */
   | 'malformed'
   /** A record whose content no longer matches its hash. */
   | 'edited'
@@ -50,7 +52,9 @@ export type FindingKind =
   | 'checkpoint-signature'
   /** A checkpoint line that is not a checkpoint, or that goes backwards. */
   | 'checkpoint-malformed'
-  /** A file the latest checkpoint lists is gone. */
+  /** A checkpoint whose `prev_checkpoint` is not the checkpoint before it: checkpoints were removed, inserted or altered. */
+  | 'checkpoint-chain'
+  /** A file the checkpoints list is gone, and no retention record accounts for it. */
   | 'missing-file';
 
 export interface Finding {
@@ -104,9 +108,23 @@ interface Gap {
   to: number;
   after: (Loc & { seq: number }) | null;
   before: Loc & { seq: number };
+  /** The gap starts right after the records retention removed, through this seq. */
+  afterRetention?: number;
+}
+
+/** An `audit.retention` record of the chain: records from..through were removed, the last hashing to lastHash. */
+interface Retention {
+  seq: number;
+  loc: Loc;
+  time: string;
+  from: number;
+  through: number;
+  lastHash: string;
+  files: number;
 }
 
 const RECENT = 4096;
+const MAX_CHECKPOINT_LINE_BYTES = 64 * 1024 * 1024;
 const at = (l: Loc) => `${l.file}:${l.line}`;
 
 export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
@@ -136,7 +154,7 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
   }
 
   // Checkpoints first: they are small, and the chain pass compares against them.
-  const cps = await readCheckpoints(report.checkpoints.file, opts, report, find);
+  const { list: cps, listed } = await readCheckpoints(report.checkpoints.file, opts, report, find);
   const cpSeqs = new Set(cps.map((c) => c.cp.seq));
   const observed = new Map<number, { hash: string; loc: Loc }>();
 
@@ -148,6 +166,9 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
   const gaps: Gap[] = [];
   let fork: { seq: number; hash: string; loc: Loc; other: Loc } | null = null;
   let afterMalformed = false;
+  let first: { seq: number; prev: string | null; loc: Loc } | null = null;
+  const vanished = new Set<string>();
+  const retentions: Retention[] = [];
 
   const accept = (seq: number, hash: string, loc: Loc) => {
     head = { seq, hash, loc };
@@ -160,8 +181,15 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
   for (const f of files) {
     const stats = { name: f.name, records: 0, first_seq: null as number | null, last_seq: null as number | null };
     report.files.push(stats);
-    for await (const { line, n } of readLines(f.path)) {
+    // missingOk: on a live log, retention may remove a file between the listing and its reading.
+    for await (const { line, n, problem } of readLines(f.path, { missingOk: true })) {
       const loc: Loc = { file: f.name, line: n };
+      if (line === null) {
+        // Read no further than the bound: the chain breaks here, and is followed on after it.
+        find('malformed', loc, null, `${at(loc)}: ${problem}: not a record the writer wrote`);
+        afterMalformed = true;
+        continue;
+      }
       let rec: Record<string, unknown>;
       try {
         rec = JSON.parse(line) as Record<string, unknown>;
@@ -186,6 +214,7 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
 
       // 1. The record's own hash.
       const mode = modeOfHash(hash);
+      let hashOk = false;
       expectedMode ??= mode;
       report.mode ??= expectedMode;
       if (mode === null) {
@@ -201,13 +230,20 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
         );
       } else if (mode === 'hmac-sha256' && !opts.hmacKey) {
         unverifiedHmac++;
+        hashOk = true; // taken as it is; the report says it is unverified
       } else {
         const re = recomputeHash(line, rec, opts.hmacKey);
         if (!safeEqual(re.hash, hash)) {
           find('edited', loc, s, `${at(loc)} seq ${s}: the content does not match its hash: the record was edited${mode === 'hmac-sha256' ? ' (or the log was written with another HMAC key)' : ''}`);
         } else if (!re.canonical) {
           find('not-canonical', loc, s, `${at(loc)} seq ${s}: the hash matches but the line is not in canonical form: it was rewritten (reformatted, or keys added that readers may see)`);
+        } else {
+          hashOk = true;
         }
+      }
+      if (hashOk && rec.type === 'admin' && rec.event === 'audit.retention') {
+        const r = retentionOf(s, loc, rec);
+        if (r) retentions.push(r);
       }
 
       // 2. Its place in the chain.
@@ -217,6 +253,7 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
         fork = null;
       }
       if (!h) {
+        first = { seq: s, prev, loc };
         if (s !== 1) gaps.push({ from: 1, to: s - 1, after: null, before: { ...loc, seq: s } });
         else if (prev !== null) find('genesis', loc, s, `${at(loc)} seq 1: the first record has a prev (${prev.slice(0, 24)}…): the records before it were removed, or it is forged`);
         accept(s, hash, loc);
@@ -259,16 +296,28 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
         }
       }
     }
-    if (stats.records === 0) report.notes.push(`${f.name}: holds no record`);
+    if (stats.records === 0) {
+      if (await exists(f.path)) report.notes.push(`${f.name}: holds no record`);
+      else {
+        vanished.add(f.name);
+        report.notes.push(`${f.name}: removed while verify read the log (by retention, if a record says so)`);
+      }
+    }
   }
   if (fork) {
     const fk = fork as { seq: number; loc: Loc; other: Loc };
     find('inserted', fk.loc, fk.seq, `${at(fk.loc)} seq ${fk.seq}: a second record with seq ${fk.seq} (the first is at ${at(fk.other)}): one of them was inserted`);
   }
+  // 2b. The start of the log against the retention records: a prefix they document is a note.
+  const documented = reconcileRetention(first, retentions, gaps, report, find);
   for (const g of gaps) {
     const what = g.from === g.to ? `record seq ${g.from} is` : `records seq ${g.from}..${g.to} (${g.to - g.from + 1}) are`;
-    const where = g.after ? `between ${at(g.after)} (seq ${g.after.seq}) and ${at(g.before)} (seq ${g.before.seq})` : `before ${at(g.before)}, where the log starts at seq ${g.before.seq}`;
-    find('deleted', g.before, g.from, `${what} missing ${where}: deleted${g.after ? '' : ' (or archived elsewhere)'}`);
+    const where = g.after
+      ? `between ${at(g.after)} (seq ${g.after.seq}) and ${at(g.before)} (seq ${g.before.seq})`
+      : g.afterRetention !== undefined
+        ? `between those removed by retention (through seq ${g.afterRetention}) and ${at(g.before)} (seq ${g.before.seq}), and no retention record accounts for them`
+        : `before ${at(g.before)}, where the log starts at seq ${g.before.seq}`;
+    find('deleted', g.before, g.from, `${what} missing ${where}: deleted${g.after || g.afterRetention !== undefined ? '' : ' (or archived elsewhere)'}`);
   }
   if (opts.hmacKey && report.records > 0 && report.findings.length > 0 && report.findings.every((f) => f.kind === 'wrong-mode') && report.findings.length === report.records) {
     report.notes.push('every record is plain sha256: if this log was written without an HMAC key, verify it without --hmac-key-file');
@@ -303,12 +352,18 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
         `the checkpoint at ${cpName}:${latest.line} (${latest.cp.time}) says the log held ${latest.cp.seq} records, but ${end}: records ${report.last_seq + 1}..${latest.cp.seq} are missing: the tail was truncated`,
       );
     }
-    const present = new Set(files.map((f) => f.name));
-    for (const lf of Array.isArray(latest.cp.files) ? latest.cp.files : []) {
-      if (lf && typeof lf.name === 'string' && !present.has(lf.name) && lf.last_seq >= lf.first_seq) {
-        find('missing-file', { file: cpName, line: latest.line }, lf.first_seq, `${lf.name} (seq ${lf.first_seq}..${lf.last_seq}), listed by the latest checkpoint, is gone`);
+    // The files of the log: the union of what every checkpoint listed (each lists what changed since the one before).
+    const present = new Set(files.filter((f) => !vanished.has(f.name)).map((f) => f.name));
+    let removedByRetention = 0;
+    for (const [name, { file: lf, line }] of listed) {
+      if (present.has(name) || lf.last_seq < lf.first_seq) continue;
+      if (documented && documented.from <= lf.first_seq && lf.last_seq <= documented.through) {
+        removedByRetention++;
+        continue;
       }
+      find('missing-file', { file: cpName, line }, lf.first_seq, `${name} (seq ${lf.first_seq}..${lf.last_seq}), listed by the checkpoint at ${cpName}:${line}, is gone, and no retention record accounts for it`);
     }
+    if (removedByRetention > 0) report.notes.push(`${removedByRetention} file(s) the checkpoints list were removed by retention, as recorded`);
   } else if (report.records > 0) {
     report.notes.push('no checkpoints: a truncated tail could not be detected');
   }
@@ -318,25 +373,38 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
   return report;
 }
 
+type Listed = Map<string, { file: CheckpointFile; line: number }>;
+
 async function readCheckpoints(
   file: string,
   opts: VerifyOptions,
   report: VerifyReport,
   find: (kind: FindingKind, loc: Loc | null, seq: number | null, message: string) => void,
-): Promise<{ cp: Checkpoint; line: number }[]> {
+): Promise<{ list: { cp: Checkpoint; line: number }[]; listed: Listed }> {
   const name = basename(file);
   const out: { cp: Checkpoint; line: number }[] = [];
+  const listed: Listed = new Map();
   try {
     await stat(file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { list: out, listed };
     throw err;
   }
   const algs = new Set<string>();
   const unverifiable = new Map<string, number>();
   let maxSeq = -1;
-  for await (const { line, n } of readLines(file)) {
+  // checkpointHash() of the line before: null before the first line, '' after one that is not a checkpoint.
+  let before: string | null = null;
+  // Old-style checkpoints listed every file and grew with the log (~137 KB a line after a day of
+  // small files); they are read up to the bound the writer reads its own tail with.
+  for await (const { line, n, problem } of readLines(file, { maxBytes: MAX_CHECKPOINT_LINE_BYTES })) {
     const loc = { file: name, line: n };
+    const previous = before;
+    before = '';
+    if (line === null) {
+      find('checkpoint-malformed', loc, null, `${at(loc)}: ${problem}: not a checkpoint the writer wrote`);
+      continue;
+    }
     let cp: Checkpoint;
     try {
       cp = JSON.parse(line) as Checkpoint;
@@ -348,6 +416,7 @@ async function readCheckpoints(
       find('checkpoint-malformed', loc, null, `${at(loc)}: not a checkpoint (type, seq, head_hash, time, sig)`);
       continue;
     }
+    before = checkpointHash(cp);
     report.checkpoints.count++;
     algs.add(cp.sig.alg);
     const check = verifyCheckpointSignature(cp, { publicKey: opts.publicKey, hmacKey: opts.hmacKey });
@@ -357,12 +426,83 @@ async function readCheckpoints(
       find('checkpoint-signature', loc, cp.seq, `${at(loc)} (checkpoint of seq ${cp.seq}): ${check.reason}`);
       continue; // a checkpoint that does not verify proves nothing
     }
+    // Old-style checkpoints (no prev_checkpoint) list every file and are not linked.
+    if ('prev_checkpoint' in cp && cp.prev_checkpoint !== previous) {
+      const link = cp.prev_checkpoint;
+      find(
+        'checkpoint-chain',
+        loc,
+        cp.seq,
+        previous === null
+          ? `${at(loc)} (checkpoint of seq ${cp.seq}): the first line, yet it names a checkpoint before it: checkpoints were cut from the start of the file`
+          : link === null
+            ? `${at(loc)} (checkpoint of seq ${cp.seq}): starts a new chain of checkpoints after line ${n - 1}: the file was replaced or spliced`
+            : `${at(loc)} (checkpoint of seq ${cp.seq}): its prev_checkpoint is not the checkpoint at line ${n - 1}: a checkpoint was removed, inserted or altered there (or its write failed)`,
+      );
+    }
     if (cp.seq < maxSeq) find('checkpoint-malformed', loc, cp.seq, `${at(loc)}: checkpoint of seq ${cp.seq} after one of seq ${maxSeq}: checkpoints were reordered or forged`);
     maxSeq = Math.max(maxSeq, cp.seq);
+    for (const f of Array.isArray(cp.files) ? cp.files : []) {
+      if (f && typeof f.name === 'string' && Number.isSafeInteger(f.first_seq) && Number.isSafeInteger(f.last_seq)) listed.set(f.name, { file: f, line: n });
+    }
     out.push({ cp, line: n });
   }
   report.checkpoints.signature = algs.size === 0 ? null : algs.size === 1 ? ([...algs][0] as 'ed25519' | 'hmac-sha256' | 'none') : 'mixed';
   for (const [reason, count] of unverifiable) find('unverifiable', null, null, `${name}: ${count} checkpoint(s) ${reason}`);
   if (algs.has('none')) report.notes.push('some checkpoints are unsigned: they catch an accidental or careless truncation, not a forger who rewrites them (configure a signing key)');
-  return out;
+  return { list: out, listed };
+}
+
+/** An `audit.retention` record's claim, when it is well-formed. */
+function retentionOf(seq: number, loc: Loc, rec: Record<string, unknown>): Retention | null {
+  const d = rec.detail as Record<string, unknown> | null;
+  if (!d || typeof d !== 'object') return null;
+  const { from_seq: from, through_seq: through, last_hash: lastHash, files } = d;
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(through) || typeof lastHash !== 'string' || (from as number) < 1 || (through as number) < (from as number) || (through as number) >= seq) return null;
+  return { seq, loc, time: String(rec.time), from: from as number, through: through as number, lastHash, files: Array.isArray(files) ? files.length : 0 };
+}
+
+/**
+ * The start of the log held against the retention records in it. When the log starts at seq s
+ * and a retention record says records from..s-1 were removed, ending with the hash that seq s
+ * names as its prev, that prefix is documented: a note, not a finding. What no record accounts
+ * for stays a 'deleted' gap. Returns the documented range (for missing files).
+ */
+function reconcileRetention(
+  first: { seq: number; prev: string | null; loc: Loc } | null,
+  retentions: Retention[],
+  gaps: Gap[],
+  report: VerifyReport,
+  find: (kind: FindingKind, loc: Loc | null, seq: number | null, message: string) => void,
+): { from: number; through: number } | null {
+  if (!first || retentions.length === 0) return null;
+  const s = first.seq;
+  for (const r of retentions) {
+    if (r.through >= s) report.notes.push(`the audit.retention record at ${at(r.loc)} (seq ${r.seq}) removes records ${r.from}..${r.through}, but the log still starts at seq ${s}: the files were not removed yet (the writer stopped first), and stay verified`);
+  }
+  // The record that reaches furthest towards where the log starts now (the latest carries the whole prefix).
+  const r = retentions.filter((x) => x.through < s).reduce<Retention | null>((a, x) => (!a || x.through > a.through || (x.through === a.through && x.seq > a.seq) ? x : a), null);
+  const gi = gaps.findIndex((g) => g.after === null);
+  if (!r || gi < 0) return null;
+  const gap = gaps[gi];
+  if (r.through === s - 1 && first.prev !== r.lastHash) {
+    find('chain-break', first.loc, s, `${at(first.loc)} seq ${s}: its prev is not the last hash of the records removed by retention (the audit.retention record at ${at(r.loc)}): the first file kept was replaced or altered`);
+  }
+  const parts: Gap[] = [];
+  if (gap.from < r.from) parts.push({ ...gap, to: r.from - 1 });
+  if (r.through < gap.to) parts.push({ ...gap, from: r.through + 1, afterRetention: r.through });
+  gaps.splice(gi, 1, ...parts);
+  const n = r.through - r.from + 1;
+  report.notes.push(`records seq ${r.from}..${r.through} (${n}) were removed by retention, as the audit.retention record at ${at(r.loc)} (seq ${r.seq}, ${r.time}) documents`);
+  return { from: r.from, through: r.through };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }

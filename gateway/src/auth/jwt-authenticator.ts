@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import {
   createLocalJWKSet,
-  createRemoteJWKSet,
   decodeJwt,
   decodeProtectedHeader,
   errors,
@@ -13,6 +12,7 @@ import type { VigilConfig } from '../config/schema.js';
 import { VigilError, type ErrorCode } from '../errors.js';
 import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, type DevSigningKey } from './dev-signing-key.js';
 import type { Principal } from './principal.js';
+import { JwksUnavailableError, RemoteJwks } from './remote-jwks.js';
 import { rolesFromClaims } from './roles-claim.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
 
@@ -21,15 +21,15 @@ type IssuerConfig = VigilConfig['auth']['issuers'][number];
 interface Issuer {
   config: IssuerConfig;
   keys: JWTVerifyGetKey;
-  remote: boolean;
+  /** Set for a jwks_url issuer: its keys can change (and expire) under cached verifications. */
+  remote?: RemoteJwks;
 }
 
 /** Header parameters that point at keys: a token never gets to choose the key that verifies it. */
 const KEY_CARRYING_HEADERS = ['jku', 'x5u', 'x5c', 'jwk'] as const;
 
-function reject(code: ErrorCode, message: string): VigilError {
-  const headers: Record<string, string> = code === 'JWKS_UNAVAILABLE' ? { 'retry-after': '5' } : { 'www-authenticate': 'Bearer error="invalid_token"' };
-  return new VigilError(code, message, headers);
+function reject(code: Exclude<ErrorCode, 'JWKS_UNAVAILABLE'>, message: string): VigilError {
+  return new VigilError(code, message, { 'www-authenticate': 'Bearer error="invalid_token"' });
 }
 
 /**
@@ -38,24 +38,24 @@ function reject(code: ErrorCode, message: string): VigilError {
  * required, clock tolerance, maximum lifetime, size cap and optional `typ`.
  */
 export class JwtAuthenticator {
-  private readonly cache: VerifiedTokenCache;
-
   private constructor(
     private readonly issuers: Map<string, Issuer>,
     private readonly maxTokenBytes: number,
-    cacheSize: number,
-  ) {
-    this.cache = new VerifiedTokenCache(cacheSize);
-  }
+    private readonly cache: VerifiedTokenCache,
+  ) {}
 
   static async create(auth: VigilConfig['auth'], devKey: DevSigningKey | undefined): Promise<JwtAuthenticator> {
     const issuers = new Map<string, Issuer>();
+    const cache = new VerifiedTokenCache(auth.token_cache_size);
     for (const config of auth.issuers) {
       if (issuers.has(config.issuer)) throw new Error(`auth.issuers: issuer ${config.issuer} is configured twice`);
-      const keys = config.jwks_url
-        ? createRemoteJWKSet(new URL(config.jwks_url), { cacheMaxAge: config.jwks_cache_max_age_s * 1000, timeoutDuration: 3_000 })
-        : createLocalJWKSet(JSON.parse(await readFile(config.jwks_file!, 'utf8')) as JSONWebKeySet);
-      issuers.set(config.issuer, { config, keys, remote: config.jwks_url !== undefined });
+      if (config.jwks_url) {
+        // A key the issuer stops publishing revokes what was verified with it, not only new tokens.
+        const remote = new RemoteJwks(config.jwks_url, config.jwks_cache_max_age_s * 1000, (isRetired) => cache.evictRetiredKeys(config.issuer, isRetired));
+        issuers.set(config.issuer, { config, keys: remote.getKey, remote });
+      } else {
+        issuers.set(config.issuer, { config, keys: createLocalJWKSet(JSON.parse(await readFile(config.jwks_file!, 'utf8')) as JSONWebKeySet) });
+      }
     }
     if (devKey) {
       issuers.set(DEV_ISSUER, {
@@ -64,13 +64,13 @@ export class JwtAuthenticator {
           audience: DEV_AUDIENCE,
           algorithms: [DEV_ALGORITHM],
           roles_claim: 'roles',
+          roles_claim_format: 'array',
           principal_prefix: 'user:',
           clock_tolerance_s: 30,
           max_lifetime_s: 86_400,
           jwks_cache_max_age_s: 600,
         },
         keys: createLocalJWKSet({ keys: [devKey.publicJwk] }),
-        remote: false,
       });
     }
     // Two issuers minting the same principal id would share its grants and limits.
@@ -82,7 +82,7 @@ export class JwtAuthenticator {
       }
       prefixes.set(config.principal_prefix, config.issuer);
     }
-    return new JwtAuthenticator(issuers, auth.max_token_bytes, auth.token_cache_size);
+    return new JwtAuthenticator(issuers, auth.max_token_bytes, cache);
   }
 
   get configured(): boolean {
@@ -92,7 +92,11 @@ export class JwtAuthenticator {
   async authenticate(token: string, nowMs = Date.now()): Promise<Principal> {
     const now = Math.floor(nowMs / 1000);
     const cached = this.cache.get(token, now);
-    if (cached) return cached;
+    if (cached) {
+      // Past the issuer's key max age (the IdP failing all along) a cached verification is not trusted either.
+      if (this.issuers.get(cached.issuer!)?.remote?.stillTrusted() !== false) return cached;
+      this.cache.delete(token);
+    }
     if (token.length > this.maxTokenBytes) throw reject('TOKEN_TOO_LARGE', `the token exceeds ${this.maxTokenBytes} bytes`);
 
     let header: ReturnType<typeof decodeProtectedHeader>;
@@ -113,6 +117,7 @@ export class JwtAuthenticator {
       throw reject('TOKEN_ALG_NOT_ALLOWED', `algorithm ${JSON.stringify(header.alg)} is not allowed for this issuer`);
     }
 
+    const generation = issuer.remote?.generation;
     let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
     try {
       ({ payload } = await jwtVerify(token, issuer.keys, {
@@ -132,14 +137,24 @@ export class JwtAuthenticator {
     if (lifetime > cfg.max_lifetime_s) {
       throw reject('TOKEN_LIFETIME_TOO_LONG', `the token is valid for ${lifetime} s; this issuer allows at most ${cfg.max_lifetime_s} s`);
     }
-    const roles = rolesFromClaims(payload as Record<string, unknown>, cfg.roles_claim);
-    if (roles === undefined) throw reject('TOKEN_CLAIMS_INVALID', `claim '${cfg.roles_claim}' must be an array of strings or a space-separated string`);
+    const roles = rolesFromClaims(payload as Record<string, unknown>, cfg.roles_claim, cfg.roles_claim_format);
+    if (roles === undefined) {
+      const expected = cfg.roles_claim_format === 'space_separated' ? 'an array of strings or a space-separated string' : 'an array of strings';
+      throw reject('TOKEN_CLAIMS_INVALID', `claim '${cfg.roles_claim}' must be ${expected}`);
+    }
     const principal: Principal = { id: `${cfg.principal_prefix}${payload.sub}`, method: 'jwt', roles, issuer: cfg.issuer };
-    this.cache.set(token, principal, payload.exp!);
+    // Verified against a key set that was replaced meanwhile: answer it, but do not remember it.
+    if (issuer.remote?.generation === generation) {
+      this.cache.set(token, principal, payload.exp!, { issuer: cfg.issuer, kid: typeof header.kid === 'string' ? header.kid : undefined });
+    }
     return principal;
   }
 
   private mapError(err: unknown, issuer: Issuer): VigilError {
+    // Only RemoteJwks reports a key set it cannot get; nothing jose throws is read as an outage.
+    if (err instanceof JwksUnavailableError) {
+      return new VigilError('JWKS_UNAVAILABLE', "the issuer's keys could not be fetched; try again shortly", { 'retry-after': String(err.retryAfterS) });
+    }
     if (err instanceof errors.JWTExpired) return reject('TOKEN_EXPIRED', 'the token has expired');
     if (err instanceof errors.JWTClaimValidationFailed) {
       if (err.claim === 'nbf') return reject('TOKEN_NOT_YET_VALID', 'the token is not valid yet');
@@ -155,11 +170,9 @@ export class JwtAuthenticator {
     if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid || err instanceof errors.JOSENotSupported) {
       return reject('TOKEN_MALFORMED', 'the bearer token is not a valid signed JWT');
     }
-    if (err instanceof errors.JWKSTimeout || (issuer.remote && !(err instanceof errors.JOSEError))) {
-      return reject('JWKS_UNAVAILABLE', "the issuer's keys could not be fetched; try again shortly");
-    }
     if (err instanceof errors.JWKSInvalid || err instanceof errors.JWKInvalid) {
-      return reject('JWKS_UNAVAILABLE', "the issuer's JWKS is invalid");
+      // A jwks_file holding a key jose refuses (a private key, bad parameters): ours to fix, not the caller's fault.
+      return new VigilError('JWKS_UNAVAILABLE', "the issuer's key set is invalid", { 'retry-after': '5' });
     }
     return reject('TOKEN_MALFORMED', 'the bearer token could not be verified');
   }

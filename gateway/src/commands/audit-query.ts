@@ -1,5 +1,6 @@
 import { loadConfig } from '../config/load-config.js';
 import type { StoredAuditRecord } from '../audit/chain.js';
+import { printable } from '../audit/printable.js';
 import { actionOf, modelOf, parseTime, principalOf, queryAudit, type AuditFilter } from '../audit/query.js';
 
 export interface AuditQueryOptions {
@@ -49,7 +50,7 @@ export async function auditQueryCommand(dir: string | undefined, opts: AuditQuer
   const table = new Table();
   const out = (rec: StoredAuditRecord) => {
     if (opts.json) process.stdout.write(JSON.stringify(rec) + '\n');
-    else table.add(rowOf(rec));
+    else table.add(rowOf(rec).map((v) => printable(String(v)))); // fields are caller-controlled: never raw to a terminal
     shown++;
   };
   try {

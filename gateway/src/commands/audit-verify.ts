@@ -1,5 +1,6 @@
 import { loadConfig } from '../config/load-config.js';
 import { readHmacKeyFile, readPublicKeyFile } from '../audit/chain.js';
+import { printable } from '../audit/printable.js';
 import { verifyAudit, type VerifyReport } from '../audit/verify.js';
 
 export interface AuditVerifyOptions {
@@ -42,14 +43,15 @@ export function formatReport(r: VerifyReport): string {
       ? '  records      none'
       : `  records      ${r.records} (seq ${nonEmpty[0]?.first_seq ?? '?'}..${r.last_seq}) in ${r.files.length} file(s), chained with ${r.mode ?? '?'}`,
   );
-  if (r.head_hash) lines.push(`  head         ${r.head_hash}`);
+  if (r.head_hash) lines.push(`  head         ${printable(r.head_hash)}`);
   const c = r.checkpoints;
   lines.push(
     c.count === 0
       ? `  checkpoints  none in ${c.file}`
-      : `  checkpoints  ${c.count} in ${c.file}, ${c.signature === 'none' ? 'unsigned' : `signed ${c.signature}`}; latest: seq ${c.latest?.seq} at ${c.latest?.time}`,
+      : `  checkpoints  ${c.count} in ${c.file}, ${c.signature === 'none' ? 'unsigned' : `signed ${printable(String(c.signature))}`}; latest: seq ${c.latest?.seq} at ${printable(String(c.latest?.time))}`,
   );
-  for (const note of r.notes) lines.push(`  note: ${note}`);
+  // Findings quote stored text (hashes, times, file names): never raw to a terminal.
+  for (const note of r.notes) lines.push(`  note: ${printable(note)}`);
   lines.push('');
   if (r.ok) {
     lines.push('INTACT: every record matches its hash, the chain is unbroken' + (c.latest ? ` and reaches the latest checkpoint (seq ${c.latest.seq}).` : '.'));
@@ -58,7 +60,7 @@ export function formatReport(r: VerifyReport): string {
     const unverifiedOnly = r.findings.every((f) => f.kind === 'unverifiable');
     lines.push(`${unverifiedOnly ? 'NOT VERIFIED' : 'TAMPERING OR DAMAGE FOUND'}: ${total} finding(s)`);
     const width = Math.max(...r.findings.map((f) => f.kind.length));
-    for (const f of r.findings) lines.push(`  ${f.kind.padEnd(width)}  ${f.message}`);
+    for (const f of r.findings) lines.push(`  ${f.kind.padEnd(width)}  ${printable(f.message)}`);
     if (r.findings_omitted) lines.push(`  … and ${r.findings_omitted} more`);
   }
   return lines.join('\n') + '\n';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCidr } from '../../../policies/src/cidr.js';
 import { RULE_DEFAULTS, type AlertRuleConfig } from '../alerts/anomaly-detector.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -17,6 +18,11 @@ const issuerSchema = z
     algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1),
     /** Claim holding the roles: `roles` (array), `scope` (space-separated) or a dotted path such as `realm_access.roles`. */
     roles_claim: z.string().default('roles'),
+    /**
+     * `array`: only an array of strings; `space_separated`: also one string of space-separated
+     * names (OAuth scopes). Unset: `space_separated` when roles_claim is `scope` or `scp`, else `array`.
+     */
+    roles_claim_format: z.enum(['array', 'space_separated']).optional(),
     /** Principal id = prefix + sub; give each issuer its own prefix when there are several. */
     principal_prefix: z.string().default('user:'),
     clock_tolerance_s: z.number().int().min(0).max(300).default(30),
@@ -24,11 +30,12 @@ const issuerSchema = z
     max_lifetime_s: z.number().int().min(60).default(86_400),
     /** Required `typ` header, e.g. `at+jwt` (RFC 9068); unset: not checked. */
     typ: z.string().optional(),
-    /** How long fetched keys are trusted without a successful refetch. */
+    /** How long fetched keys are trusted without a successful refetch; they are refreshed after half of it. */
     jwks_cache_max_age_s: z.number().int().min(1).default(600),
   })
   .strict()
-  .refine((i) => (i.jwks_url === undefined) !== (i.jwks_file === undefined), { message: 'give exactly one of jwks_url and jwks_file' });
+  .refine((i) => (i.jwks_url === undefined) !== (i.jwks_file === undefined), { message: 'give exactly one of jwks_url and jwks_file' })
+  .transform((i) => ({ ...i, roles_claim_format: i.roles_claim_format ?? (i.roles_claim === 'scope' || i.roles_claim === 'scp' ? ('space_separated' as const) : ('array' as const)) }));
 const ms = z.number().int().min(1);
 
 /** One anomaly rule's knobs; defaults from RULE_DEFAULTS (gateway/src/alerts/anomaly-detector.ts). */
@@ -79,6 +86,14 @@ export const configSchema = z
         max_inflight_requests: z.number().int().min(1).max(1_000_000).default(1_024),
         /** Bytes of request bodies held at once (reading, validating, waiting on a pool). At least max_body_bytes. */
         max_buffered_body_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+        /**
+         * Addresses (CIDR blocks) of load balancers whose X-Forwarded-For is believed. Empty (the
+         * default): the client is the socket's peer, and X-Forwarded-For is ignored.
+         */
+        trusted_proxies: z
+          .array(z.string().refine((t) => !('error' in parseCidr(t)), { message: 'not an IPv4/IPv6 address or CIDR block (host bits must be zero)' }))
+          .max(256)
+          .default([]),
       })
       .strict()
       .refine((s) => s.max_buffered_body_bytes >= s.max_body_bytes, { message: 'max_buffered_body_bytes must be at least max_body_bytes', path: ['max_buffered_body_bytes'] })
@@ -112,14 +127,17 @@ export const configSchema = z
         max_token_bytes: z.number().int().min(256).max(65_536).default(8_192),
         /** Verified tokens remembered (never past their exp) so repeat callers skip the signature check. */
         token_cache_size: z.number().int().min(0).max(1_000_000).default(10_000),
-        /** Repeated authentication failures from one source address: slowed, then blocked. */
+        /** Repeated authentication failures from one source address and claimed identity: slowed, then blocked. */
         failures: z
           .object({
             window_s: z.number().int().min(1).default(60),
             slow_after: z.number().int().min(0).default(5),
             slow_step_ms: z.number().int().min(0).default(200),
             slow_max_ms: z.number().int().min(0).max(10_000).default(2_000),
+            /** Failures from one address claiming one identity (JWT iss+sub, API key id) before they are blocked. */
             block_after: z.number().int().min(1).default(20),
+            /** Failures from one address, whatever identities it claims, before the address is blocked. */
+            address_block_after: z.number().int().min(1).default(100),
             block_s: z.number().int().min(1).default(300),
           })
           .strict()
@@ -149,6 +167,18 @@ export const configSchema = z
         append_timeout_ms: ms.default(2_000),
         /** fail_closed: no audit record, no answer (503). fail_open only for evaluation. */
         on_failure: z.enum(['fail_closed', 'fail_open']).default('fail_closed'),
+        /**
+         * Off unless a bound is set: remove the oldest sealed files, already covered by a checkpoint,
+         * once older than max_age_days or while the log files hold more than max_bytes; each removal
+         * is an `audit.retention` record first, so `vigil audit verify` shows it as documented.
+         */
+        retention: z
+          .object({
+            max_age_days: z.number().positive().optional(),
+            max_bytes: z.number().int().min(4096).optional(),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

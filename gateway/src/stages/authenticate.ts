@@ -1,5 +1,6 @@
 import type { AuthFailureThrottle } from '../auth/auth-failure-throttle.js';
 import type { JwtAuthenticator } from '../auth/jwt-authenticator.js';
+import { claimedIdentity } from '../auth/claimed-identity.js';
 import { principalOfRequest } from '../auth/principal-of-request.js';
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
@@ -7,13 +8,14 @@ import type { PolicySource } from '../policy-port.js';
 
 /**
  * authenticate stage: turns the request's one credential (bearer JWT or API key, or none) into a
- * Principal. A refused credential counts against its source address (slowed, then blocked).
+ * Principal. A refused credential counts against its source address and the identity it claimed
+ * (slowed, then blocked).
  * No credentials is not an error here: the policy decides what anonymous callers may do.
  */
 export function createAuthenticateStage(deps: { jwt: JwtAuthenticator; policy: PolicySource; throttle: AuthFailureThrottle }) {
   return async function authenticate(ctx: RequestContext): Promise<void> {
     try {
-      deps.throttle.assertNotBlocked(ctx.source);
+      deps.throttle.assertNotBlocked(ctx.source, () => claimedIdentity(ctx.req));
     } catch (err) {
       ctx.refusedBy = 'stage:authenticate';
       throw err;
@@ -23,7 +25,7 @@ export function createAuthenticateStage(deps: { jwt: JwtAuthenticator; policy: P
     } catch (err) {
       ctx.refusedBy = 'stage:authenticate';
       // An unreachable JWKS is our failure, not the caller's: it does not count against them.
-      if (err instanceof VigilError && err.status !== 503) await deps.throttle.recordFailure(ctx.source);
+      if (err instanceof VigilError && err.status !== 503) await deps.throttle.recordFailure(ctx.source, claimedIdentity(ctx.req));
       throw err;
     }
   };

@@ -1,0 +1,71 @@
+/**
+ * The query string of the admin port's `GET /audit`, parsed strictly into a filter: every
+ * parameter known, given once, a string of bounded length, of its type. Anything else is
+ * `400 INVALID_QUERY`, never a guess: a repeated `?model=a&model=b` arrived as an array and
+ * answered 500, and an unknown or misspelt parameter silently widened the answer.
+ */
+import { VigilError } from '../errors.js';
+import { MAX_GLOB_LENGTH } from './glob.js';
+import { parseTime, type AuditFilter } from './query.js';
+
+export const DEFAULT_QUERY_LIMIT = 100;
+export const MAX_QUERY_LIMIT = 10_000;
+
+const STRINGS = ['principal', 'model', 'version', 'code', 'action'] as const;
+const KNOWN: ReadonlySet<string> = new Set([...STRINGS, 'decision', 'type', 'since', 'until', 'limit', 'after_seq']);
+
+/**
+ * An INVALID_QUERY that names the parameter, so the refusal can be audited without its value;
+ * null for an unknown parameter, whose very name could be a pasted secret.
+ */
+export class InvalidQueryError extends VigilError {
+  constructor(
+    readonly parameter: string | null,
+    message: string,
+  ) {
+    super('INVALID_QUERY', message);
+  }
+}
+
+export function auditQueryOf(query: Record<string, unknown>): { filter: AuditFilter; limit: number } {
+  const q: Record<string, string> = {};
+  for (const key of Object.keys(query)) {
+    // Names are echoed in the error: keep them short and printable.
+    const name = key.length <= 32 && /^[\x21-\x7e]*$/.test(key) ? key : `${JSON.stringify(key.slice(0, 32))}…`;
+    if (!KNOWN.has(key)) throw new InvalidQueryError(null, `unknown query parameter ${name}; use ${[...KNOWN].join(', ')}`);
+    const value = query[key];
+    if (Array.isArray(value)) throw new InvalidQueryError(key, `${key} is given ${value.length} times; give each parameter once`);
+    if (typeof value !== 'string') throw new InvalidQueryError(key, `${key} must be a string`);
+    if (value.length > MAX_GLOB_LENGTH) throw new InvalidQueryError(key, `${key} is ${value.length} characters long; at most ${MAX_GLOB_LENGTH}`);
+    q[key] = value;
+  }
+  const filter: AuditFilter = {};
+  for (const key of STRINGS) if (q[key] !== undefined) filter[key] = q[key];
+  if (q.decision !== undefined) {
+    if (q.decision !== 'allow' && q.decision !== 'deny') throw new InvalidQueryError('decision', 'decision must be allow or deny');
+    filter.decision = q.decision;
+  }
+  if (q.type !== undefined) {
+    if (q.type !== 'request' && q.type !== 'admin' && q.type !== 'alert') throw new InvalidQueryError('type', 'type must be request, admin or alert');
+    filter.type = q.type;
+  }
+  if (q.since !== undefined) filter.since = timeParam('since', q.since);
+  if (q.until !== undefined) filter.until = timeParam('until', q.until);
+  if (q.after_seq !== undefined) filter.afterSeq = integer('after_seq', q.after_seq, 0, Number.MAX_SAFE_INTEGER);
+  const limit = q.limit === undefined ? DEFAULT_QUERY_LIMIT : integer('limit', q.limit, 1, MAX_QUERY_LIMIT);
+  return { filter, limit };
+}
+
+function timeParam(name: string, value: string): Date {
+  try {
+    return parseTime(value);
+  } catch (err) {
+    throw new InvalidQueryError(name, `${name}: ${(err as Error).message}`);
+  }
+}
+
+function integer(name: string, value: string, min: number, max: number): number {
+  const n = /^\d{1,16}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidQueryError(name, `${name} must be an integer from ${min} to ${max}`);
+  return n;
+}
