@@ -127,7 +127,7 @@ test('auth_failures_by_source fires into a real Alertmanager, the audit log and 
     am = await startAlertmanager();
     vigil = await startTestVigil({
       // Keep the burst under the throttle: every request is a plain 401, never slowed or blocked.
-      auth: { failures: { slow_after: 100_000, block_after: 100_000 } },
+      auth: { failures: { slow_after: 100_000, block_after: 100_000, address_block_after: 100_000 } },
       alerts: {
         tick_ms: 200,
         alertmanager_url: am.url,
