@@ -14,35 +14,12 @@ import type { AdminAuditRecord, RequestAuditRecord } from '../../gateway/src/aud
 import { canonicalJson } from '../../gateway/src/audit/canonical.js';
 import { checkpointSigner, listLogFiles, signCheckpoint, type Checkpoint, type CheckpointFile } from '../../gateway/src/audit/chain.js';
 import { verifyAudit, type VerifyReport } from '../../gateway/src/audit/verify.js';
-import { auditRecords } from '../helpers/audit-records.js';
+import { auditRecords, requestRecord } from '../helpers/audit-records.js';
 import { runVigil } from '../helpers/run-node.js';
 import { rawRequest, startTestVigil } from '../helpers/vigil-harness.js';
 
 function request(i: number): RequestAuditRecord {
-  return {
-    type: 'request',
-    time: new Date().toISOString(),
-    request_id: `req-${i}`,
-    client_request_id: null,
-    trace_id: null,
-    principal: 'user:alice',
-    auth_method: 'jwt',
-    source: '10.0.0.7',
-    method: 'POST',
-    action: 'infer',
-    model: 'mnist',
-    version: '1',
-    decision: 'allow',
-    rule: 'grant:analysts',
-    code: null,
-    modes: { authorization: 'enforce' },
-    shadow_denials: [],
-    status: 200,
-    latency_ms: 2.5,
-    bytes_in: 3200,
-    bytes_out: 120,
-    batch: 1,
-  };
+  return requestRecord({ request_id: `req-${i}` });
 }
 
 async function checkpointLines(dir: string): Promise<string[]> {

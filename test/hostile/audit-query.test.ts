@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AuditLog } from '../../gateway/src/audit/audit-log.js';
 import type { RequestAuditRecord } from '../../gateway/src/audit/audit-record.js';
+import { requestRecord } from '../helpers/audit-records.js';
 import { inferRequest } from '../helpers/heldout.js';
 import { spawnVigil, type VigilProcess } from '../helpers/vigil-process.js';
 import { postJson, rawRequest } from '../helpers/vigil-harness.js';
@@ -19,30 +20,7 @@ const LONG = 'a'.repeat(200);
 const STORED = 2_000;
 
 function stored(i: number, model: string): RequestAuditRecord {
-  return {
-    type: 'request',
-    time: new Date(Date.UTC(2025, 5, 1, 12, 0, 0, i)).toISOString(),
-    request_id: `stored-${i}`,
-    client_request_id: null,
-    trace_id: null,
-    principal: `user:${LONG}`,
-    auth_method: 'jwt',
-    source: '10.0.0.1',
-    method: 'POST',
-    action: 'infer',
-    model,
-    version: '1',
-    decision: 'allow',
-    rule: 'grant:analysts',
-    code: null,
-    modes: { authorization: 'enforce' },
-    shadow_denials: [],
-    status: 200,
-    latency_ms: 1,
-    bytes_in: 3000,
-    bytes_out: 100,
-    batch: 1,
-  };
+  return requestRecord({ time: new Date(Date.UTC(2025, 5, 1, 12, 0, 0, i)).toISOString(), request_id: `stored-${i}`, principal: `user:${LONG}`, source: '10.0.0.1', model, latency_ms: 1, bytes_in: 3000, bytes_out: 100 });
 }
 
 describe('hostile: GET /audit with pathological globs and malformed query strings', () => {

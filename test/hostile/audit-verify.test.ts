@@ -12,34 +12,11 @@ import type { AuditRecord, RequestAuditRecord } from '../../gateway/src/audit/au
 import { canonicalEntries, canonicalJson } from '../../gateway/src/audit/canonical.js';
 import { listLogFiles, sealRecord } from '../../gateway/src/audit/chain.js';
 import type { VerifyReport } from '../../gateway/src/audit/verify.js';
+import { requestRecord } from '../helpers/audit-records.js';
 import { runVigil } from '../helpers/run-node.js';
 
 function request(i: number, o: Partial<RequestAuditRecord> = {}): RequestAuditRecord {
-  return {
-    type: 'request',
-    time: new Date(Date.UTC(2025, 5, 1, 12, 0, i)).toISOString(),
-    request_id: `req-${i}`,
-    client_request_id: null,
-    trace_id: null,
-    principal: 'user:alice',
-    auth_method: 'jwt',
-    source: '10.0.0.7',
-    method: 'POST',
-    action: 'infer',
-    model: 'mnist',
-    version: '1',
-    decision: 'allow',
-    rule: 'grant:analysts',
-    code: null,
-    modes: { authorization: 'enforce' },
-    shadow_denials: [],
-    status: 200,
-    latency_ms: 2.5,
-    bytes_in: 3200,
-    bytes_out: 120,
-    batch: 1,
-    ...o,
-  };
+  return requestRecord({ time: new Date(Date.UTC(2025, 5, 1, 12, 0, i)).toISOString(), request_id: `req-${i}`, ...o });
 }
 
 async function makeLog(dir: string, records: AuditRecord[]): Promise<string> {
