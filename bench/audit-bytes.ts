@@ -1,7 +1,7 @@
 // What the audit log costs on disk per request, to size `audit.retention.max_bytes`: a real vigil
 // (bundled models, detectors on, quotas out of reach) serves N mnist inferences from a JWT caller; then the
 // log files' size / N, and the checkpoints' size per request and per line. Asserts nothing.
-//   npm run build && node dist/bench/audit-bytes.js          (BENCH_REQUESTS=5000 for more)
+//   npm run bench:audit-bytes          (BENCH_REQUESTS=5000 for more)
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';

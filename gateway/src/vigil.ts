@@ -46,6 +46,7 @@ import { createPools } from './pools.js';
 import { prepareRuntimeDir } from './runtime-dir.js';
 import { createAnswerLocalStage } from './stages/answer-local.js';
 import { createBodyStage } from './stages/body.js';
+import { LARGE_BODY_BYTES, ParseTurns } from './limits/parse-turns.js';
 import { createProxyStage } from './stages/proxy.js';
 import { createResolveStage } from './stages/resolve-model.js';
 import { routeStage } from './stages/route.js';
@@ -131,7 +132,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   });
   if (config.policy.watch) policyStore.watch();
   const devKey = config.auth.dev_mode ? await loadOrCreateDevKey(config.auth.state_dir) : undefined;
-  const jwt = await JwtAuthenticator.create(config.auth, devKey);
+  const jwt = await JwtAuthenticator.create(config.auth, devKey, log);
   const insecure = seams.benchmarkWithoutSecurityChain === true;
   // Anomaly alerts (issue #4): counted on the request path, decided on the detector's timer.
   const alerting = config.alerts.enabled && !seams.benchmarkWithoutTelemetry ? createAlerting(config.alerts, { audit, metrics, log }) : undefined;
@@ -216,7 +217,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     createResolveStage(registry),
     ...admission, // in-flight slot, request quota
     queueStage, // the model's pool queue has room
-    createBodyStage(config.server.max_body_bytes, bounds),
+    createBodyStage(config.server.max_body_bytes, bounds, new ParseTurns(LARGE_BODY_BYTES)),
     ...itemLimits, // items, items per model
     createScreenStage(policy, quarantine), // structural, profile; the pool's findings are judged on its answer
     createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),

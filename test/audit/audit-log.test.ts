@@ -156,6 +156,24 @@ describe('audit log writer', () => {
     assert.deepEqual((await records(dir)).map((r) => r.seq), Array.from({ length: 501 }, (_, i) => i + 1));
   });
 
+  test('a busy event loop is not a hung disk: appends made before a stall longer than the deadline still land', async () => {
+    const dir = freshDir();
+    const log = await AuditLog.open({ dir, appendTimeoutMs: 100 });
+    await log.append(request(0));
+    // Three rounds: appends, then the loop held (as by large bodies parsed back to back) for 3× the
+    // deadline, each at a different point of the write cycle.
+    for (let round = 0; round < 3; round++) {
+      const appends = Array.from({ length: 20 }, (_, i) => log.append(request(round * 20 + i + 1)));
+      if (round > 0) await new Promise((r) => setImmediate(r));
+      const until = performance.now() + 300;
+      while (performance.now() < until); // the stall
+      await Promise.all(appends);
+    }
+    assert.equal(log.healthy, true);
+    await log.close();
+    assert.equal((await records(dir)).length, 61);
+  });
+
   test('rotation: files stay under maxFileBytes, the chain and seq continue across them', async () => {
     const dir = freshDir();
     const log = await AuditLog.open({ dir, maxFileBytes: 4096 });

@@ -25,7 +25,8 @@ describe('RemoteJwks, with its clock in the test’s hands', () => {
 
   test('keeps serving the last good keys while the IdP fails, up to the max age; then fails closed until a fetch succeeds', async () => {
     idp.serve('/stale', jwksHandler([a.jwk]));
-    const jwks = new RemoteJwks(idp.url('/stale'), MAX_AGE_MS, undefined, clock);
+    const reports: (string | undefined)[] = [];
+    const jwks = new RemoteJwks(idp.url('/stale'), MAX_AGE_MS, undefined, clock, (failure) => reports.push(failure));
     now = 1_000_000;
     await jwks.getKey({ alg: 'ES256', kid: 'A' }, TOKEN);
     idp.serve('/stale', fail as never);
@@ -47,6 +48,10 @@ describe('RemoteJwks, with its clock in the test’s hands', () => {
     now += FAILED_FETCH_RETRY_MS;
     await jwks.getKey({ alg: 'ES256', kid: 'A' }, TOKEN);
     assert.equal(jwks.stillTrusted(), true);
+    // The outage is reported once however many fetches failed in it, and its end once (what operators see in the log).
+    assert.equal(reports.length, 2, `reports: ${JSON.stringify(reports)}`);
+    assert.match(reports[0]!, /HTTP 500/);
+    assert.equal(reports[1], undefined);
   });
 
   test('an unknown kid refetches at most once per cooldown; a kid it brings is used, a made-up one stays unknown', async () => {

@@ -8,6 +8,7 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
+import type { Logger } from 'pino';
 import type { VigilConfig } from '../config/schema.js';
 import { VigilError, type ErrorCode } from '../errors.js';
 import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, type DevSigningKey } from './dev-signing-key.js';
@@ -44,14 +45,23 @@ export class JwtAuthenticator {
     private readonly cache: VerifiedTokenCache,
   ) {}
 
-  static async create(auth: VigilConfig['auth'], devKey: DevSigningKey | undefined): Promise<JwtAuthenticator> {
+  static async create(auth: VigilConfig['auth'], devKey: DevSigningKey | undefined, log?: Pick<Logger, 'error' | 'info'>): Promise<JwtAuthenticator> {
     const issuers = new Map<string, Issuer>();
     const cache = new VerifiedTokenCache(auth.token_cache_size);
     for (const config of auth.issuers) {
       if (issuers.has(config.issuer)) throw new Error(`auth.issuers: issuer ${config.issuer} is configured twice`);
       if (config.jwks_url) {
         // A key the issuer stops publishing revokes what was verified with it, not only new tokens.
-        const remote = new RemoteJwks(config.jwks_url, config.jwks_cache_max_age_s * 1000, (isRetired) => cache.evictRetiredKeys(config.issuer, isRetired));
+        const remote = new RemoteJwks(
+          config.jwks_url,
+          config.jwks_cache_max_age_s * 1000,
+          (isRetired) => cache.evictRetiredKeys(config.issuer, isRetired),
+          Date.now,
+          (failure) =>
+            failure === undefined
+              ? log?.info({ issuer: config.issuer, jwks_url: config.jwks_url }, 'JWKS fetch recovered')
+              : log?.error({ issuer: config.issuer, jwks_url: config.jwks_url, reason: failure }, 'JWKS FETCH FAILED: tokens needing new keys get 503 JWKS_UNAVAILABLE until it recovers'),
+        );
         issuers.set(config.issuer, { config, keys: remote.getKey, remote });
       } else {
         issuers.set(config.issuer, { config, keys: createLocalJWKSet(JSON.parse(await readFile(config.jwks_file!, 'utf8')) as JSONWebKeySet) });

@@ -25,6 +25,9 @@ export class JwksUnavailableError extends Error {
 /** Which cached verifications a refetched key set no longer backs: told by kid (undefined: tokens without one). */
 export type KeysRetired = (isRetired: (kid: string | undefined) => boolean) => void;
 
+/** Told once when fetches start failing (with why) and once when one succeeds again (undefined). */
+export type FetchStateChanged = (failure: string | undefined) => void;
+
 interface KeySet {
   select: ReturnType<typeof createLocalJWKSet>;
   fetchedAt: number;
@@ -63,6 +66,7 @@ export class RemoteJwks {
     private readonly maxAgeMs: number,
     private readonly onKeysRetired: KeysRetired = () => {},
     private readonly clock: () => number = Date.now,
+    private readonly onFetchStateChanged: FetchStateChanged = () => {},
   ) {}
 
   /** The resolver to hand to jwtVerify (a JWTVerifyGetKey). */
@@ -163,11 +167,14 @@ export class RemoteJwks {
     try {
       next = keySetOf(await fetchJwks(this.url, FETCH_TIMEOUT_MS), this.clock());
     } catch (err) {
+      // One report per outage, not one per retry: an IdP down for an hour is one log line.
+      if (this.lastFailure === undefined) this.onFetchStateChanged((err as Error).message);
       this.lastFailure = (err as Error).message;
       return;
     }
     const previous = this.current;
     this.current = next;
+    if (this.lastFailure !== undefined) this.onFetchStateChanged(undefined);
     this.lastFailure = undefined;
     if (!previous || previous.serialized === next.serialized) return;
     this.changes++;

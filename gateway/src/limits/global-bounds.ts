@@ -37,10 +37,13 @@ export class GlobalBounds {
 
   /**
    * Reserves `bytes` of body buffer; throws OVERLOADED when they do not fit. The caller releases
-   * what it reserved once the request is over (its bytes are held until then).
+   * what it reserved once the request is over (its bytes are held until then). A `large` body may
+   * fill only three quarters of the bound: the rest is kept for small requests, so callers
+   * uploading large bodies cannot take the bound from everyone else.
    */
-  reserve(bytes: number): void {
-    if (this.bufferedBytes + bytes > this.config.maxBufferedBodyBytes) {
+  reserve(bytes: number, large = false): void {
+    const limit = large ? Math.floor(this.config.maxBufferedBodyBytes * 0.75) : this.config.maxBufferedBodyBytes;
+    if (this.bufferedBytes + bytes > limit) {
       this.refused.body_bytes++;
       throw overloaded(`request bodies already buffered fill vigil's bound (server.max_buffered_body_bytes = ${this.config.maxBufferedBodyBytes})`);
     }

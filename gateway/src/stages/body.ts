@@ -1,34 +1,47 @@
 import type { IncomingMessage } from 'node:http';
 import contentType from 'content-type';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../../serving/src/oip/json-depth.js';
+import { MAX_JSON_DEPTH, scanJson } from '../../../serving/src/oip/json-depth.js';
+import type { ModelSignature } from '../../../serving/src/oip/signature.js';
 import { validateInferenceRequest } from '../../../serving/src/oip/validate-request.js';
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
 import type { GlobalBounds } from '../limits/global-bounds.js';
+import { ENVELOPE_COMMAS, modelBodyBound, modelMaxElements } from '../limits/model-body-bound.js';
+import type { ParseTurns } from '../limits/parse-turns.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * body stage (infer only): reads the body within the size bound, parses it as JSON and validates
- * it against the model's signature. The raw bytes are kept: they, and nothing re-serialised, are
- * what the proxy forwards, so the pool receives exactly what was validated.
+ * body stage (infer only): reads the body within the size bound (server.max_body_bytes, or less
+ * when the model's signature bounds what it can accept), parses it as JSON and validates it
+ * against the model's signature; large bodies are parsed in turns (ParseTurns). The raw bytes are
+ * kept: they, and nothing re-serialised, are what the proxy forwards, so the pool receives exactly
+ * what was validated.
  */
-export function createBodyStage(maxBytes: number, bounds: GlobalBounds) {
+export function createBodyStage(serverMaxBytes: number, bounds: GlobalBounds, turns: ParseTurns) {
+  const boundOf = new WeakMap<ModelSignature, { bytes: number; commas: number }>();
   return async function readBody(ctx: RequestContext): Promise<void> {
     if (ctx.route?.action !== 'model.infer') return;
     const target = ctx.target;
     if (target?.status !== 'serving') return;
     const { req } = ctx;
     checkMediaType(req);
+    let bound = boundOf.get(target.signature);
+    if (bound === undefined) {
+      const elements = modelMaxElements(target.signature);
+      bound = { bytes: Math.min(serverMaxBytes, modelBodyBound(target.signature) ?? Infinity), commas: elements === undefined ? Infinity : elements + ENVELOPE_COMMAS };
+      boundOf.set(target.signature, bound);
+    }
+    const maxBytes = bound.bytes;
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > maxBytes) {
-      throw tooLarge(maxBytes);
+      throw tooLarge(maxBytes, serverMaxBytes);
     }
     // The body's bytes count against the global bound from before the first byte is read (its
     // declared length) until the request is over; a chunked body reserves as it arrives.
     let reserved = 0;
     const reserve = (bytes: number) => {
-      bounds.reserve(bytes);
+      bounds.reserve(bytes, reserved + bytes >= turns.largeBytes);
       reserved += bytes;
     };
     ctx.onClose(() => bounds.release(reserved));
@@ -36,20 +49,34 @@ export function createBodyStage(maxBytes: number, bounds: GlobalBounds) {
     // A client that sent `Expect: 100-continue` sends its body only now, once every check so far
     // has passed: an oversized or refused upload is answered without ever being sent.
     if (/^100-continue$/i.test(req.headers.expect ?? '')) ctx.res.writeContinue();
-    const raw = await readBounded(req, maxBytes, declared === undefined ? reserve : undefined);
+    const raw = await readBounded(req, maxBytes, serverMaxBytes, declared === undefined ? reserve : undefined);
     if (raw.length === 0) throw new VigilError('INVALID_JSON', 'the body is empty; an inference request is a JSON object');
-    if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) throw new VigilError('JSON_TOO_DEEP', `the JSON nests more than ${MAX_JSON_DEPTH} levels deep`);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(utf8.decode(raw));
-    } catch (err) {
-      const why = err instanceof TypeError ? 'it is not valid UTF-8' : (err as Error).message;
-      throw new VigilError('INVALID_JSON', `the body is not valid JSON: ${why}`);
-    }
-    const checked = validateInferenceRequest(parsed, target.signature);
-    if (!checked.ok) throw new VigilError(checked.code, checked.message);
-    ctx.body = { raw, request: checked.request, batchSize: checked.batchSize };
+    const { signature } = target;
+    const maxCommas = bound.commas;
+    ctx.body = await turns.run(raw.length, () => {
+      // A caller gone while its body waited for a turn costs no parse.
+      if (req.socket.destroyed) throw new VigilError('BODY_INCOMPLETE', 'the client closed the connection before its body was parsed');
+      return parseAndValidate(raw, signature, maxCommas);
+    });
   };
+}
+
+function parseAndValidate(raw: Buffer, signature: ModelSignature, maxCommas: number) {
+  // Before JSON.parse, the costliest step: too deep overflows stacks, too many values is work
+  // the model could never accept (a 2.4 MB body of short numbers holds ~600,000; mnist takes 50,176).
+  const problem = scanJson(raw, MAX_JSON_DEPTH, maxCommas);
+  if (problem === 'depth') throw new VigilError('JSON_TOO_DEEP', `the JSON nests more than ${MAX_JSON_DEPTH} levels deep`);
+  if (problem === 'values') throw new VigilError('ELEMENT_COUNT_MISMATCH', `the body holds more values than this model accepts (${maxCommas - ENVELOPE_COMMAS} elements at most)`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(utf8.decode(raw));
+  } catch (err) {
+    const why = err instanceof TypeError ? 'it is not valid UTF-8' : (err as Error).message;
+    throw new VigilError('INVALID_JSON', `the body is not valid JSON: ${why}`);
+  }
+  const checked = validateInferenceRequest(parsed, signature);
+  if (!checked.ok) throw new VigilError(checked.code, checked.message);
+  return { raw, request: checked.request, batchSize: checked.batchSize };
 }
 
 function checkMediaType(req: IncomingMessage): void {
@@ -72,12 +99,13 @@ function checkMediaType(req: IncomingMessage): void {
   }
 }
 
-function tooLarge(maxBytes: number): VigilError {
+function tooLarge(maxBytes: number, serverMaxBytes: number): VigilError {
   // The rest of an oversized body is never read: close the connection after answering.
-  return new VigilError('BODY_TOO_LARGE', `the body exceeds the limit of ${maxBytes} bytes`, { connection: 'close' });
+  const why = maxBytes < serverMaxBytes ? ' (the most this model can accept: its largest batch of every input)' : '';
+  return new VigilError('BODY_TOO_LARGE', `the body exceeds the limit of ${maxBytes} bytes${why}`, { connection: 'close' });
 }
 
-function readBounded(req: IncomingMessage, maxBytes: number, reserve?: (bytes: number) => void): Promise<Buffer> {
+function readBounded(req: IncomingMessage, maxBytes: number, serverMaxBytes: number, reserve?: (bytes: number) => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // Earlier stages may await; a client gone by now has already fired 'aborted'/'close'.
     if (req.destroyed || req.readableAborted) {
@@ -91,7 +119,7 @@ function readBounded(req: IncomingMessage, maxBytes: number, reserve?: (bytes: n
       if (size > maxBytes) {
         cleanup();
         req.pause();
-        reject(tooLarge(maxBytes));
+        reject(tooLarge(maxBytes, serverMaxBytes));
         return;
       }
       try {
