@@ -1,5 +1,5 @@
-import type { InferenceRequest, ModelSignature } from '../../serving/src/oip/signature.js';
-import { walkTensorData } from '../../serving/src/oip/tensor-data.js';
+import type { InferenceRequest, ModelSignature } from '../../oip/src/signature.js';
+import { walkTensorData } from '../../oip/src/tensor-data.js';
 import type { ScreenBatch } from './finding.js';
 
 /**

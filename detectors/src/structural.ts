@@ -1,5 +1,5 @@
-import type { InferenceRequest } from '../../serving/src/oip/signature.js';
-import { walkTensorData } from '../../serving/src/oip/tensor-data.js';
+import type { InferenceRequest } from '../../oip/src/signature.js';
+import { walkTensorData } from '../../oip/src/tensor-data.js';
 import type { DetectorConfig } from './detector-config.js';
 import { finding, type Finding } from './finding.js';
 

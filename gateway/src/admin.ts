@@ -11,7 +11,7 @@ import type { JwtAuthenticator } from './auth/jwt-authenticator.js';
 import { principalOfRequest } from './auth/principal-of-request.js';
 import type { Principal } from './auth/principal.js';
 import { VigilError } from './errors.js';
-import { NAME_PATTERN } from '../../serving/src/model-config.js';
+import { NAME_PATTERN } from '../../oip/src/names.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { PolicySource } from './policy-port.js';
 import type { VigilMetrics } from './telemetry/metrics.js';

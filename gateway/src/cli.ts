@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ConfigFileError } from '../../serving/src/yaml-with-schema.js';
+import { ConfigFileError } from '../../oip/src/yaml-with-schema.js';
 import { apikeyCreateCommand } from './commands/apikey-create.js';
 import { auditQueryCommand, type AuditQueryOptions } from './commands/audit-query.js';
 import { auditVerifyCommand, type AuditVerifyOptions } from './commands/audit-verify.js';

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '@opentelemetry/api';
-import type { InferenceRequest } from '../../serving/src/oip/signature.js';
+import type { InferenceRequest } from '../../oip/src/signature.js';
 import type { Principal } from './auth/principal.js';
 import type { DetectorName, ScreenBatch } from '../../detectors/src/finding.js';
 import type { Charge } from './limits/limit-plan.js';
-import type { RecordedFinding } from './screening/verdicts.js';
+import type { RecordedFinding } from './screening/recorded-finding.js';
 import type { QuotaState } from './limits/rate-limits.js';
 import type { ServedVersion } from './model-registry.js';
 import type { Route } from './stages/route.js';

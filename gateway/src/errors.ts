@@ -1,4 +1,4 @@
-import type { RequestProblemCode } from '../../serving/src/oip/validate-request.js';
+import type { RequestProblemCode } from '../../oip/src/validate-request.js';
 
 interface ErrorDefinition {
   status: number;

@@ -1,5 +1,5 @@
 import type { ModelConfig } from '../../serving/src/model-config.js';
-import type { ModelSignature } from '../../serving/src/oip/signature.js';
+import type { ModelSignature } from '../../oip/src/signature.js';
 import type { Backend } from '../../serving/src/backend.js';
 import type { Pool } from '../../serving/src/supervisor/pool.js';
 import type { ModelScreening } from './screening/model-screening.js';

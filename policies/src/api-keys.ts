@@ -1,5 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyEntry, CompiledPolicy } from './compile-policy.js';
+import { API_KEY_ID_PATTERN } from './policy-schema.js';
+
+export { API_KEY_ID_PATTERN };
 
 /**
  * API keys for services: `vk.<id>.<secret>`, the secret 32 random bytes in base64url (43
@@ -9,7 +12,6 @@ import type { ApiKeyEntry, CompiledPolicy } from './compile-policy.js';
  * A plain SHA-256 is enough here (no slow KDF): the secret is 256 random bits, not a password.
  */
 
-export const API_KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const KEY_PATTERN = /^vk\.([A-Za-z0-9][A-Za-z0-9_-]{0,63})\.([A-Za-z0-9_-]{43})$/;
 /** Longer than any well-formed key: refused before any regex or hash runs. */
 const MAX_KEY_LENGTH = 3 + 64 + 1 + 43;

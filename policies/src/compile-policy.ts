@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { ConfigFileError, parseYamlWithSchema } from '../../serving/src/yaml-with-schema.js';
+import { ConfigFileError, parseYamlWithSchema } from '../../oip/src/yaml-with-schema.js';
 import { actionPatternMask, ruleActionMask } from './actions.js';
 import { parseCidr, type Cidr } from './cidr.js';
 import { parseClock } from './hours.js';

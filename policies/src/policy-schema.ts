@@ -1,9 +1,11 @@
 import { z } from 'zod';
-import { NAME_PATTERN } from '../../serving/src/model-config.js';
+import { NAME_PATTERN } from '../../oip/src/names.js';
 import { actionPatternMask, ruleActionMask } from './actions.js';
-import { API_KEY_ID_PATTERN } from './api-keys.js';
 import { parseCidr } from './cidr.js';
 import { parseClock } from './hours.js';
+
+/** What an API key's id may hold: it is part of the key (`vk.<id>.<secret>`), so no dots. */
+export const API_KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /**
  * The policy file's schema: shape, defaults, and every check that needs no other part of the

@@ -3,7 +3,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigFileError } from '../../serving/src/yaml-with-schema.js';
+import { ConfigFileError } from '../../oip/src/yaml-with-schema.js';
 import { parsePolicyText, policyDigest, type CompiledPolicy } from './compile-policy.js';
 
 /** The policy shipped with vigil (policies/vigil-policy.yaml), for the embedded default. */

@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { detectorConfigSchema } from '../../detectors/src/detector-config.js';
-import { DATATYPES } from './oip/datatypes.js';
-import type { ModelSignature } from './oip/signature.js';
+import { DATATYPES } from '../../oip/src/datatypes.js';
+import { NAME_PATTERN } from '../../oip/src/names.js';
+import type { ModelSignature } from '../../oip/src/signature.js';
 
-/** Names of models, versions and tensors: what a strict URL segment may hold. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** Version directories are integers, as in Triton's model repository. */
 export const VERSION_PATTERN = /^[0-9]{1,9}$/;
 

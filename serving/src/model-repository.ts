@@ -1,8 +1,9 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { sha256OfFile } from './file-digest.js';
-import { modelConfigSchema, NAME_PATTERN, VERSION_PATTERN, type ModelConfig } from './model-config.js';
-import { ConfigFileError, loadYamlWithSchema } from './yaml-with-schema.js';
+import { NAME_PATTERN } from '../../oip/src/names.js';
+import { modelConfigSchema, VERSION_PATTERN, type ModelConfig } from './model-config.js';
+import { ConfigFileError, loadYamlWithSchema } from '../../oip/src/yaml-with-schema.js';
 
 export const MODEL_FILE = 'model.onnx';
 export const CONFIG_FILE = 'model.yaml';

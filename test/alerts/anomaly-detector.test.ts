@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AnomalyDetector, RULE_DEFAULTS, type AlertEvent } from '../../gateway/src/alerts/anomaly-detector.js';
+import { RULE_DEFAULTS } from '../../gateway/src/alerts/alert-rules.js';
+import { AnomalyDetector, type AlertEvent } from '../../gateway/src/alerts/anomaly-detector.js';
 import { alertName, toPostableAlert } from '../../gateway/src/alerts/alertmanager-sink.js';
 
 const RULE = { alpha: 0.2, k: 3, min_count: 5, warmup_ticks: 3, resolve_ticks: 2 };

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { simba } from '../../detectors/eval/attacks/black-box.js';
-import { inputGradient } from '../../detectors/eval/attacks/gradient.js';
-import { bim, fgsm, pixelBounds, profileBounds, projectF32, sparseL0, type AttackResult, type Bounds } from '../../detectors/eval/attacks/white-box.js';
-import { argmax, forward } from '../../serving/src/train/mlp.js';
-import { importOnnxWeights } from '../../serving/src/train/onnx-import.js';
+import { simba } from '../../tools/detectors-eval/attacks/black-box.js';
+import { inputGradient } from '../../tools/detectors-eval/attacks/gradient.js';
+import { bim, fgsm, pixelBounds, profileBounds, projectF32, sparseL0, type AttackResult, type Bounds } from '../../tools/detectors-eval/attacks/white-box.js';
+import { argmax, forward } from '../../tools/train/mlp.js';
+import { importOnnxWeights } from '../../tools/train/onnx-import.js';
 import { loadHeldout } from '../helpers/heldout.js';
 import { BUNDLED_MODELS } from '../helpers/vigil-harness.js';
 

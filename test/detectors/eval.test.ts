@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ClientRun } from '../../detectors/eval/extraction-eval.js';
-import type { BlackBoxResult } from '../../detectors/eval/black-box-eval.js';
-import type { DetectionRow } from '../../detectors/eval/white-box-eval.js';
+import type { ClientRun } from '../../tools/detectors-eval/extraction-eval.js';
+import type { BlackBoxResult } from '../../tools/detectors-eval/black-box-eval.js';
+import type { DetectionRow } from '../../tools/detectors-eval/white-box-eval.js';
 import { runNode } from '../helpers/run-node.js';
 
 interface Report {
@@ -24,7 +24,7 @@ test('the detector evaluation meets its targets on mnist, with a margin', async 
   const dir = await mkdtemp(join(tmpdir(), 'vigil-eval-test-'));
   try {
     const file = join(dir, 'eval.json');
-    const ran = await runNode(['dist/detectors/eval/run-eval.js', '--json', file]);
+    const ran = await runNode(['dist/tools/detectors-eval/run-eval.js', '--json', file]);
     assert.equal(ran.code, 0, ran.stderr);
     for (const line of ran.stdout.trimEnd().split('\n')) t.diagnostic(line);
     const r = JSON.parse(await readFile(file, 'utf8')) as Report;

@@ -10,11 +10,11 @@ import {
   type ExtractionQuery,
 } from '../../detectors/src/extraction/index.js';
 import type { Finding } from '../../detectors/src/finding.js';
-import { argmax, forward, type MlpWeights } from '../../serving/src/train/mlp.js';
-import { importOnnxWeights } from '../../serving/src/train/onnx-import.js';
-import { mulberry32, randomInt, type Rng } from '../../serving/src/train/prng.js';
+import { argmax, forward, type MlpWeights } from '../../tools/train/mlp.js';
+import { importOnnxWeights } from '../../tools/train/onnx-import.js';
+import { mulberry32, randomInt, type Rng } from '../../tools/train/prng.js';
 import { loadHeldout, type Heldout } from '../helpers/heldout.js';
-import { jacobianAttacker, noiseProber, normal, uniformAttacker } from '../../detectors/eval/attacks/extraction-clients.js';
+import { jacobianAttacker, noiseProber, normal, uniformAttacker } from '../../tools/detectors-eval/attacks/extraction-clients.js';
 
 // Calibration of the detector's defaults on the real MNIST model: benign clients replay held-out
 // digits; synthetic attackers must be flagged within BUDGET queries. Queries arrive one a second

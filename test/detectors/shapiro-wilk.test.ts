@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { shapiroWilk } from '../../detectors/src/extraction/shapiro-wilk.js';
-import { mulberry32, type Rng } from '../../serving/src/train/prng.js';
+import { mulberry32, type Rng } from '../../tools/train/prng.js';
 
 function normal(rng: Rng): number {
   const u = 1 - rng();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../gateway/src/config/load-config.js';
-import { ConfigFileError } from '../../serving/src/yaml-with-schema.js';
+import { ConfigFileError } from '../../oip/src/yaml-with-schema.js';
 import { runVigil as vigilCli } from '../helpers/run-node.js';
 
 describe('configuration', () => {

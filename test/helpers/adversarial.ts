@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { fgsm, pixelBounds } from '../../detectors/eval/attacks/white-box.js';
-import { importOnnxWeights } from '../../serving/src/train/onnx-import.js';
+import { fgsm, pixelBounds } from '../../tools/detectors-eval/attacks/white-box.js';
+import { importOnnxWeights } from '../../tools/train/onnx-import.js';
 import { BUNDLED_MODELS } from './vigil-harness.js';
 import { loadHeldout } from './heldout.js';
 

@@ -6,7 +6,7 @@ import { findApiKey } from '../../policies/src/api-keys.js';
 import { compilePolicy, parsePolicyText, type CompiledPolicy } from '../../policies/src/compile-policy.js';
 import { evaluate, type PolicyPrincipal } from '../../policies/src/evaluate.js';
 import { BUNDLED_POLICY_FILE, loadPolicyFile } from '../../policies/src/policy-store.js';
-import { ConfigFileError } from '../../serving/src/yaml-with-schema.js';
+import { ConfigFileError } from '../../oip/src/yaml-with-schema.js';
 
 const GOOD = `version: 1
 roles:

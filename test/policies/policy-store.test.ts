@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { evaluate, type PolicyPrincipal } from '../../policies/src/evaluate.js';
 import { PolicyStore, type PolicyReloaded, type PolicyReloadFailed } from '../../policies/src/policy-store.js';
-import { ConfigFileError } from '../../serving/src/yaml-with-schema.js';
+import { ConfigFileError } from '../../oip/src/yaml-with-schema.js';
 
 const policyText = (models: string) => `version: 1
 roles:

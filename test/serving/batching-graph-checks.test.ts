@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { onnx, type OnnxTypes } from '../../serving/src/train/onnx-proto.js';
-import type { ModelSignature } from '../../serving/src/oip/signature.js';
+import { onnx, type OnnxTypes } from '../../tools/train/onnx-proto.js';
+import type { ModelSignature } from '../../oip/src/signature.js';
 import { OnnxRunner } from '../../serving/src/worker/onnx-runner.js';
 
 // model.yaml may declare [-1, …] while the ONNX graph reduces over the batch. Merged, such a run

@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { parse } from 'yaml';
-import { argmax, forward } from '../../serving/src/train/mlp.js';
-import { importOnnxWeights } from '../../serving/src/train/onnx-import.js';
+import { argmax, forward } from '../../tools/train/mlp.js';
+import { importOnnxWeights } from '../../tools/train/onnx-import.js';
 
 const MODELS = ['mnist', 'digits'];
 const TOLERANCE = 1e-5;

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createPoolServer } from '../../serving/src/worker/pool-server.js';
 import type { Feeds, OnnxRunner } from '../../serving/src/worker/onnx-runner.js';
-import type { ModelSignature } from '../../serving/src/oip/signature.js';
+import type { ModelSignature } from '../../oip/src/signature.js';
 import { rawRequest } from '../helpers/vigil-harness.js';
 
 const SIGNATURE: ModelSignature = {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ModelSignature } from '../../serving/src/oip/signature.js';
-import { validateInferenceRequest } from '../../serving/src/oip/validate-request.js';
+import type { ModelSignature } from '../../oip/src/signature.js';
+import { validateInferenceRequest } from '../../oip/src/validate-request.js';
 
 const sig: ModelSignature = {
   inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 4] }],

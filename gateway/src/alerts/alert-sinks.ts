@@ -3,7 +3,8 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { VigilConfig } from '../config/schema.js';
 import type { VigilMetrics } from '../telemetry/metrics.js';
 import { AlertmanagerSink } from './alertmanager-sink.js';
-import { ALERT_RULES, AnomalyDetector, type AlertEvent } from './anomaly-detector.js';
+import { ALERT_RULES } from './alert-rules.js';
+import { AnomalyDetector, type AlertEvent } from './anomaly-detector.js';
 
 export interface Alerting {
   detector: AnomalyDetector;

@@ -5,7 +5,7 @@
  * long cannot exist) and one 10,000-deep line overflowed the stack of the canonical serialiser.
  */
 import { open } from 'node:fs/promises';
-import { nestsDeeperThan } from '../../../serving/src/oip/json-depth.js';
+import { nestsDeeperThan } from '../../../oip/src/json-depth.js';
 import { MAX_LINE_BYTES, MAX_RECORD_DEPTH } from './bounds.js';
 
 export type BoundedLine =

@@ -1,7 +1,7 @@
 import { generateApiKey } from '../../../policies/src/api-keys.js';
 import { loadPolicyFile } from '../../../policies/src/policy-store.js';
 import { apiKeySchema } from '../../../policies/src/policy-schema.js';
-import { ConfigFileError } from '../../../serving/src/yaml-with-schema.js';
+import { ConfigFileError } from '../../../oip/src/yaml-with-schema.js';
 
 export interface ApikeyCreateOptions {
   /** The key's id: letters, digits, _ and -; the principal will be `key:<id>`. */

@@ -1,4 +1,4 @@
-import { ConfigFileError } from '../../../serving/src/yaml-with-schema.js';
+import { ConfigFileError } from '../../../oip/src/yaml-with-schema.js';
 import { loadConfig } from '../config/load-config.js';
 
 /** `vigil config check [file]`: validate, report every problem with file:line, exit 1 on any. */

@@ -1,5 +1,5 @@
 import { scanRepository } from '../../../serving/src/model-repository.js';
-import { calibrateModel } from '../../../detectors/src/calibrate-model.js';
+import { calibrateModel } from '../../../tools/calibration/calibrate-model.js';
 import { loadConfig } from '../config/load-config.js';
 
 export interface CalibrateOptions {

@@ -1,6 +1,6 @@
 import { BUNDLED_POLICY_FILE, loadPolicyFile } from '../../../policies/src/policy-store.js';
 import { policyWarnings, summarizePolicy } from '../../../policies/src/summary.js';
-import { ConfigFileError } from '../../../serving/src/yaml-with-schema.js';
+import { ConfigFileError } from '../../../oip/src/yaml-with-schema.js';
 
 /**
  * `vigil policy check [file]`: validate a policy file (default: the bundled one) and print a

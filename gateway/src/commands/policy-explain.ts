@@ -2,7 +2,7 @@ import { ACTIONS, isAction } from '../../../policies/src/actions.js';
 import type { CompiledPolicy } from '../../../policies/src/compile-policy.js';
 import { explain, type Explanation, type PolicyPrincipal } from '../../../policies/src/evaluate.js';
 import { BUNDLED_POLICY_FILE, loadPolicyFile } from '../../../policies/src/policy-store.js';
-import { ConfigFileError } from '../../../serving/src/yaml-with-schema.js';
+import { ConfigFileError } from '../../../oip/src/yaml-with-schema.js';
 
 export interface PolicyExplainOptions {
   /** Policy file; default: the bundled one. */

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { ConfigFileError, loadYamlWithSchema } from '../../../serving/src/yaml-with-schema.js';
+import { ConfigFileError, loadYamlWithSchema } from '../../../oip/src/yaml-with-schema.js';
 import { configSchema, type VigilConfig } from './schema.js';
 
 export const DEFAULT_CONFIG_FILE = 'vigil.yaml';

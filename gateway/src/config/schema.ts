@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseCidr } from '../../../policies/src/cidr.js';
-import { RULE_DEFAULTS, type AlertRuleConfig } from '../alerts/anomaly-detector.js';
+import { RULE_DEFAULTS, type AlertRuleConfig } from '../alerts/alert-rules.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -38,7 +38,7 @@ const issuerSchema = z
   .transform((i) => ({ ...i, roles_claim_format: i.roles_claim_format ?? (i.roles_claim === 'scope' || i.roles_claim === 'scp' ? ('space_separated' as const) : ('array' as const)) }));
 const ms = z.number().int().min(1);
 
-/** One anomaly rule's knobs; defaults from RULE_DEFAULTS (gateway/src/alerts/anomaly-detector.ts). */
+/** One anomaly rule's knobs; defaults from RULE_DEFAULTS (gateway/src/alerts/alert-rules.ts). */
 function alertRule(d: Readonly<AlertRuleConfig>) {
   return z
     .object({

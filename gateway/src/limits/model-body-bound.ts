@@ -1,4 +1,4 @@
-import type { ModelSignature } from '../../../serving/src/oip/signature.js';
+import type { ModelSignature } from '../../../oip/src/signature.js';
 
 /**
  * JSON bytes allowed per tensor element: a float64 written in full ("-2.2250738585072014e-308",

@@ -3,13 +3,7 @@ import type { DetectorActions } from '../../../policies/src/index.js';
 import type { RequestContext } from '../context.js';
 import { VigilError, type ErrorCode } from '../errors.js';
 import type { Quarantine } from './quarantine.js';
-
-/** A finding as audited: with the mode it ran in and what the policy made of it. */
-export interface RecordedFinding extends Finding {
-  mode: 'enforce' | 'shadow';
-  /** What happened: none (clean), allow, flag, block, quarantine; in shadow mode, what would have. */
-  action: 'none' | 'allow' | 'flag' | 'block' | 'quarantine';
-}
+import type { RecordedFinding } from './recorded-finding.js';
 
 const REFUSAL: Record<DetectorName, { code: ErrorCode; message: string }> = {
   structural: { code: 'STRUCTURAL_CHECK_FAILED', message: 'the request fails a structural check for this model' },

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import contentType from 'content-type';
-import { MAX_JSON_DEPTH, scanJson } from '../../../serving/src/oip/json-depth.js';
-import type { ModelSignature } from '../../../serving/src/oip/signature.js';
-import { validateInferenceRequest } from '../../../serving/src/oip/validate-request.js';
+import { MAX_JSON_DEPTH, scanJson } from '../../../oip/src/json-depth.js';
+import type { ModelSignature } from '../../../oip/src/signature.js';
+import { validateInferenceRequest } from '../../../oip/src/validate-request.js';
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
 import type { GlobalBounds } from '../limits/global-bounds.js';

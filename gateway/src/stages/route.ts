@@ -1,4 +1,4 @@
-import { NAME_PATTERN } from '../../../serving/src/model-config.js';
+import { NAME_PATTERN } from '../../../oip/src/names.js';
 import { VigilError } from '../errors.js';
 
 export type Route =

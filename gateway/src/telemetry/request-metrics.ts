@@ -1,4 +1,4 @@
-import type { RequestProblemCode } from '../../../serving/src/oip/validate-request.js';
+import type { RequestProblemCode } from '../../../oip/src/validate-request.js';
 import type { RequestContext } from '../context.js';
 import type { Route } from '../stages/route.js';
 import type { VigilMetrics } from './metrics.js';

@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node';
-import type { Datatype } from '../oip/datatypes.js';
-import type { InferenceRequest, ModelSignature } from '../oip/signature.js';
-import { walkTensorData } from '../oip/tensor-data.js';
+import type { Datatype } from '../../../oip/src/datatypes.js';
+import type { InferenceRequest, ModelSignature } from '../../../oip/src/signature.js';
+import { walkTensorData } from '../../../oip/src/tensor-data.js';
 
 export interface OutputTensor {
   name: string;

@@ -2,12 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { hrTime } from '@opentelemetry/core';
 import { tracer } from '../tracing.js';
-import type { ModelSignature } from '../oip/signature.js';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from '../oip/json-depth.js';
-import { validateInferenceRequest } from '../oip/validate-request.js';
+import type { ModelSignature } from '../../../oip/src/signature.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../../oip/src/json-depth.js';
+import { validateInferenceRequest } from '../../../oip/src/validate-request.js';
 import { screenBatch } from '../../../detectors/src/screen-batch.js';
 import { poolScreenReport, poolScreenRows, SCREEN_HEADER, type PoolScreenSpec } from '../../../detectors/src/squeeze/pool-screen.js';
-import type { InferenceRequest } from '../oip/signature.js';
+import type { InferenceRequest } from '../../../oip/src/signature.js';
 import { OnnxRunner, rowsOf, type Feeds, type RawOutput } from './onnx-runner.js';
 import { CancelledError, DynamicBatcher, type BatchTiming } from './batcher.js';
 import type { BatchingSpec } from './worker-spec.js';

@@ -1,5 +1,5 @@
 import type { PoolScreenSpec } from '../../../detectors/src/squeeze/pool-screen.js';
-import type { ModelSignature } from '../oip/signature.js';
+import type { ModelSignature } from '../../../oip/src/signature.js';
 
 /** Everything a pool worker process needs, handed over in one environment variable. */
 export interface WorkerSpec {

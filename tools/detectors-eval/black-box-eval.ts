@@ -8,9 +8,9 @@ import type { StoredAuditRecord } from '../../gateway/src/audit/audit-log.js';
 import { queryAudit } from '../../gateway/src/audit/query.js';
 import { configSchema } from '../../gateway/src/config/schema.js';
 import { startVigil } from '../../gateway/src/vigil.js';
-import type { MlpWeights } from '../../serving/src/train/mlp.js';
-import { argmax, forward } from '../../serving/src/train/mlp.js';
-import type { Heldout } from '../src/offline-scorer.js';
+import type { MlpWeights } from '../train/mlp.js';
+import { argmax, forward } from '../train/mlp.js';
+import type { Heldout } from '../calibration/offline-scorer.js';
 import { simba } from './attacks/black-box.js';
 import { pixelBounds } from './attacks/white-box.js';
 

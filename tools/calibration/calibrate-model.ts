@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { CONFIG_FILE } from '../../serving/src/model-repository.js';
 import { modelConfigSchema } from '../../serving/src/model-config.js';
-import { loadYamlWithSchema } from '../../serving/src/yaml-with-schema.js';
+import { loadYamlWithSchema } from '../../oip/src/yaml-with-schema.js';
 import { calibrateJoint } from './calibration.js';
 import { loadHeldoutFile, OfflineScorer, splitHeldout } from './offline-scorer.js';
 

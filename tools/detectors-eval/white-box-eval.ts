@@ -1,7 +1,7 @@
-import type { MlpWeights } from '../../serving/src/train/mlp.js';
-import { argmax, forward } from '../../serving/src/train/mlp.js';
-import { rocAuc } from '../src/calibration.js';
-import type { Heldout, OfflineScorer, RowScores } from '../src/offline-scorer.js';
+import type { MlpWeights } from '../train/mlp.js';
+import { argmax, forward } from '../train/mlp.js';
+import { rocAuc } from '../calibration/calibration.js';
+import type { Heldout, OfflineScorer, RowScores } from '../calibration/offline-scorer.js';
 import { bim, fgsm, pixelBounds, profileBounds, sparseL0, type AttackResult } from './attacks/white-box.js';
 
 export interface Thresholds {

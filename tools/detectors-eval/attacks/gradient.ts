@@ -1,7 +1,7 @@
 // Analytic gradient of the serving MLP's cross-entropy loss with respect to its raw input: what
 // the white-box attacks climb. Mirrors mlp.ts forward() (same float32 input rounding), then
 // backpropagates through softmax, layer 2, the ReLU gate, layer 1 and the input scale.
-import type { MlpWeights } from '../../../serving/src/train/mlp.js';
+import type { MlpWeights } from '../../train/mlp.js';
 
 export interface InputGradient {
   /** Class probabilities at x, as forward() computes them. */

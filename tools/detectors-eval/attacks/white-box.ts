@@ -1,7 +1,7 @@
 // White-box evasion attacks on the serving MLP, for the detector evaluation: FGSM, BIM (L∞) and a
 // greedy few-pixel L0 attack. Results are float32, as the gateway's FP32 tensors carry them, and
 // stay exactly inside the bounds and the eps-ball after that rounding.
-import { argmax, forward, type MlpWeights } from '../../../serving/src/train/mlp.js';
+import { argmax, forward, type MlpWeights } from '../../train/mlp.js';
 import { inputGradient } from './gradient.js';
 
 /** Per-feature value range an adversarial input must stay in. */

@@ -1,8 +1,8 @@
-import type { MlpWeights } from '../../serving/src/train/mlp.js';
-import { argmax, forward } from '../../serving/src/train/mlp.js';
-import { mulberry32, randomInt } from '../../serving/src/train/prng.js';
-import { ExtractionDetector, MemoryExtractionStore } from '../src/extraction/index.js';
-import type { Heldout, OfflineScorer } from '../src/offline-scorer.js';
+import type { MlpWeights } from '../train/mlp.js';
+import { argmax, forward } from '../train/mlp.js';
+import { mulberry32, randomInt } from '../train/prng.js';
+import { ExtractionDetector, MemoryExtractionStore } from '../../detectors/src/extraction/index.js';
+import type { Heldout, OfflineScorer } from '../calibration/offline-scorer.js';
 import { jacobianAttacker, noiseProber, uniformAttacker } from './attacks/extraction-clients.js';
 
 export interface ClientRun {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { parseDocument } from 'yaml';
 import { benchCaller, gateway } from '../../bench/variant-gateway.js';
-import type { Heldout } from '../src/offline-scorer.js';
+import type { Heldout } from '../calibration/offline-scorer.js';
 
 export interface CostRow {
   detectors: string;

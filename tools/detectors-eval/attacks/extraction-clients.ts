@@ -1,6 +1,6 @@
 // Synthetic extraction attackers for the evaluation and the extraction detector's tests: each is
 // a stream of queries to an oracle (the served model's predicted class).
-import { mulberry32, randomInt, type Rng } from '../../../serving/src/train/prng.js';
+import { mulberry32, randomInt, type Rng } from '../../train/prng.js';
 
 /** The oracle: the served model's predicted class for one query. */
 export type LabelOracle = (x: Float32Array) => number;

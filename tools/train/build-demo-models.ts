@@ -10,7 +10,7 @@ import { randomShift, type Augment } from './augment.js';
 import { accuracy } from './evaluate.js';
 import { trainMlp } from './mlp.js';
 import { renderModelConfig } from './render-model-config.js';
-import { calibrateModel } from '../../../detectors/src/calibrate-model.js';
+import { calibrateModel } from '../calibration/calibrate-model.js';
 import { renderModelsReadme, type ReadmeEntry } from './models-readme.js';
 import { exportOnnx } from './onnx-export.js';
 import { importOnnxWeights } from './onnx-import.js';
@@ -18,8 +18,8 @@ import { featureProfile } from './profile.js';
 import { mulberry32 } from './prng.js';
 import { stratifiedSplit } from './split.js';
 
-// This file runs from dist/serving/src/train/, four levels below the repository root.
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+// This file runs from dist/tools/train/, three levels below the repository root.
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLASSES = 10;
 const MIN_ACCURACY = 0.95;
 

@@ -5,9 +5,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { modelConfigSchema } from '../../serving/src/model-config.js';
-import { importOnnxWeights } from '../../serving/src/train/onnx-import.js';
-import { loadYamlWithSchema } from '../../serving/src/yaml-with-schema.js';
-import { loadHeldoutFile, OfflineScorer, splitHeldout } from '../src/offline-scorer.js';
+import { importOnnxWeights } from '../train/onnx-import.js';
+import { loadYamlWithSchema } from '../../oip/src/yaml-with-schema.js';
+import { loadHeldoutFile, OfflineScorer, splitHeldout } from '../calibration/offline-scorer.js';
 import { blackBoxEval } from './black-box-eval.js';
 import { costEval } from './cost-eval.js';
 import { extractionEval } from './extraction-eval.js';

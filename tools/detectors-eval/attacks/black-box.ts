@@ -1,9 +1,9 @@
 // Score-based black-box attack for the detector evaluation: SimBA (Guo et al. 2019, "Simple
 // Black-box Adversarial Attacks") in the pixel basis, under an L∞ budget. It only sees the class
 // probabilities an oracle returns, as a client of the gateway's public endpoint does.
-import { argmax } from '../../../serving/src/train/mlp.js';
-import { mulberry32 } from '../../../serving/src/train/prng.js';
-import { shuffleInPlace } from '../../../serving/src/train/split.js';
+import { argmax } from '../../train/mlp.js';
+import { mulberry32 } from '../../train/prng.js';
+import { shuffleInPlace } from '../../train/split.js';
 import { projectF32, type Bounds } from './white-box.js';
 
 /** Class probabilities for each row, in order: one call is one request to the model. */

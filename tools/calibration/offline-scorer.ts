@@ -4,9 +4,9 @@ import { gunzipSync } from 'node:zlib';
 import type { ModelConfig } from '../../serving/src/model-config.js';
 import { signatureOf } from '../../serving/src/model-config.js';
 import { OnnxRunner, rowsOf } from '../../serving/src/worker/onnx-runner.js';
-import { detectorConfigSchema } from './detector-config.js';
-import { ProfileDetector, type TrainingProfile } from './profile-detector.js';
-import { poolScreenReport, poolScreenRows, type PoolScreenSpec } from './squeeze/pool-screen.js';
+import { detectorConfigSchema } from '../../detectors/src/detector-config.js';
+import { ProfileDetector, type TrainingProfile } from '../../detectors/src/profile-detector.js';
+import { poolScreenReport, poolScreenRows, type PoolScreenSpec } from '../../detectors/src/squeeze/pool-screen.js';
 
 export interface Heldout {
   features: number;
