@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import pino from 'pino';
 import { configSchema } from '../gateway/src/config/schema.js';
+import type { StageLists, StageSet } from '../gateway/src/pipeline.js';
 import { startVigil } from '../gateway/src/vigil.js';
 
 const opts = JSON.parse(process.argv[2]) as { chain: boolean; tokenCache: number; runtimeDir: string; scratch: string; telemetry?: boolean; repository?: string };
@@ -16,7 +17,18 @@ const config = configSchema.parse({
   policy: { file: join(opts.scratch, 'policy.yaml'), watch: false },
   audit: { dir: join(opts.scratch, `audit-${process.pid}`) },
 });
-const vigil = await startVigil(config, pino({ level: 'warn' }), { benchmarkWithoutSecurityChain: !opts.chain, benchmarkWithoutTelemetry: opts.telemetry === false });
+// Without the chain: no authenticate, quarantine, authorize, admit or items stage, no audit-health
+// check and no audit record; everything else as vigil runs it.
+const withoutChain = (s: StageSet): StageLists => ({
+  front: [s.overload, s.drain, s.framing, s.route],
+  server: [s.answer],
+  model: [s.selectVersion, s.resolve, s.answer],
+  inference: [s.selectVersion, s.resolve, s.queue, s.body, s.screen, s.proxy, s.screenAnswer, s.send],
+});
+const vigil = await startVigil(config, pino({ level: 'warn' }), {
+  ...(opts.chain ? {} : { stages: withoutChain, recordAnswersTo: { append: async () => undefined } }),
+  benchmarkWithoutTelemetry: opts.telemetry === false,
+});
 const mnist = vigil.registry.resolve('mnist', undefined);
 const poolPid = mnist.status === 'serving' ? mnist.pool.workers[0].pid : undefined;
 process.stdout.write(`${JSON.stringify({ port: vigil.port, poolSocket: join(opts.runtimeDir, 'mnist.1.0.sock'), poolPid })}\n`);

@@ -7,8 +7,8 @@ import type { DetectorName, ScreenBatch } from '../../detectors/src/finding.js';
 import type { Charge } from './limits/limit-plan.js';
 import type { RecordedFinding } from './screening/recorded-finding.js';
 import type { QuotaState } from './limits/rate-limits.js';
-import type { ServedVersion } from './model-registry.js';
-import type { Route } from './stages/route.js';
+import type { ServingVersion } from './model-registry.js';
+import type { ModelRoute, Route } from './routes.js';
 
 /** What the stages learn about one request, each adding its part. */
 export interface RequestContext {
@@ -26,10 +26,12 @@ export interface RequestContext {
   route?: Route;
   /** authenticate: who is asking */
   principal?: Principal;
+  /** select-version: the version a model request addresses (undefined: the model serves none); authorize and resolve both use it */
+  version?: string;
   /** authorize: the policy's answer and the rule that gave it */
   decision?: { allowed: boolean; rule: string; reason: string };
-  /** resolve: the model version it addresses */
-  target?: ServedVersion;
+  /** resolve: the model version being served that the request addresses */
+  target?: ServingVersion;
   /** body: the exact bytes received and validated, and what they parse to */
   body?: { raw: Buffer; request: InferenceRequest | undefined; batchSize: number };
   /** limit stages: what admission charged (refunded if items are refused) and every quota's state, for the headers */
@@ -39,6 +41,8 @@ export interface RequestContext {
   /** The request's trace, when traces are on: its id goes into the audit record, its context to the pool. */
   traceId?: string;
   traceContext?: Context;
+  /** proxy: the pool's answer, for screen-answer and send */
+  answer?: { status: number; body: Buffer; screenReport: string | undefined };
   /** proxy: when the request went to the pool, when the pool answered, and what the pool reported of its time */
   proxiedAt?: bigint;
   poolAnsweredAt?: bigint;
@@ -50,8 +54,10 @@ export interface RequestContext {
   modes: Record<string, string>;
   /** What a stage in shadow mode would have refused. */
   shadowDenials: string[];
-  /** Stage (or rule) that refused the request, for the audit record. */
+  /** The rule that refused the request, for the audit record (set by the runner). */
   refusedBy?: string;
+  /** The stage that refused it, for the rejection metric (set by the runner). */
+  refusedAt?: string;
   /** True once the response has been sent or the client has gone. */
   closed: boolean;
   /** Runs `fn` once the request is over; at once if it already is (a slot taken late must not leak). */
@@ -59,6 +65,15 @@ export interface RequestContext {
   /** set by the stage that sent the response */
   answered: boolean;
 }
+
+/** After route. */
+export type RoutedContext = RequestContext & { route: Route };
+/** A request on a model, after route: select-version, authorize and resolve run on these. */
+export type ModelContext = RequestContext & { route: ModelRoute };
+/** After resolve: the version being served. */
+export type TargetContext = ModelContext & { target: ServingVersion };
+/** After authenticate: who is asking. */
+export type Authenticated = { principal: Principal };
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

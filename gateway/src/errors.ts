@@ -70,6 +70,7 @@ export const ERRORS = {
   POOL_QUARANTINED: { status: 503, doc: "The model's pool kept crashing and was quarantined: it is tried again by itself after `Retry-After` seconds (`pools.restart.quarantine_retry_ms`, doubling), or when an operator restarts it (`vigil pools restart`)." },
   POOL_TIMEOUT: { status: 504, doc: 'The pool did not answer within `server.request_timeout_ms`.' },
   POOL_ERROR: { status: 502, doc: 'The pool failed in an unexpected way.' },
+  INFERENCE_FAILED: { status: 500, doc: 'The model raised an error while running this input (ONNX Runtime); the pool stays up.' },
   RATE_LIMITED: { status: 429, doc: "A quota of the caller's (requests, items, items per model) is spent; `Retry-After`, `RateLimit` and `RateLimit-Policy` say which and until when." },
   CONCURRENCY_LIMITED: { status: 429, doc: 'The caller already has its maximum number of requests in flight.' },
   LIMITER_UNAVAILABLE: { status: 503, doc: 'The rate-limit store failed and the policy says `on_store_failure: fail_closed`.' },
@@ -81,6 +82,10 @@ export const ERRORS = {
 } as const satisfies Record<string, ErrorDefinition> & Record<RequestProblemCode, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERRORS, code);
+}
 
 /** The one error type of the request path: a stage throws it, the renderer answers it. */
 export class VigilError extends Error {

@@ -10,13 +10,15 @@ export type ServedVersion =
   | { model: string; version: string; status: 'serving'; config: ModelConfig; signature: ModelSignature; pool: Pool; backend: Backend; screening: ModelScreening }
   | { model: string; version: string; status: 'refused'; reason: string };
 
+export type ServingVersion = Extract<ServedVersion, { status: 'serving' }>;
+
 /** The gateway's map of models and versions; resolves what a request addresses. */
 export class ModelRegistry {
   /** versions of each model, highest first */
   constructor(private readonly models: ReadonlyMap<string, readonly ServedVersion[]>) {}
 
-  /** The version asked for, or the highest serving one when none is given. */
-  resolve(model: string, version: string | undefined): ServedVersion {
+  /** The version asked for, or the highest serving one when none is given; refused versions are errors. */
+  resolve(model: string, version: string | undefined): ServingVersion {
     const versions = this.models.get(model);
     if (!versions) throw new VigilError('MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
     const found = version === undefined ? (versions.find((v) => v.status === 'serving') ?? versions[0]) : versions.find((v) => v.version === version);
@@ -27,13 +29,13 @@ export class ModelRegistry {
     return found;
   }
 
-  /** The version an unversioned request addresses: the highest one being served. */
-  defaultVersion(model: string): string | undefined {
-    return this.models.get(model)?.find((v) => v.status === 'serving')?.version;
+  /** A model's versions, highest first (for select-version). */
+  versionsOf(model: string): readonly ServedVersion[] {
+    return this.models.get(model) ?? [];
   }
 
   /** OIP model metadata; `versions` lists every version being served. */
-  metadata(target: Extract<ServedVersion, { status: 'serving' }>): object {
+  metadata(target: ServingVersion): object {
     const versions = this.models.get(target.model)!.filter((v) => v.status === 'serving').map((v) => v.version);
     return {
       name: target.model,

@@ -1,3 +1,18 @@
+// The request pipeline. Every request runs the front stages; its route then picks one list:
+//
+//   front      overload → drain → framing → audit-health* → route
+//   server     authenticate → quarantine → authorize → admit → answer          (health, server metadata)
+//   model      authenticate → quarantine → select-version → authorize → resolve → admit → answer
+//   inference  authenticate → quarantine → select-version → authorize → resolve → admit → queue
+//              → body → items → screen → proxy → screen-answer → send
+//
+//   * with audit.on_failure: fail_closed
+//
+// Nothing about a model is revealed before authorize; a caller over its limits is refused before
+// its body is read, and its items are charged once the body is validated (an inference costs its
+// batch size); nothing reaches a pool before every earlier stage said yes, and no answer leaves
+// before screen-answer judged it and its audit record is written. Each stage is one file under
+// stages/, named as above; the runner below owns what they share (modes, refusals, spans).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
@@ -5,30 +20,79 @@ import { tracer } from '../../serving/src/tracing.js';
 import { VigilError } from './errors.js';
 import { routeTemplate } from './telemetry/request-metrics.js';
 import { peerAddress, type SourceOf } from './client-address.js';
-import { createContext, type RequestContext } from './context.js';
+import { createContext, type Authenticated, type ModelContext, type RequestContext, type RoutedContext, type TargetContext } from './context.js';
 import { renderError } from './render-error.js';
 import type { Responder } from './respond.js';
+import type { Stage, Verdict } from './stage.js';
 
-/** A pipeline stage: adds to the context, answers the request (setting `answered`), or throws VigilError. */
-export type Stage = (ctx: RequestContext) => void | Promise<void>;
+
+/** Every stage vigil has, built once (vigil.ts); the lists arrange them. */
+export interface StageSet {
+  overload: Stage;
+  drain: Stage;
+  framing: Stage;
+  auditHealth?: Stage;
+  route: Stage;
+  authenticate: Stage;
+  quarantine: Stage;
+  selectVersion: Stage<ModelContext>;
+  authorize: Stage<RoutedContext & Authenticated>;
+  resolve: Stage<ModelContext>;
+  admit: Stage<RequestContext & Authenticated>;
+  queue: Stage<TargetContext>;
+  body: Stage<TargetContext>;
+  items: Stage<TargetContext & Authenticated>;
+  screen: Stage<TargetContext>;
+  proxy: Stage<TargetContext>;
+  screenAnswer: Stage<TargetContext>;
+  send: Stage;
+  answer: Stage<RoutedContext>;
+}
 
 /**
- * Runs the stages in order until one answers or throws; every failure, from any stage, leaves
- * through renderError, and every answer through the responder (which audits it). The order is
- * fixed in one place (vigil.ts) where it can be read whole.
+ * The lists a request runs. Each list's context type is what its stages may rely on: a stage
+ * runs only after the stages before it in its list established its part (route, principal,
+ * target). A benchmark passes its own lists (without the security chain, say) through VigilSeams.
  */
-export function createPipeline(stages: Stage[], responder: Responder, log: Logger, sourceOf: SourceOf = peerAddress) {
+export interface StageLists {
+  front: Stage[];
+  server: Stage<RoutedContext & Authenticated>[];
+  model: Stage<ModelContext & Authenticated>[];
+  inference: Stage<TargetContext & Authenticated>[];
+}
+
+/** vigil's own lists, as the diagram above draws them. */
+export function vigilStageLists(s: StageSet): StageLists {
+  const caller = [s.authenticate, s.quarantine];
+  return {
+    front: [s.overload, s.drain, s.framing, ...(s.auditHealth ? [s.auditHealth] : []), s.route],
+    server: [...caller, s.authorize, s.admit, s.answer],
+    model: [...caller, s.selectVersion, s.authorize, s.resolve, s.admit, s.answer],
+    inference: [...caller, s.selectVersion, s.authorize, s.resolve, s.admit, s.queue, s.body, s.items, s.screen, s.proxy, s.screenAnswer, s.send],
+  };
+}
+
+/**
+ * Runs the front stages, then the list the route picks, until one answers or refuses; every
+ * failure, from any stage, leaves through renderError, and every answer through the responder
+ * (which audits it).
+ */
+export function createPipeline(lists: StageLists, responder: Responder, log: Logger, sourceOf: SourceOf = peerAddress) {
+  const listFor = (ctx: RequestContext): Stage[] => {
+    const route = ctx.route;
+    if (!route) throw new Error('the front stages set no route');
+    return (route.action === 'model.infer' ? lists.inference : 'model' in route ? lists.model : lists.server) as Stage[];
+  };
   return async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<RequestContext> {
     const ctx = createContext(req, res, sourceOf(req));
     // Health probes make no spans: a load balancer polling every second would drown the traces.
     const span = req.url?.startsWith('/v2/health/') ? undefined : startRequestSpan(req);
     const run = async () => {
       try {
-        for (const stage of stages) {
-          await runStage(stage, ctx, span);
-          if (ctx.answered) break;
+        if (!(await runList(lists.front, ctx, span))) {
+          await runList(listFor(ctx), ctx, span);
+          if (!ctx.answered) throw new Error('no stage answered the request');
         }
-        if (!ctx.answered) throw new Error('no stage answered the request');
       } catch (err) {
         await renderError(ctx, err, responder, log);
       }
@@ -44,6 +108,59 @@ export function createPipeline(stages: Stage[], responder: Responder, log: Logge
     endRequestSpan(span, ctx);
     return ctx;
   };
+}
+
+/** Runs stages in order; true once one has answered the request. */
+async function runList(stages: readonly Stage[], ctx: RequestContext, parent: Span | undefined): Promise<boolean> {
+  for (const stage of stages) {
+    await runStage(stage, ctx, parent);
+    if (ctx.answered) return true;
+  }
+  return false;
+}
+
+/**
+ * One stage: its verdict applied (shadow refusals recorded, the first enforced one thrown, with
+ * who refused), in a span named for it when traces are on.
+ */
+async function runStage(stage: Stage, ctx: RequestContext, parent: Span | undefined): Promise<void> {
+  // No exporter configured: OTel's spans are no-ops, so skip the per-stage wrapping entirely.
+  if (!parent || !parent.isRecording()) return judge(stage, ctx);
+  const span = tracer().startSpan(`vigil.${stage.name}`);
+  try {
+    await context.with(trace.setSpan(context.active(), span), () => judge(stage, ctx));
+  } catch (err) {
+    const code = err instanceof VigilError ? err.code : 'INTERNAL_ERROR';
+    span.setAttribute('vigil.error.code', code);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+async function judge(stage: Stage, ctx: RequestContext): Promise<void> {
+  let verdict: Verdict;
+  try {
+    const pending = stage.run(ctx);
+    // Most stages are synchronous: await only real promises, sparing a microtask hop each.
+    verdict = pending instanceof Promise ? await pending : pending;
+  } catch (err) {
+    // Thrown from deeper code (a parser, the registry), or a bug: still this stage's refusal.
+    ctx.refusedAt ??= stage.name;
+    if (err instanceof VigilError) ctx.refusedBy ??= `stage:${stage.name}`;
+    throw err;
+  }
+  if (!verdict) return;
+  let enforced;
+  for (const refusal of Array.isArray(verdict) ? verdict : [verdict]) {
+    if (refusal.mode === 'shadow') ctx.shadowDenials.push(refusal.rule);
+    else enforced ??= refusal;
+  }
+  if (!enforced) return;
+  ctx.refusedBy = enforced.rule;
+  ctx.refusedAt = stage.name;
+  throw enforced.error;
 }
 
 function startRequestSpan(req: IncomingMessage): Span {
@@ -76,27 +193,3 @@ function endRequestSpan(span: Span, ctx: RequestContext): void {
   span.end();
 }
 
-/** One span per stage, named for it; a stage that rejects marks its span with the error code. */
-async function runStage(stage: Stage, ctx: RequestContext, parent: Span | undefined): Promise<void> {
-  // No exporter configured: OTel's spans are no-ops, so skip the per-stage wrapping entirely.
-  if (!parent || !parent.isRecording()) {
-    // Most stages are synchronous: await only real promises, sparing a microtask hop each.
-    const pending = stage(ctx);
-    if (pending) await pending;
-    return;
-  }
-  const span = tracer().startSpan(`vigil.${stage.name}`);
-  try {
-    await context.with(trace.setSpan(context.active(), span), async () => {
-      const pending = stage(ctx);
-      if (pending) await pending;
-    });
-  } catch (err) {
-    const code = err instanceof VigilError ? err.code : 'INTERNAL_ERROR';
-    span.setAttribute('vigil.error.code', code);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: code });
-    throw err;
-  } finally {
-    span.end();
-  }
-}

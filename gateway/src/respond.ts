@@ -1,7 +1,7 @@
 import type { AuditRecord, RequestAuditRecord } from './audit/audit-record.js';
 import type { RequestContext } from './context.js';
 import { VigilError } from './errors.js';
-import { POLICY_ACTION } from './stages/route.js';
+import { POLICY_ACTION } from './routes.js';
 
 /** Where audit records go: the tamper-evident log, or a test double. */
 export interface AuditSink {

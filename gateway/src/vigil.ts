@@ -21,37 +21,40 @@ import { MemoryLimiterStore, type LimiterStore } from './limits/limiter-store.js
 import { RateLimits } from './limits/rate-limits.js';
 import { policySourceOf } from './policy-adapter.js';
 import { startTracing, stopTracing } from '../../serving/src/tracing.js';
-import { createResponder } from './respond.js';
+import { createResponder, type AuditSink } from './respond.js';
 import { createClientErrorHandler } from './client-error.js';
 import { raiseDescriptorLimit, reservedDescriptors } from './descriptors.js';
 import { Episode } from './episode.js';
 import { createInferenceServer } from './inference-server.js';
 import { GlobalBounds } from './limits/global-bounds.js';
-import { createDrainStage } from './stages/drain.js';
-import { framingStage, MAX_HEADER_LINES } from './stages/framing.js';
-import { createOverloadStage } from './stages/overload.js';
+import { createAdmitStage } from './stages/admit.js';
+import { createAnswerStage } from './stages/answer.js';
 import { createAuditHealthStage } from './stages/audit-health.js';
-import { queueStage } from './stages/queue.js';
-import { VigilMetrics } from './telemetry/metrics.js';
-import { observeRequest } from './telemetry/request-metrics.js';
 import { createAuthenticateStage } from './stages/authenticate.js';
 import { createAuthorizeStage } from './stages/authorize.js';
-import { createAdmissionStage } from './stages/limit-admission.js';
-import { createItemsLimitStage } from './stages/limit-items.js';
+import { createBodyStage } from './stages/body.js';
+import { createDrainStage } from './stages/drain.js';
+import { framingStage, MAX_HEADER_LINES } from './stages/framing.js';
+import { createItemsStage } from './stages/items.js';
+import { createOverloadStage } from './stages/overload.js';
+import { createProxyStage } from './stages/proxy.js';
+import { createQuarantineStage } from './stages/quarantine.js';
+import { queueStage } from './stages/queue.js';
+import { createResolveStage } from './stages/resolve.js';
+import { routeStage } from './stages/route.js';
+import { createScreenStage } from './stages/screen.js';
+import { createScreenAnswerStage } from './stages/screen-answer.js';
+import { createSelectVersionStage } from './stages/select-version.js';
+import { createSendStage } from './stages/send.js';
+import { VigilMetrics } from './telemetry/metrics.js';
+import { observeRequest } from './telemetry/request-metrics.js';
 import type { VigilConfig } from './config/schema.js';
 import { ModelRegistry, type ServedVersion } from './model-registry.js';
-import { createPipeline, type Stage } from './pipeline.js';
+import { createPipeline, vigilStageLists, type StageLists, type StageSet } from './pipeline.js';
 import { sourceResolver } from './client-address.js';
 import { createPools } from './pools.js';
 import { prepareRuntimeDir } from './runtime-dir.js';
-import { createAnswerLocalStage } from './stages/answer-local.js';
-import { createBodyStage } from './stages/body.js';
 import { LARGE_BODY_BYTES, ParseTurns } from './limits/parse-turns.js';
-import { createProxyStage } from './stages/proxy.js';
-import { createResolveStage } from './stages/resolve-model.js';
-import { routeStage } from './stages/route.js';
-import { createQuarantineStage } from './stages/quarantine-check.js';
-import { createScreenStage } from './stages/screen.js';
 import { loadModelScreening, type ModelScreening } from './screening/model-screening.js';
 import { Quarantine } from './screening/quarantine.js';
 import { createAnswerScreen } from './screening/screen-answer.js';
@@ -76,10 +79,12 @@ export interface VigilSeams {
   launcher?: Launcher;
   limiterStore?: LimiterStore;
   /**
-   * Benchmarks only (bench/security-chain.ts): no authenticate, authorize or limit stage and no
-   * audit record, to measure what the security chain costs. Not reachable from config or the CLI.
+   * Benchmarks only (bench/security-chain.ts measures what the security chain costs): the stage
+   * lists to run instead of vigil's own, made from the same stages. Not reachable from config or the CLI.
    */
-  benchmarkWithoutSecurityChain?: boolean;
+  stages?: (all: StageSet) => StageLists;
+  /** Benchmarks only: where answers are recorded instead of the audit log. */
+  recordAnswersTo?: AuditSink;
   /** Benchmarks only (bench/telemetry-cost.ts): record no request metrics. */
   benchmarkWithoutTelemetry?: boolean;
 }
@@ -133,7 +138,6 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   if (config.policy.watch) policyStore.watch();
   const devKey = config.auth.dev_mode ? await loadOrCreateDevKey(config.auth.state_dir) : undefined;
   const jwt = await JwtAuthenticator.create(config.auth, devKey, log);
-  const insecure = seams.benchmarkWithoutSecurityChain === true;
   // Anomaly alerts (issue #4): counted on the request path, decided on the detector's timer.
   const alerting = config.alerts.enabled && !seams.benchmarkWithoutTelemetry ? createAlerting(config.alerts, { audit, metrics, log }) : undefined;
   const detector = alerting?.detector;
@@ -143,7 +147,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
         observeRequest(metrics, ctx, status, code);
         if (detector) observeForAlerts(detector, ctx, status, code);
       };
-  const responder = createResponder(insecure ? { append: async () => undefined } : audit, config.audit.on_failure === 'fail_closed', (err) => auditOutage.note(err), observe);
+  const responder = createResponder(seams.recordAnswersTo ?? audit, config.audit.on_failure === 'fail_closed', (err) => auditOutage.note(err), observe);
 
   const scan = await scanRepository(config.models.repository);
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
@@ -198,32 +202,31 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const failClosed = config.audit.on_failure === 'fail_closed';
   const isReady = () => !draining && (audit.healthy || !failClosed) && registry.anyReady();
   const bounds = new GlobalBounds({ maxInflight: config.server.max_inflight_requests, maxBufferedBodyBytes: config.server.max_buffered_body_bytes });
-  // The request pipeline, in order. Nothing about a model is revealed before authorize; a caller
-  // over its limits is refused before its body is read, and its items are charged once the body is
-  // validated (an inference costs its batch size); nothing reaches a pool before every earlier
-  // stage said yes.
+  // Every stage, built once; pipeline.ts arranges them into the lists a request runs.
   const throttle = new AuthFailureThrottle(config.auth.failures);
-  const securityStages: Stage[] = insecure ? [] : [createAuthenticateStage({ jwt, policy, throttle }), createQuarantineStage(quarantine), createAuthorizeStage(policy, registry)];
   const rateLimits = new RateLimits(seams.limiterStore ?? new MemoryLimiterStore());
-  const admission: Stage[] = insecure ? [] : [createAdmissionStage(policy, rateLimits, log)];
-  const itemLimits: Stage[] = insecure ? [] : [createItemsLimitStage(policy, rateLimits, log)];
-  const stages: Stage[] = [
-    createOverloadStage(bounds), // global bound on requests in flight, whoever asks
-    createDrainStage(() => draining),
-    framingStage,
-    ...(failClosed && !insecure ? [createAuditHealthStage(audit)] : []), // no record, no work
-    routeStage,
-    ...securityStages, // authenticate → authorize
-    createResolveStage(registry),
-    ...admission, // in-flight slot, request quota
-    queueStage, // the model's pool queue has room
-    createBodyStage(config.server.max_body_bytes, bounds, new ParseTurns(LARGE_BODY_BYTES)),
-    ...itemLimits, // items, items per model
-    createScreenStage(policy, quarantine), // structural, profile; the pool's findings are judged on its answer
-    createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),
-    createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder, screenAnswer: createAnswerScreen(policy, quarantine, createExtractionPort()) }),
-  ];
-  const handle = createPipeline(stages, responder, log, sourceResolver(config.server.trusted_proxies));
+  const stageSet: StageSet = {
+    overload: createOverloadStage(bounds), // global bound on requests in flight, whoever asks
+    drain: createDrainStage(() => draining),
+    framing: framingStage,
+    auditHealth: failClosed ? createAuditHealthStage(audit) : undefined, // no record, no work
+    route: routeStage,
+    authenticate: createAuthenticateStage({ jwt, policy, throttle }),
+    quarantine: createQuarantineStage(quarantine),
+    selectVersion: createSelectVersionStage(registry),
+    authorize: createAuthorizeStage(policy),
+    resolve: createResolveStage(registry),
+    admit: createAdmitStage(policy, rateLimits, log), // in-flight slot, request quota
+    queue: queueStage, // the model's pool queue has room
+    body: createBodyStage(config.server.max_body_bytes, bounds, new ParseTurns(LARGE_BODY_BYTES)),
+    items: createItemsStage(policy, rateLimits, log), // items, items per model
+    screen: createScreenStage(policy, quarantine), // structural, profile
+    proxy: createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
+    screenAnswer: createScreenAnswerStage(policy, quarantine, createAnswerScreen(createExtractionPort())), // squeeze, extraction
+    send: createSendStage(responder),
+    answer: createAnswerStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),
+  };
+  const handle = createPipeline((seams.stages ?? vigilStageLists)(stageSet), responder, log, sourceResolver(config.server.trusted_proxies));
 
   // Connections are capped below the descriptor limit, so a flood can never leave pool probes,
   // spawns or the audit log without descriptors (EMFILE once looked like every worker dying).

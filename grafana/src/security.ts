@@ -105,10 +105,10 @@ export function securityDashboard(): dashboard.Dashboard {
     .withPanel(
       timeseriesPanel({
         title: 'Limit stage refusals by code',
-        description: 'What does the limit stage answer: RATE_LIMITED (a quota spent), CONCURRENCY_LIMITED (too many in flight), LIMITER_UNAVAILABLE (the counter store failed and the policy fails closed)?',
+        description: 'What do the limit stages (admit: in-flight slot and request quota; items: item quotas) answer: RATE_LIMITED (a quota spent), CONCURRENCY_LIMITED (too many in flight), LIMITER_UNAVAILABLE (the counter store failed and the policy fails closed)?',
         unit: UNIT.requestsPerSecond,
         width: 12,
-        queries: [{ expr: sumBy(['code'], rate(vigil('vigil_rejections_total', 'stage="limit"'))), legend: '{{code}}' }],
+        queries: [{ expr: sumBy(['code'], rate(vigil('vigil_rejections_total', 'stage=~"admit|items"'))), legend: '{{code}}' }],
         seriesColors: { LIMITER_UNAVAILABLE: 'red' },
       }),
     );
@@ -117,7 +117,7 @@ export function securityDashboard(): dashboard.Dashboard {
     .withPanel(
       timeseriesPanel({
         title: 'Rejections by stage',
-        description: 'Where in the pipeline are requests stopped: route, authenticate, authorize, resolve, limit, body, validate, proxy (the pool failed), audit, client (it left), drain, internal? "unknown" would be a code vigil has not placed in a stage: report it.',
+        description: 'Which stage stopped requests (named as in the README\'s pipeline): overload, drain, framing, audit-health, route, authenticate, quarantine, authorize, resolve, admit, queue, body (framing, JSON and validation), items, screen, proxy (the pool failed), screen-answer; also audit (an answer that could not be recorded) and client (it left). "unknown" would be a refusal outside any stage: report it.',
         unit: UNIT.requestsPerSecond,
         width: 12,
         stack: true,

@@ -189,7 +189,7 @@ export function servingDashboard(): dashboard.Dashboard {
         unit: UNIT.requestsPerSecond,
         width: 12,
         queries: [
-          { expr: sumBy([], rate(vigil('vigil_rejections_total', 'stage="overload"'))), legend: 'requests (503 OVERLOADED)' },
+          { expr: sumBy([], rate(vigil('vigil_rejections_total', 'code="OVERLOADED"'))), legend: 'requests (503 OVERLOADED)' },
           { expr: sumBy([], rate(vigil('vigil_connections_refused_total'))), legend: 'connections refused' },
         ],
       }),

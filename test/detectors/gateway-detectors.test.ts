@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import type { RequestContext } from '../../gateway/src/context.js';
-import type { VigilError } from '../../gateway/src/errors.js';
 import { Quarantine } from '../../gateway/src/screening/quarantine.js';
-import { applyFindings } from '../../gateway/src/screening/verdicts.js';
+import { findingVerdicts } from '../../gateway/src/screening/verdicts.js';
 import { policySchema } from '../../policies/src/index.js';
 import { modelConfigSchema } from '../../serving/src/model-config.js';
 import { finding } from '../../detectors/src/finding.js';
@@ -118,9 +117,11 @@ describe('verdicts and model configs that would screen nothing', () => {
     const quarantine = new Quarantine();
     const actions = policySchema.parse({ version: 1, roles: {}, detectors: { structural: { action: 'block' }, profile: { action: 'quarantine' } } }).detectors;
     const findings = [finding('structural', 'parameter', 1, 0), finding('profile', 'z2_mean', 9, 2)];
-    assert.throws(() => applyFindings(ctx, findings, actions, quarantine), (e: VigilError) => e.code === 'PRINCIPAL_QUARANTINED');
+    const [first, ...rest] = findingVerdicts(ctx, findings, actions, quarantine);
+    assert.equal(first.error.code, 'PRINCIPAL_QUARANTINED', 'the quarantine is the refusal the caller gets');
+    assert.equal(first.rule, 'detector:profile');
+    assert.deepEqual(rest.map((r) => r.error.code), ['STRUCTURAL_CHECK_FAILED']);
     assert.equal(quarantine.check('user:alice')?.reason, 'profile:z2_mean');
-    assert.equal(ctx.refusedBy, 'detector:profile');
   });
 
   test('a model the numeric detectors cannot screen is refused at load, never served unscreened', () => {

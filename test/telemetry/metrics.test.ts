@@ -71,7 +71,7 @@ describe('GET /metrics on the admin port', () => {
   });
 
   test('gateway rejections and security figures, with bounded labels only', () => {
-    assert.equal(sample(text, 'vigil_rejections_total', { stage: 'validate', code: 'SHAPE_MISMATCH' }), 1);
+    assert.equal(sample(text, 'vigil_rejections_total', { stage: 'body', code: 'SHAPE_MISMATCH' }), 1);
     assert.equal(sample(text, 'vigil_rejections_total', { stage: 'authenticate', code: 'TOKEN_MALFORMED' }), 1);
     assert.equal(sample(text, 'vigil_auth_failures_total', { code: 'TOKEN_MALFORMED' }), 1);
     assert.equal(sample(text, 'vigil_policy_denials_total', { rule: 'default-deny', mode: 'enforce' }), 1);

@@ -63,7 +63,7 @@ describe('traces across the gateway and its pools (file exporter)', () => {
     assert.equal(root.attributes['server.port'], vigil.port);
     const trace = all.filter((s) => s.trace_id === root.trace_id);
     const stages = trace.filter((s) => s.parent_span_id === root.span_id).map((s) => s.name);
-    for (const stage of ['vigil.routeStage', 'vigil.authenticate', 'vigil.authorize', 'vigil.resolveModel', 'vigil.admit', 'vigil.readBody', 'vigil.chargeItems', 'vigil.proxy']) {
+    for (const stage of ['vigil.route', 'vigil.authenticate', 'vigil.select-version', 'vigil.authorize', 'vigil.resolve', 'vigil.admit', 'vigil.queue', 'vigil.body', 'vigil.items', 'vigil.screen', 'vigil.proxy', 'vigil.screen-answer', 'vigil.send']) {
       assert.ok(stages.includes(stage), `${stage} is a child of the request span (have ${stages.join(', ')})`);
     }
     const proxySpan = trace.find((s) => s.name === 'vigil.proxy')!;

@@ -1,11 +1,9 @@
 import { finding, type Finding } from '../../../detectors/src/finding.js';
 import type { PoolScreenReport } from '../../../detectors/src/squeeze/pool-screen.js';
-import type { RequestContext } from '../context.js';
+import type { TargetContext } from '../context.js';
 import { VigilError } from '../errors.js';
-import type { PolicySource } from '../policy-port.js';
 import type { ModelScreening } from './model-screening.js';
-import type { Quarantine } from './quarantine.js';
-import { applyFindings, callerKey } from './verdicts.js';
+import { callerKey } from './verdicts.js';
 
 /** One answered row, as the extraction detector sees it. */
 export interface AnsweredRow {
@@ -21,14 +19,14 @@ export interface ExtractionPort {
 }
 
 /**
- * Screening of a pool's successful answer, before it is sent: the squeeze score the pool computed
- * in the same run, and the caller's query pattern (extraction). A pool that should have reported
- * and did not fails the request closed: an unscreened answer never leaves.
+ * The findings on a pool's successful answer, before it is sent: the squeeze score the pool
+ * computed in the same run, and the caller's query pattern (extraction). A pool that should have
+ * reported and did not fails the request closed: an unscreened answer never leaves.
  */
-export function createAnswerScreen(policy: PolicySource, quarantine: Quarantine, extraction: ExtractionPort | undefined) {
-  return async function screenAnswer(ctx: RequestContext, header: string | string[] | undefined): Promise<void> {
-    const target = ctx.target;
-    if (target?.status !== 'serving' || !target.screening.pool) return;
+export function createAnswerScreen(extraction: ExtractionPort | undefined) {
+  return async function screenAnswer(ctx: TargetContext, header: string | undefined): Promise<Finding[]> {
+    const { target } = ctx;
+    if (!target.screening.pool) return [];
     const { screening } = target;
     const rows = ctx.screen?.batch?.rows;
     const report = parseReport(header, rows?.length ?? -1, screening.squeeze !== undefined);
@@ -49,12 +47,12 @@ export function createAnswerScreen(policy: PolicySource, quarantine: Quarantine,
       }));
       findings.push(...(await extraction.observe(callerKey(ctx), `${target.model}/${target.version}`, answered, screening)));
     }
-    applyFindings(ctx, findings, policy.current().detectors, quarantine);
+    return findings;
   };
 }
 
 /** The pool's report, checked whole: anything short of a full, well-typed report fails the request closed. */
-function parseReport(header: string | string[] | undefined, rows: number, squeeze: boolean): PoolScreenReport {
+function parseReport(header: string | undefined, rows: number, squeeze: boolean): PoolScreenReport {
   let report: Partial<PoolScreenReport> | null = null;
   try {
     if (typeof header === 'string') report = JSON.parse(header) as Partial<PoolScreenReport> | null;

@@ -3,7 +3,7 @@ import type { DetectorActions } from '../../../policies/src/index.js';
 import type { RequestContext } from '../context.js';
 import { VigilError, type ErrorCode } from '../errors.js';
 import type { Quarantine } from './quarantine.js';
-import type { RecordedFinding } from './recorded-finding.js';
+import { refuse, type Refusal } from '../stage.js';
 
 const REFUSAL: Record<DetectorName, { code: ErrorCode; message: string }> = {
   structural: { code: 'STRUCTURAL_CHECK_FAILED', message: 'the request fails a structural check for this model' },
@@ -20,16 +20,18 @@ export function callerKey(ctx: RequestContext): string {
 }
 
 /**
- * Records findings on the request and applies the policy's action to each anomalous one, in the
+ * Records findings on the request and turns each anomalous one into what the policy says, in the
  * detector's mode: flag records (and counts, and feeds the alerts, at the request's end); block
- * refuses with the detector's code; quarantine refuses and refuses this principal for
- * `quarantine_seconds`. In shadow mode nothing is refused; what would have been is recorded.
- * Without a policy section (test doubles) every finding is only recorded.
+ * refuses with the detector's code; quarantine refuses and quarantines this principal for
+ * `quarantine_seconds` (only in enforce mode). Every quarantine is applied, even behind an earlier
+ * block: the caller must not escape it because another detector refused the same request first;
+ * and a quarantine's refusal comes first. Without a policy section (test doubles) every finding is
+ * only recorded.
  */
-export function applyFindings(ctx: RequestContext, findings: Finding[], actions: DetectorActions | undefined, quarantine: Quarantine): void {
+export function findingVerdicts(ctx: RequestContext, findings: Finding[], actions: DetectorActions | undefined, quarantine: Quarantine): Refusal[] {
   const screen = (ctx.screen ??= { batch: null, findings: [], ran: [] });
-  let refusal: VigilError | undefined;
-  let quarantined: VigilError | undefined;
+  const quarantines: Refusal[] = [];
+  const blocks: Refusal[] = [];
   for (const f of findings) {
     const rule = actions?.[f.detector];
     const mode = rule?.mode ?? 'shadow';
@@ -37,22 +39,15 @@ export function applyFindings(ctx: RequestContext, findings: Finding[], actions:
     const action = f.verdict === 'clean' ? 'none' : (rule?.action ?? 'flag');
     screen.findings.push({ ...f, mode, action });
     if (action !== 'block' && action !== 'quarantine') continue;
-    if (mode === 'shadow') {
-      ctx.shadowDenials.push(`detector:${f.detector}`);
-      continue;
-    }
     const { code, message } = REFUSAL[f.detector];
-    // Every quarantine is applied, even behind an earlier block: the caller must not escape it
-    // because another detector refused the same request first.
+    const by = `detector:${f.detector}`;
     if (action === 'quarantine') {
       const seconds = actions!.quarantine_seconds;
-      quarantine.add(callerKey(ctx), seconds, `${f.detector}:${f.signal}`);
-      if (!quarantined) ctx.refusedBy = `detector:${f.detector}`;
-      quarantined ??= new VigilError('PRINCIPAL_QUARANTINED', `${message}; this caller is quarantined for ${seconds} s`, { 'retry-after': String(seconds) });
-    } else if (!refusal) {
-      if (!quarantined) ctx.refusedBy = `detector:${f.detector}`;
-      refusal = new VigilError(code, `${message} (${f.signal}${f.detail ? `: ${f.detail}` : ''})`);
+      if (mode === 'enforce') quarantine.add(callerKey(ctx), seconds, `${f.detector}:${f.signal}`);
+      quarantines.push(refuse(new VigilError('PRINCIPAL_QUARANTINED', `${message}; this caller is quarantined for ${seconds} s`, { 'retry-after': String(seconds) }), by, mode));
+    } else {
+      blocks.push(refuse(new VigilError(code, `${message} (${f.signal}${f.detail ? `: ${f.detail}` : ''})`), by, mode));
     }
   }
-  if (quarantined ?? refusal) throw quarantined ?? refusal;
+  return [...quarantines, ...blocks];
 }

@@ -5,6 +5,9 @@ import { principalOfRequest } from '../auth/principal-of-request.js';
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
 import type { PolicySource } from '../policy-port.js';
+import { refuse, type Stage } from '../stage.js';
+
+const RULE = 'stage:authenticate';
 
 /**
  * authenticate stage: turns the request's one credential (bearer JWT or API key, or none) into a
@@ -12,21 +15,19 @@ import type { PolicySource } from '../policy-port.js';
  * (slowed, then blocked).
  * No credentials is not an error here: the policy decides what anonymous callers may do.
  */
-export function createAuthenticateStage(deps: { jwt: JwtAuthenticator; policy: PolicySource; throttle: AuthFailureThrottle }) {
-  return async function authenticate(ctx: RequestContext): Promise<void> {
-    try {
-      deps.throttle.assertNotBlocked(ctx.source, () => claimedIdentity(ctx.req));
-    } catch (err) {
-      ctx.refusedBy = 'stage:authenticate';
-      throw err;
-    }
-    try {
-      ctx.principal = await principalOfRequest(ctx.req, deps.jwt, deps.policy);
-    } catch (err) {
-      ctx.refusedBy = 'stage:authenticate';
-      // An unreachable JWKS is our failure, not the caller's: it does not count against them.
-      if (err instanceof VigilError && err.status !== 503) await deps.throttle.recordFailure(ctx.source, claimedIdentity(ctx.req));
-      throw err;
-    }
+export function createAuthenticateStage(deps: { jwt: JwtAuthenticator; policy: PolicySource; throttle: AuthFailureThrottle }): Stage {
+  return {
+    name: 'authenticate',
+    async run(ctx: RequestContext) {
+      try {
+        deps.throttle.assertNotBlocked(ctx.source, () => claimedIdentity(ctx.req));
+        ctx.principal = await principalOfRequest(ctx.req, deps.jwt, deps.policy);
+      } catch (err) {
+        if (!(err instanceof VigilError)) throw err;
+        // An unreachable JWKS is our failure, not the caller's, and a block is not a new failure.
+        if (err.status !== 503 && err.code !== 'AUTH_BLOCKED') await deps.throttle.recordFailure(ctx.source, claimedIdentity(ctx.req));
+        return refuse(err, RULE);
+      }
+    },
   };
 }

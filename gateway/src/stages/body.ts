@@ -3,28 +3,27 @@ import contentType from 'content-type';
 import { MAX_JSON_DEPTH, scanJson } from '../../../oip/src/json-depth.js';
 import type { ModelSignature } from '../../../oip/src/signature.js';
 import { validateInferenceRequest } from '../../../oip/src/validate-request.js';
-import type { RequestContext } from '../context.js';
+import type { TargetContext } from '../context.js';
 import { VigilError } from '../errors.js';
 import type { GlobalBounds } from '../limits/global-bounds.js';
 import { ENVELOPE_COMMAS, modelBodyBound, modelMaxElements } from '../limits/model-body-bound.js';
 import type { ParseTurns } from '../limits/parse-turns.js';
+import type { Stage } from '../stage.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * body stage (infer only): reads the body within the size bound (server.max_body_bytes, or less
+ * body stage (inference): reads the body within the size bound (server.max_body_bytes, or less
  * when the model's signature bounds what it can accept), parses it as JSON and validates it
  * against the model's signature; large bodies are parsed in turns (ParseTurns). The raw bytes are
  * kept: they, and nothing re-serialised, are what the proxy forwards, so the pool receives exactly
  * what was validated.
  */
-export function createBodyStage(serverMaxBytes: number, bounds: GlobalBounds, turns: ParseTurns) {
+export function createBodyStage(serverMaxBytes: number, bounds: GlobalBounds, turns: ParseTurns): Stage<TargetContext> {
   const boundOf = new WeakMap<ModelSignature, { bytes: number; commas: number }>();
-  return async function readBody(ctx: RequestContext): Promise<void> {
-    if (ctx.route?.action !== 'model.infer') return;
-    const target = ctx.target;
-    if (target?.status !== 'serving') return;
-    const { req } = ctx;
+  return { name: 'body', run: readBody };
+  async function readBody(ctx: TargetContext): Promise<void> {
+    const { req, target } = ctx;
     checkMediaType(req);
     let bound = boundOf.get(target.signature);
     if (bound === undefined) {
@@ -58,7 +57,7 @@ export function createBodyStage(serverMaxBytes: number, bounds: GlobalBounds, tu
       if (req.socket.destroyed) throw new VigilError('BODY_INCOMPLETE', 'the client closed the connection before its body was parsed');
       return parseAndValidate(raw, signature, maxCommas);
     });
-  };
+  }
 }
 
 function parseAndValidate(raw: Buffer, signature: ModelSignature, maxCommas: number) {

@@ -1,61 +1,62 @@
 import { context, propagation } from '@opentelemetry/api';
 import { BackendError, type Backend } from '../../../serving/src/backend.js';
-import type { RequestContext } from '../context.js';
-import { VigilError } from '../errors.js';
+import type { RequestContext, TargetContext } from '../context.js';
+import { isErrorCode, VigilError } from '../errors.js';
 import { CLIENT_CLOSED_STATUS, type Responder } from '../respond.js';
+import { refuse, type Stage } from '../stage.js';
 
 /** Why a request's backend call was cut short by the gateway itself. */
 class ClientGone extends Error {}
 
 /**
- * proxy stage (infer only): hands the validated bytes to the model version's backend (its pool)
- * and sends the answer once its audit record is written (fail closed: no answer without a record).
- * The backend builds the pool request itself; nothing of the client's request but the validated
- * body reaches it. A worker that dies mid-request fails that request at once with 503
- * POOL_RESTARTING, never a hang; a client that leaves cancels the pool's work on it.
+ * proxy stage (inference): hands the validated bytes to the model version's backend (its pool)
+ * and keeps the answer on the context for screen-answer and send. The backend builds the pool
+ * request itself; nothing of the client's request but the validated body reaches it. A worker
+ * that dies mid-request fails that request at once with 503 POOL_RESTARTING, never a hang; a
+ * client that leaves cancels the pool's work on it. A pool's error answer becomes a catalogue
+ * error here, so no pool's own body or code reaches a client unchecked.
  */
-export function createProxyStage(opts: {
-  timeoutMs: number;
-  responder: Responder;
-  /** Judges the pool's screening of a successful answer before it is sent; throws to refuse it. */
-  screenAnswer?: (ctx: RequestContext, header: string | undefined) => Promise<void>;
-}) {
-  return async function proxy(ctx: RequestContext): Promise<void> {
-    if (ctx.route?.action !== 'model.infer' || ctx.target?.status !== 'serving' || !ctx.body) return;
-    const { model, version, backend } = ctx.target;
-    const body = ctx.body.raw;
-    // The parsed tensors are not needed past screening (its rows are kept in ctx.screen); don't hold them across the round trip.
-    ctx.body.request = undefined;
-    const trace = traceHeaders(ctx);
+export function createProxyStage(opts: { timeoutMs: number; responder: Responder }): Stage<TargetContext> {
+  return {
+    name: 'proxy',
+    async run(ctx) {
+      if (!ctx.body) return;
+      const { model, version, backend } = ctx.target;
+      const body = ctx.body.raw;
+      // The parsed tensors are not needed past screening (its rows are kept in ctx.screen); don't hold them across the round trip.
+      ctx.body.request = undefined;
+      const trace = traceHeaders(ctx);
 
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new VigilError('POOL_TIMEOUT', `the model pool did not answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
-    const onGone = () => abort.abort(new ClientGone());
-    ctx.res.once('close', onGone);
-    if (ctx.closed) onGone();
-    ctx.proxiedAt = process.hrtime.bigint();
-    let answer;
-    try {
-      answer = await backend.infer({ model, version, body, contentType: 'application/json', requestId: ctx.id, trace }, abort.signal);
-    } catch (err) {
-      if (err instanceof ClientGone) {
-        // Audit that it ended unanswered; the pool has dropped its work on it.
-        ctx.answered = true;
-        await opts.responder.record(ctx, CLIENT_CLOSED_STATUS, 'CLIENT_CLOSED');
-        return;
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(new VigilError('POOL_TIMEOUT', `the model pool did not answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      const onGone = () => abort.abort(new ClientGone());
+      ctx.res.once('close', onGone);
+      if (ctx.closed) onGone();
+      ctx.proxiedAt = process.hrtime.bigint();
+      let answer;
+      try {
+        answer = await backend.infer({ model, version, body, contentType: 'application/json', requestId: ctx.id, trace }, abort.signal);
+      } catch (err) {
+        if (err instanceof ClientGone) {
+          // Audit that it ended unanswered; the pool has dropped its work on it.
+          ctx.answered = true;
+          await opts.responder.record(ctx, CLIENT_CLOSED_STATUS, 'CLIENT_CLOSED');
+          return;
+        }
+        if (err instanceof BackendError) return refuse(errorOf(err, backend), 'stage:proxy');
+        throw err;
+      } finally {
+        clearTimeout(timer);
+        ctx.res.off('close', onGone);
       }
-      throw err instanceof BackendError ? errorOf(err, backend) : err;
-    } finally {
-      clearTimeout(timer);
-      ctx.res.off('close', onGone);
-    }
-    ctx.poolAnsweredAt = process.hrtime.bigint();
-    const { report } = answer;
-    if (report.computeMs !== undefined) ctx.poolComputeSeconds = report.computeMs / 1000;
-    if (report.queueMs !== undefined) ctx.poolQueueSeconds = report.queueMs / 1000;
-    if (report.batchItems !== undefined) ctx.poolBatchItems = report.batchItems;
-    if (answer.status === 200 && opts.screenAnswer) await opts.screenAnswer(ctx, report.screen);
-    await opts.responder.send(ctx, answer.status, { 'content-type': 'application/json' }, answer.body, answer.status >= 400 ? poolErrorCode(answer.body) : undefined);
+      ctx.poolAnsweredAt = process.hrtime.bigint();
+      const { report } = answer;
+      if (report.computeMs !== undefined) ctx.poolComputeSeconds = report.computeMs / 1000;
+      if (report.queueMs !== undefined) ctx.poolQueueSeconds = report.queueMs / 1000;
+      if (report.batchItems !== undefined) ctx.poolBatchItems = report.batchItems;
+      if (answer.status >= 400) return refuse(poolError(answer.status, answer.body), 'stage:proxy');
+      ctx.answer = { status: answer.status, body: answer.body, screenReport: report.screen };
+    },
   };
 }
 
@@ -98,12 +99,21 @@ export function errorOf(err: BackendError, backend: Backend): VigilError {
   }
 }
 
-/** The stable code of a pool's error answer, for the audit record. */
-function poolErrorCode(body: Buffer): string {
+/** Longest pool error message passed on: a pool's text is bounded like any other field. */
+const MAX_POOL_MESSAGE = 512;
+
+/**
+ * A pool's error answer as a catalogue error: its code when the catalogue has it (the pool
+ * validates with the same code as the gateway), else POOL_ERROR. Its message is kept, bounded.
+ */
+export function poolError(status: number, body: Buffer): VigilError {
+  let code: unknown;
+  let message: unknown;
   try {
-    const code = (JSON.parse(body.toString('utf8')) as { code?: unknown }).code;
-    return typeof code === 'string' ? code : 'POOL_ERROR';
+    ({ code, error: message } = JSON.parse(body.toString('utf8')) as { code?: unknown; error?: unknown });
   } catch {
-    return 'POOL_ERROR';
+    // not JSON: a pool's failure all the same
   }
+  const text = typeof message === 'string' ? message.slice(0, MAX_POOL_MESSAGE) : `the model pool answered ${status}`;
+  return typeof code === 'string' && isErrorCode(code) ? new VigilError(code, text) : new VigilError('POOL_ERROR', text);
 }

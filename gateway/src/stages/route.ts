@@ -1,21 +1,7 @@
 import { NAME_PATTERN } from '../../../oip/src/names.js';
 import { VigilError } from '../errors.js';
-
-export type Route =
-  | { action: 'health.live' | 'health.ready' | 'server.metadata' }
-  | { action: 'model.metadata' | 'model.ready' | 'model.infer'; model: string; version: string | undefined };
-
-export type Action = Route['action'];
-
-/** The policy's name for each route action (policies/src/actions.ts). */
-export const POLICY_ACTION: Record<Action, string> = {
-  'health.live': 'health',
-  'health.ready': 'health',
-  'server.metadata': 'health',
-  'model.metadata': 'metadata',
-  'model.ready': 'metadata',
-  'model.infer': 'infer',
-};
+import type { Route } from '../routes.js';
+import type { Stage } from '../stage.js';
 
 // Only these characters may appear in a path; anything else (%, \, ;, spaces, unicode) is
 // rejected rather than decoded, so no encoded slash or dot can ever be reinterpreted downstream.
@@ -76,7 +62,10 @@ function matchSegments(s: string[]): Route | null {
   return null;
 }
 
-/** The route stage as the pipeline runs it. */
-export function routeStage(ctx: { req: { method?: string; url?: string }; route?: Route }): void {
-  ctx.route = parseRoute(ctx.req.method ?? '', ctx.req.url ?? '');
-}
+/** route stage: the parsed route onto the context; parseRoute's errors are its refusals. */
+export const routeStage: Stage = {
+  name: 'route',
+  run(ctx) {
+    ctx.route = parseRoute(ctx.req.method ?? '', ctx.req.url ?? '');
+  },
+};

@@ -1,6 +1,5 @@
-import type { RequestProblemCode } from '../../../oip/src/validate-request.js';
 import type { RequestContext } from '../context.js';
-import type { Route } from '../stages/route.js';
+import type { Route } from '../routes.js';
 import type { VigilMetrics } from './metrics.js';
 
 const ROUTE_TEMPLATE: Record<Route['action'], [string, string]> = {
@@ -17,31 +16,16 @@ export function routeTemplate(route: Route): string {
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
-const BODY_CODES = new Set(['UNSUPPORTED_MEDIA_TYPE', 'BODY_TOO_LARGE', 'BODY_INCOMPLETE', 'INVALID_JSON', 'JSON_TOO_DEEP']);
-const VALIDATION_CODES = new Set<string>([
-  'INVALID_INFERENCE_REQUEST', 'UNKNOWN_INPUT', 'MISSING_INPUT', 'DUPLICATE_INPUT', 'DATATYPE_MISMATCH', 'SHAPE_MISMATCH',
-  'BATCH_TOO_LARGE', 'ELEMENT_COUNT_MISMATCH', 'INVALID_ELEMENT', 'NON_FINITE_VALUE', 'VALUE_OUT_OF_RANGE', 'UNKNOWN_OUTPUT', 'FIELD_TOO_LARGE',
-] satisfies RequestProblemCode[]);
-
-/** Which part of vigil refused a request, from its error code: a small fixed set of label values. */
+/**
+ * Which part of vigil refused a request: the stage the runner recorded (its name, a small fixed
+ * set of label values); 'client' for a client that left, 'audit' for an answer the audit log could
+ * not record.
+ */
 function stageOf(ctx: RequestContext, code: string): string {
-  const by = ctx.refusedBy ?? '';
-  if (by === 'stage:authenticate') return 'authenticate';
-  if (by.startsWith('limit:')) return 'limit';
-  if (by.startsWith('grant:') || by.startsWith('deny:') || by === 'default-deny' || by === 'anonymous') return 'authorize';
   if (code === 'CLIENT_CLOSED') return 'client';
-  if (code === 'OVERLOADED' || by.startsWith('bound:')) return 'overload';
-  if (code === 'HEADERS_TOO_LARGE' || code === 'BAD_REQUEST_FRAMING' || code === 'REQUEST_TIMEOUT') return 'framing';
-  if (/^(INVALID_PATH|ROUTE_NOT_FOUND|METHOD_NOT_ALLOWED|CREDENTIALS_IN_QUERY)$/.test(code)) return 'route';
-  if (code.startsWith('MODEL_')) return 'resolve';
-  if (code.startsWith('POOL_') || code === 'INFERENCE_FAILED') return 'proxy';
-  if (code.startsWith('AUDIT_')) return 'audit';
-  if (code === 'SHUTTING_DOWN') return 'drain';
-  if (by.startsWith('detector:') || by.startsWith('quarantine:')) return 'screen';
-  if (code === 'INTERNAL_ERROR') return 'internal';
-  if (BODY_CODES.has(code)) return 'body';
-  if (VALIDATION_CODES.has(code)) return 'validate';
-  return 'unknown'; // a code nobody placed yet: visible on the dashboard, not hidden in another stage
+  if (ctx.refusedAt) return ctx.refusedAt;
+  if (code === 'AUDIT_UNAVAILABLE') return 'audit';
+  return 'unknown'; // a refusal outside any stage: visible on the dashboard, not hidden in another stage
 }
 
 /**

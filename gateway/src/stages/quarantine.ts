@@ -1,0 +1,21 @@
+import type { RequestContext } from '../context.js';
+import { VigilError } from '../errors.js';
+import type { Quarantine } from '../screening/quarantine.js';
+import { callerKey } from '../screening/verdicts.js';
+import { refuse, type Stage } from '../stage.js';
+
+/** quarantine stage (right after authenticate): a principal a detector quarantined is refused everything until its time is up. */
+export function createQuarantineStage(quarantine: Quarantine): Stage {
+  return {
+    name: 'quarantine',
+    run(ctx: RequestContext) {
+      const entry = quarantine.check(callerKey(ctx));
+      if (!entry) return;
+      const seconds = entry.secondsLeft;
+      return refuse(
+        new VigilError('PRINCIPAL_QUARANTINED', `this caller is quarantined after a detector finding (${entry.reason}); retry in ${seconds} s`, { 'retry-after': String(seconds) }),
+        `quarantine:${entry.reason}`,
+      );
+    },
+  };
+}

@@ -1,0 +1,16 @@
+import type { ModelContext } from '../context.js';
+import type { ModelRegistry } from '../model-registry.js';
+import type { Stage } from '../stage.js';
+
+/**
+ * resolve stage (model requests, after authorize): the version select-version chose, as served
+ * (404 MODEL_NOT_FOUND / MODEL_VERSION_NOT_FOUND, 503 MODEL_UNAVAILABLE if it is not).
+ */
+export function createResolveStage(registry: ModelRegistry): Stage<ModelContext> {
+  return {
+    name: 'resolve',
+    run(ctx) {
+      ctx.target = registry.resolve(ctx.route.model, ctx.version);
+    },
+  };
+}
