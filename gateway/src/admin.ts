@@ -5,15 +5,13 @@ import type { Supervisor } from '../../serving/src/supervisor/supervisor.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { queryAudit } from './audit/query.js';
 import { auditQueryOf, InvalidQueryError } from './audit/query-params.js';
-import type { AuthFailureThrottle } from './auth/auth-failure-throttle.js';
-import { claimedIdentity } from './auth/claimed-identity.js';
-import type { JwtAuthenticator } from './auth/jwt-authenticator.js';
-import { principalOfRequest } from './auth/principal-of-request.js';
 import type { Principal } from './auth/principal.js';
+import { createContext } from './context.js';
 import { VigilError } from './errors.js';
 import { NAME_PATTERN } from '../../oip/src/names.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { PolicySource } from './policy-port.js';
+import type { Stage } from './stage.js';
 import type { VigilMetrics } from './telemetry/metrics.js';
 
 export interface AdminDeps {
@@ -22,8 +20,8 @@ export interface AdminDeps {
   isDraining: () => boolean;
   /** The gateway can serve: not draining, its audit log writable, some model answering. */
   isReady: () => boolean;
-  jwt: JwtAuthenticator;
-  throttle: AuthFailureThrottle;
+  /** The inference pipeline's authenticate stage: one credential check, one throttle, for both ports. */
+  authenticate: Stage;
   policy: PolicySource;
   audit: AuditLog;
   auditDir: string;
@@ -53,19 +51,17 @@ export function createAdminApp(deps: AdminDeps) {
    * source like any failed authentication. Always enforced: shadow mode is for rolling out a
    * policy on client traffic, never a reason to open the admin port.
    */
-  async function allow(req: Request, action: string): Promise<Principal> {
+  async function allow(req: Request, res: Response, action: string): Promise<Principal> {
     const source = req.socket.remoteAddress ?? 'unknown';
-    deps.throttle.assertNotBlocked(source, () => claimedIdentity(req));
-    let principal: Principal;
-    try {
-      principal = await principalOfRequest(req, deps.jwt, deps.policy);
-    } catch (err) {
-      if (err instanceof VigilError) {
-        await refused(action, 'unauthenticated', { code: err.code, source });
-        if (err.status !== 503) await deps.throttle.recordFailure(source, claimedIdentity(req));
-      }
-      throw err;
+    const ctx = createContext(req, res, source);
+    const verdict = await deps.authenticate.run(ctx);
+    const refusal = Array.isArray(verdict) ? verdict[0] : verdict;
+    if (refusal) {
+      await refused(action, 'unauthenticated', { code: refusal.error.code, source });
+      throw refusal.error;
     }
+    const principal = ctx.principal;
+    if (!principal) throw new Error('authenticate set no principal');
     const decision = deps.policy.current().authorize({ principal, action, source, timeMs: Date.now() });
     if (!decision.allowed) {
       await refused(action, principal.id, { rule: decision.rule, source });
@@ -95,7 +91,7 @@ export function createAdminApp(deps: AdminDeps) {
   }
   app.get('/status', async (req, res, next) => {
     try {
-      await allow(req, 'admin:status');
+      await allow(req, res, 'admin:status');
       res.json(statusOf(registry, supervisor, isDraining(), deps.audit.healthy));
     } catch (err) {
       next(err);
@@ -104,7 +100,7 @@ export function createAdminApp(deps: AdminDeps) {
   // Restart a model version's pool now (out of quarantine too): an operator's way back.
   app.post('/pools/:model/:version/restart', async (req, res, next) => {
     try {
-      const principal = await allow(req, 'admin:pools');
+      const principal = await allow(req, res, 'admin:pools');
       const { model, version } = req.params as { model: string; version: string };
       if (!NAME_PATTERN.test(model) || !NAME_PATTERN.test(version)) throw new VigilError('INVALID_PATH', 'model names and versions start with a letter or digit and hold at most 128 characters');
       const key = `${model}/${version}`;
@@ -120,7 +116,7 @@ export function createAdminApp(deps: AdminDeps) {
   });
   app.get('/audit', async (req, res, next) => {
     try {
-      const principal = await allow(req, 'audit:read');
+      const principal = await allow(req, res, 'audit:read');
       let query: ReturnType<typeof auditQueryOf>;
       try {
         query = auditQueryOf(req.query as Record<string, unknown>);
@@ -140,16 +136,17 @@ export function createAdminApp(deps: AdminDeps) {
       next(err);
     }
   });
+  const sendError = (res: Response, err: VigilError) => res.status(err.status).set(err.headers).type('application/json').send(err.body);
   app.use((_req, res) => {
-    res.status(404).json({ error: 'no such admin endpoint', code: 'ROUTE_NOT_FOUND' });
+    sendError(res, new VigilError('ROUTE_NOT_FOUND', 'no such admin endpoint'));
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof VigilError) {
-      res.status(err.status).set(err.headers).json({ error: err.message, code: err.code });
+      sendError(res, err);
       return;
     }
     deps.log.error({ err }, 'admin endpoint failed');
-    res.status(500).json({ error: 'internal error', code: 'INTERNAL_ERROR' });
+    sendError(res, new VigilError('INTERNAL_ERROR', 'internal error'));
   });
   return app;
 }

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { RequestAuditRecord } from './audit/audit-record.js';
-import type { ErrorCode } from './errors.js';
-import { ERRORS } from './errors.js';
+import { ERRORS, VigilError, type ErrorCode } from './errors.js';
 import type { AuditSink } from './respond.js';
 
 /** What each of Node's parser failures means to a client, and the code vigil answers with. */
@@ -39,7 +38,7 @@ export function createClientErrorHandler(deps: { audit: AuditSink; auditFailed: 
     const id = randomUUID();
     const { status } = ERRORS[kind.code];
     const method = METHOD.exec(err.rawPacket?.subarray(0, 24).toString('latin1') ?? '')?.[1] ?? '';
-    const body = JSON.stringify({ error: kind.message, code: kind.code });
+    const { body } = new VigilError(kind.code, kind.message);
     const record: RequestAuditRecord = {
       type: 'request',
       time: new Date().toISOString(),

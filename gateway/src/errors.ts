@@ -100,4 +100,9 @@ export class VigilError extends Error {
     this.name = 'VigilError';
     this.status = ERRORS[code].status;
   }
+
+  /** The OIP error body, `{"error": …, "code": …}`: the one way any vigil error is written. */
+  get body(): string {
+    return JSON.stringify({ error: this.message, code: this.code });
+  }
 }

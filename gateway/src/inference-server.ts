@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { VigilError } from './errors.js';
 
 export interface InferenceServerOptions {
   /** Connections open at once; past it a new one gets a canned 503 OVERLOADED and is closed. */
@@ -18,7 +19,7 @@ export interface InferenceServerOptions {
 }
 
 const OVERLOADED_REPLY = (() => {
-  const body = JSON.stringify({ error: 'vigil is overloaded: too many open connections (server.max_connections); retry shortly', code: 'OVERLOADED' });
+  const { body } = new VigilError('OVERLOADED', 'vigil is overloaded: too many open connections (server.max_connections); retry shortly');
   return `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nretry-after: 1\r\nconnection: close\r\n\r\n${body}`;
 })();
 

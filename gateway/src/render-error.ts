@@ -14,7 +14,6 @@ export async function renderError(ctx: RequestContext, err: unknown, responder: 
     ctx.res.destroy();
     return error;
   }
-  const body = JSON.stringify({ error: error.message, code: error.code });
-  await responder.send(ctx, error.status, { ...error.headers, 'content-type': 'application/json' }, body, error.code);
+  await responder.send(ctx, error.status, { ...error.headers, 'content-type': 'application/json' }, error.body, error.code);
   return error;
 }

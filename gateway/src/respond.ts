@@ -61,7 +61,7 @@ export function createResponder(audit: AuditSink, failClosed: boolean, auditFail
         if (failClosed) {
           observe(ctx, 503, 'AUDIT_UNAVAILABLE');
           const e = new VigilError('AUDIT_UNAVAILABLE', 'the audit log cannot be written; vigil fails closed', { 'retry-after': '5' });
-          const text = JSON.stringify({ error: e.message, code: e.code });
+          const text = e.body;
           if (!res.headersSent && !res.destroyed) {
             res.writeHead(e.status, { ...e.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-request-id': ctx.id });
             res.end(text);

@@ -41,8 +41,8 @@ export function findingVerdicts(ctx: RequestContext, findings: Finding[], action
     if (action !== 'block' && action !== 'quarantine') continue;
     const { code, message } = REFUSAL[f.detector];
     const by = `detector:${f.detector}`;
-    if (action === 'quarantine') {
-      const seconds = actions!.quarantine_seconds;
+    if (action === 'quarantine' && actions) {
+      const seconds = actions.quarantine_seconds;
       if (mode === 'enforce') quarantine.add(callerKey(ctx), seconds, `${f.detector}:${f.signal}`);
       quarantines.push(refuse(new VigilError('PRINCIPAL_QUARANTINED', `${message}; this caller is quarantined for ${seconds} s`, { 'retry-after': String(seconds) }), by, mode));
     } else {

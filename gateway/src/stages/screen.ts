@@ -17,17 +17,19 @@ export function createScreenStage(policy: PolicySource, quarantine: Quarantine):
   return {
     name: 'screen',
     run(ctx) {
-      const request = ctx.body?.request;
-      if (!request) return;
+      const body = ctx.body;
+      if (!body?.request) return;
+      const { request } = body;
       const { screening } = ctx.target;
-      const findings: Finding[] = screenStructure({ request, bodyBytes: ctx.body!.raw.length, ranges: screening.ranges }, screening.structural);
+      const findings: Finding[] = screenStructure({ request, bodyBytes: body.raw.length, ranges: screening.ranges }, screening.structural);
       const batch = screening.features !== null ? screenBatch(request, screening.features) : null;
       ctx.screen = { batch, findings: [], ran: screening.structural.enabled ? ['structural'] : [] };
-      if (batch && screening.profile) {
+      const { profile } = screening;
+      if (batch && profile) {
         ctx.screen.ran.push('profile');
-        const scores = batch.rows.map((row) => screening.profile!.score(row));
+        const scores = batch.rows.map((row) => profile.score(row));
         ctx.screen.profileScores = scores;
-        findings.push(screening.profile.worst(scores));
+        findings.push(profile.worst(scores));
       }
       return findingVerdicts(ctx, findings, policy.current().detectors, quarantine);
     },
