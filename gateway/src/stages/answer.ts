@@ -14,8 +14,6 @@ export function createAnswerStage(registry: ModelRegistry, serverInfo: { name: s
     name: 'answer',
     run(ctx) {
       switch (ctx.route.action) {
-        case 'model.infer':
-          return;
         case 'health.live':
           // Alive means the process answers: not whether the audit disk is writable (that is readiness).
           return responder.sendBeforeRecord(ctx, 200, '{"live":true}');
