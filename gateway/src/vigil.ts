@@ -17,7 +17,7 @@ import { readHmacKeyFile, readSigningKeyFile } from './audit/chain.js';
 import { AuthFailureThrottle } from './auth/auth-failure-throttle.js';
 import { loadOrCreateDevKey } from './auth/dev-signing-key.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
-import { MemoryLimiterStore, type LimiterStore } from './limits/limiter-store.js';
+import { createRateLimitStore, type RateLimitStore } from './limits/limiter-store.js';
 import { RateLimits } from './limits/rate-limits.js';
 import { policySourceOf } from './policy-adapter.js';
 import { startTracing, stopTracing } from '../../serving/src/tracing.js';
@@ -77,7 +77,7 @@ export interface Vigil {
 
 export interface VigilSeams {
   launcher?: Launcher;
-  limiterStore?: LimiterStore;
+  limiterStore?: RateLimitStore;
   /**
    * Benchmarks only (bench/security-chain.ts measures what the security chain costs): the stage
    * lists to run instead of vigil's own, made from the same stages. Not reachable from config or the CLI.
@@ -204,7 +204,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const bounds = new GlobalBounds({ maxInflight: config.server.max_inflight_requests, maxBufferedBodyBytes: config.server.max_buffered_body_bytes });
   // Every stage, built once; pipeline.ts arranges them into the lists a request runs.
   const throttle = new AuthFailureThrottle(config.auth.failures);
-  const rateLimits = new RateLimits(seams.limiterStore ?? new MemoryLimiterStore());
+  const rateLimits = new RateLimits(seams.limiterStore ?? createRateLimitStore(config.limits.store));
   const stageSet: StageSet = {
     overload: createOverloadStage(bounds), // global bound on requests in flight, whoever asks
     drain: createDrainStage(() => draining),

@@ -10,7 +10,7 @@ import type { Principal } from '../../gateway/src/auth/principal.js';
 import { createContext, type RequestContext } from '../../gateway/src/context.js';
 import { VigilError } from '../../gateway/src/errors.js';
 import { GlobalBounds } from '../../gateway/src/limits/global-bounds.js';
-import { MemoryLimiterStore } from '../../gateway/src/limits/limiter-store.js';
+import { MemoryRateLimitStore } from '../../gateway/src/limits/limiter-store.js';
 import { RateLimits } from '../../gateway/src/limits/rate-limits.js';
 import type { ServedVersion } from '../../gateway/src/model-registry.js';
 import { createPipeline, type StageLists } from '../../gateway/src/pipeline.js';
@@ -111,7 +111,7 @@ describe('stage verdicts', () => {
 
   test('admit: a caller past its concurrency is refused before any quota is charged; in shadow mode only recorded', async () => {
     const rules = (mode: string) => ({ version: 1, mode: 'enforce', roles: { analyst: 'a' }, grants: [], limits: { mode, roles: { analyst: { requests_per_minute: 100, concurrency: 1 } } } });
-    const limits = new RateLimits(new MemoryLimiterStore());
+    const limits = new RateLimits(new MemoryRateLimitStore());
     const stage = createAdmitStage(policy(rules('enforce')), limits, silent);
     const first = ctxOf('/v2', { principal: alice });
     assert.equal(await stage.run(first), undefined);

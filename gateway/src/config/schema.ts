@@ -153,6 +153,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Where the policy's quotas and concurrency slots are counted. */
+    limits: z
+      .object({
+        /** memory: in this process. A shared store for replicas (Redis) is its own issue. */
+        store: z.object({ kind: z.enum(['memory']).default('memory') }).strict().prefault({}),
+      })
+      .strict()
+      .prefault({}),
     audit: z
       .object({
         dir: z.string().default('audit'),

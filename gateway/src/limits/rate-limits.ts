@@ -1,6 +1,5 @@
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Charge } from './limit-plan.js';
-import type { LimiterStore } from './limiter-store.js';
+import type { Release, RateLimitStore } from './limiter-store.js';
 
 /** Where a quota stands after a charge: for the RateLimit headers. */
 export interface QuotaState {
@@ -16,77 +15,50 @@ export type LimitOutcome =
 
 /**
  * Charges a request's quotas: all of them or none (a refused request gives back every point it
- * took, so one refused on items does not also eat a request point). Counting is done by
- * rate-limiter-flexible, whose memory store is exact under concurrency.
+ * took, so one refused on items does not also eat a request point). The store counts; this
+ * decides against each quota.
  */
 export class RateLimits {
-  private readonly limiters = new Map<string, RateLimiterAbstract>();
-  private readonly inflight = new Map<string, number>();
-
-  constructor(private readonly store: LimiterStore) {}
+  constructor(private readonly store: RateLimitStore) {}
 
   async charge(charges: Charge[]): Promise<LimitOutcome> {
-    const taken: { charge: Charge; limiter: RateLimiterAbstract }[] = [];
-    const remaining: { charge: Charge; res: RateLimiterRes }[] = [];
+    const taken: Charge[] = [];
+    const states: QuotaState[] = [];
     for (const charge of charges) {
-      const limiter = this.limiterFor(charge);
+      let count;
       try {
-        remaining.push({ charge, res: await limiter.consume(charge.key, charge.cost) });
-        taken.push({ charge, limiter });
+        count = await this.store.add(counterKey(charge), charge.cost, charge.windowS);
       } catch (err) {
-        if (err instanceof RateLimiterRes) {
-          // rate-limiter-flexible keeps the points of a refused consume; a refused request costs nothing.
-          taken.push({ charge, limiter });
-        }
-        await this.giveBack(taken);
-        if (err instanceof RateLimiterRes) {
-          const retryAfterS = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-          // What is left once this request's points are given back.
-          const states = [
-            ...remaining.map(({ charge: c, res }) => ({ charge: c, remaining: res.remainingPoints + c.cost, resetMs: res.msBeforeNext })),
-            { charge, remaining: charge.quota - (err.consumedPoints - charge.cost), resetMs: err.msBeforeNext },
-          ];
-          return { ok: false, reason: 'quota', charge, retryAfterS, states };
-        }
+        await this.refund(taken);
         return { ok: false, reason: 'store', error: err, states: [] };
       }
+      taken.push(charge);
+      if (count.consumed > charge.quota) {
+        // Refused: every point this request took is given back, this charge's too.
+        await this.refund(taken);
+        const retryAfterS = Math.max(1, Math.ceil(count.msBeforeReset / 1000));
+        const given = states.map((s) => ({ ...s, remaining: s.remaining + s.charge.cost }));
+        return { ok: false, reason: 'quota', charge, retryAfterS, states: [...given, { charge, remaining: charge.quota - (count.consumed - charge.cost), resetMs: count.msBeforeReset }] };
+      }
+      states.push({ charge, remaining: charge.quota - count.consumed, resetMs: count.msBeforeReset });
     }
-    return { ok: true, states: remaining.map(({ charge, res }) => ({ charge, remaining: res.remainingPoints, resetMs: res.msBeforeNext })) };
+    return { ok: true, states };
   }
 
   /** Gives back charges already taken (a request refused at a later step costs nothing). */
   async refund(charges: Charge[]): Promise<void> {
-    await this.giveBack(charges.map((charge) => ({ charge, limiter: this.limiterFor(charge) })));
+    await Promise.all(charges.map((c) => this.store.refund(counterKey(c), c.cost, c.windowS).catch(() => undefined)));
   }
 
   /** Takes an in-flight slot; the caller must call the returned release once the request ends. */
-  acquire(key: string, max: number): (() => void) | undefined {
-    const current = this.inflight.get(key) ?? 0;
-    if (current >= max) return undefined;
-    this.inflight.set(key, current + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const n = (this.inflight.get(key) ?? 1) - 1;
-      if (n <= 0) this.inflight.delete(key);
-      else this.inflight.set(key, n);
-    };
+  acquire(key: string, max: number): Promise<Release | undefined> {
+    return this.store.acquireSlot(`slots:${key}`, max);
   }
+}
 
-  private limiterFor(charge: Charge): RateLimiterAbstract {
-    const id = `${charge.name}:${charge.quota}:${charge.windowS}`;
-    let limiter = this.limiters.get(id);
-    if (!limiter) {
-      limiter = this.store.limiter({ keyPrefix: `vigil:${id}`, points: charge.quota, duration: charge.windowS });
-      this.limiters.set(id, limiter);
-    }
-    return limiter;
-  }
-
-  private async giveBack(taken: { charge: Charge; limiter: RateLimiterAbstract }[]): Promise<void> {
-    await Promise.all(taken.map(({ charge, limiter }) => limiter.reward(charge.key, charge.cost).catch(() => undefined)));
-  }
+/** A quota's counter: a changed quota or window (a policy reload) starts a fresh count, as before. */
+function counterKey(c: Charge): string {
+  return `${c.name}:${c.quota}:${c.windowS}:${c.key}`;
 }
 
 /**

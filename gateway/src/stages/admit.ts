@@ -21,7 +21,7 @@ export function createAdmitStage(policy: PolicySource, limits: RateLimits, log: 
       const plan = planLimits(spec, ctx.principal, ctx.source, { items: 0 });
       let busy;
       if (plan.concurrency) {
-        const release = limits.acquire(plan.concurrency.key, plan.concurrency.max);
+        const release = await limits.acquire(plan.concurrency.key, plan.concurrency.max);
         if (release) ctx.onClose(release);
         else busy = refuse(new VigilError('CONCURRENCY_LIMITED', `at most ${plan.concurrency.max} requests in flight for this caller`, { 'retry-after': '1' }), 'limit:concurrency', spec.mode);
         // Refused in enforce mode: no quota is charged for a request that never ran.
