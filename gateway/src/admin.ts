@@ -55,7 +55,7 @@ export function createAdminApp(deps: AdminDeps) {
    */
   async function allow(req: Request, action: string): Promise<Principal> {
     const source = req.socket.remoteAddress ?? 'unknown';
-    deps.throttle.assertNotBlocked(source, () => claimedIdentity(req));
+    await deps.throttle.assertNotBlocked(source, () => claimedIdentity(req));
     let principal: Principal;
     try {
       principal = await principalOfRequest(req, deps.jwt, deps.policy);

@@ -17,7 +17,6 @@ import { readHmacKeyFile, readSigningKeyFile } from './audit/chain.js';
 import { AuthFailureThrottle } from './auth/auth-failure-throttle.js';
 import { loadOrCreateDevKey } from './auth/dev-signing-key.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
-import { MemoryLimiterStore, type LimiterStore } from './limits/limiter-store.js';
 import { RateLimits } from './limits/rate-limits.js';
 import { policySourceOf } from './policy-adapter.js';
 import { startTracing, stopTracing } from '../../serving/src/tracing.js';
@@ -56,6 +55,7 @@ import { loadModelScreening, type ModelScreening } from './screening/model-scree
 import { Quarantine } from './screening/quarantine.js';
 import { createAnswerScreen } from './screening/screen-answer.js';
 import { createExtractionPort } from './screening/extraction-port.js';
+import { createStores, type Stores } from './stores/create-stores.js';
 import type { ModelVersion } from '../../serving/src/model-repository.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -74,7 +74,8 @@ export interface Vigil {
 
 export interface VigilSeams {
   launcher?: Launcher;
-  limiterStore?: LimiterStore;
+  /** Stores to use instead of those the config names (e.g. one that fails, to test `on_store_failure`). */
+  stores?: Partial<Stores>;
   /**
    * Benchmarks only (bench/security-chain.ts): no authenticate, authorize or limit stage and no
    * audit record, to measure what the security chain costs. Not reachable from config or the CLI.
@@ -133,6 +134,10 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   if (config.policy.watch) policyStore.watch();
   const devKey = config.auth.dev_mode ? await loadOrCreateDevKey(config.auth.state_dir) : undefined;
   const jwt = await JwtAuthenticator.create(config.auth, devKey, log);
+  // Where counters, slots, quarantines, auth failures and extraction state live (limits.store,
+  // screening.store, auth.failures.store): a shared store must be reachable before anything serves.
+  const createdStores = await createStores(config);
+  const stores: Stores = { ...createdStores, ...seams.stores };
   const insecure = seams.benchmarkWithoutSecurityChain === true;
   // Anomaly alerts (issue #4): counted on the request path, decided on the detector's timer.
   const alerting = config.alerts.enabled && !seams.benchmarkWithoutTelemetry ? createAlerting(config.alerts, { audit, metrics, log }) : undefined;
@@ -186,7 +191,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   metrics.observePools(registry);
   metrics.observeRuntime(registry);
   metrics.seedRareEvents(registry);
-  const quarantine = new Quarantine();
+  const quarantine = new Quarantine(stores.quarantine);
   metrics.observeQuarantine(() => quarantine.active());
   supervisor.on('worker-exit', (slot: { pool: string }) => {
     const [model, version] = slot.pool.split('/');
@@ -202,9 +207,9 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   // over its limits is refused before its body is read, and its items are charged once the body is
   // validated (an inference costs its batch size); nothing reaches a pool before every earlier
   // stage said yes.
-  const throttle = new AuthFailureThrottle(config.auth.failures);
+  const throttle = new AuthFailureThrottle(config.auth.failures, stores.authFailures);
   const securityStages: Stage[] = insecure ? [] : [createAuthenticateStage({ jwt, policy, throttle }), createQuarantineStage(quarantine), createAuthorizeStage(policy, registry)];
-  const rateLimits = new RateLimits(seams.limiterStore ?? new MemoryLimiterStore());
+  const rateLimits = new RateLimits(stores.rateLimits, stores.concurrency);
   const admission: Stage[] = insecure ? [] : [createAdmissionStage(policy, rateLimits, log)];
   const itemLimits: Stage[] = insecure ? [] : [createItemsLimitStage(policy, rateLimits, log)];
   const stages: Stage[] = [
@@ -221,7 +226,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     ...itemLimits, // items, items per model
     createScreenStage(policy, quarantine), // structural, profile; the pool's findings are judged on its answer
     createAnswerLocalStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),
-    createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder, screenAnswer: createAnswerScreen(policy, quarantine, createExtractionPort()) }),
+    createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder, screenAnswer: createAnswerScreen(policy, quarantine, createExtractionPort(stores.extraction)) }),
   ];
   const handle = createPipeline(stages, responder, log, sourceResolver(config.server.trusted_proxies));
 
@@ -294,6 +299,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
     policyStore.close();
     await alerting?.stop();
+    await createdStores.close().catch((e: unknown) => log.error({ err: e }, 'stores did not close cleanly'));
     await audit.close().catch((e: unknown) => log.error({ err: e }, 'audit log did not close cleanly'));
     throw err;
   }
@@ -323,6 +329,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     await alerting?.stop();
     refusedConnections.flush();
     auditOutage.flush();
+    await createdStores.close().catch((err: unknown) => log.error({ err }, 'stores did not close cleanly'));
     await admin('vigil.stop', 'ok', {});
     await audit.close().catch((err: unknown) => log.error({ err }, 'AUDIT LOG DID NOT CLOSE CLEANLY (final checkpoint missing)'));
     await metrics.shutdown().catch(() => undefined);

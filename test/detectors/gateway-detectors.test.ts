@@ -113,13 +113,13 @@ describe('calibration', () => {
 });
 
 describe('verdicts and model configs that would screen nothing', () => {
-  test('a quarantine is applied even when an earlier finding already blocked the request', () => {
+  test('a quarantine is applied even when an earlier finding already blocked the request', async () => {
     const ctx = { modes: {}, shadowDenials: [], principal: { id: 'user:alice', method: 'jwt', roles: [] }, source: '127.0.0.1' } as unknown as RequestContext;
     const quarantine = new Quarantine();
     const actions = policySchema.parse({ version: 1, roles: {}, detectors: { structural: { action: 'block' }, profile: { action: 'quarantine' } } }).detectors;
     const findings = [finding('structural', 'parameter', 1, 0), finding('profile', 'z2_mean', 9, 2)];
-    assert.throws(() => applyFindings(ctx, findings, actions, quarantine), (e: VigilError) => e.code === 'PRINCIPAL_QUARANTINED');
-    assert.equal(quarantine.check('user:alice')?.reason, 'profile:z2_mean');
+    await assert.rejects(applyFindings(ctx, findings, actions, quarantine), (e: VigilError) => e.code === 'PRINCIPAL_QUARANTINED');
+    assert.equal((await quarantine.check('user:alice'))?.reason, 'profile:z2_mean');
     assert.equal(ctx.refusedBy, 'detector:profile');
   });
 

@@ -1,6 +1,6 @@
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { ConcurrencyStore } from '../stores/concurrency-store.js';
+import type { ConsumeResult, Quota, RateLimitStore } from '../stores/rate-limit-store.js';
 import type { Charge } from './limit-plan.js';
-import type { LimiterStore } from './limiter-store.js';
 
 /** Where a quota stands after a charge: for the RateLimit headers. */
 export interface QuotaState {
@@ -16,77 +16,65 @@ export type LimitOutcome =
 
 /**
  * Charges a request's quotas: all of them or none (a refused request gives back every point it
- * took, so one refused on items does not also eat a request point). Counting is done by
- * rate-limiter-flexible, whose memory store is exact under concurrency.
+ * took, so one refused on items does not also eat a request point). Counting is done by the
+ * counter store (`limits.store`), exact under concurrency; in-flight slots by the slot store.
  */
 export class RateLimits {
-  private readonly limiters = new Map<string, RateLimiterAbstract>();
-  private readonly inflight = new Map<string, number>();
-
-  constructor(private readonly store: LimiterStore) {}
+  constructor(
+    private readonly counters: RateLimitStore,
+    private readonly slots: ConcurrencyStore,
+  ) {}
 
   async charge(charges: Charge[]): Promise<LimitOutcome> {
-    const taken: { charge: Charge; limiter: RateLimiterAbstract }[] = [];
-    const remaining: { charge: Charge; res: RateLimiterRes }[] = [];
+    const taken: { charge: Charge; res: ConsumeResult }[] = [];
     for (const charge of charges) {
-      const limiter = this.limiterFor(charge);
+      let res: ConsumeResult;
       try {
-        remaining.push({ charge, res: await limiter.consume(charge.key, charge.cost) });
-        taken.push({ charge, limiter });
+        res = await this.counters.consume(counterKey(charge), charge.cost, quotaOf(charge));
       } catch (err) {
-        if (err instanceof RateLimiterRes) {
-          // rate-limiter-flexible keeps the points of a refused consume; a refused request costs nothing.
-          taken.push({ charge, limiter });
-        }
-        await this.giveBack(taken);
-        if (err instanceof RateLimiterRes) {
-          const retryAfterS = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-          // What is left once this request's points are given back.
-          const states = [
-            ...remaining.map(({ charge: c, res }) => ({ charge: c, remaining: res.remainingPoints + c.cost, resetMs: res.msBeforeNext })),
-            { charge, remaining: charge.quota - (err.consumedPoints - charge.cost), resetMs: err.msBeforeNext },
-          ];
-          return { ok: false, reason: 'quota', charge, retryAfterS, states };
-        }
+        await this.giveBack(taken.map((t) => t.charge));
         return { ok: false, reason: 'store', error: err, states: [] };
       }
+      if (!res.ok) {
+        // A refused consume takes nothing; a refused request costs nothing.
+        await this.giveBack(taken.map((t) => t.charge));
+        const retryAfterS = Math.max(1, Math.ceil(res.resetMs / 1000));
+        // What is left once this request's points are given back.
+        const states = [
+          ...taken.map(({ charge: c, res: r }) => ({ charge: c, remaining: r.remaining + c.cost, resetMs: r.resetMs })),
+          { charge, remaining: res.remaining, resetMs: res.resetMs },
+        ];
+        return { ok: false, reason: 'quota', charge, retryAfterS, states };
+      }
+      taken.push({ charge, res });
     }
-    return { ok: true, states: remaining.map(({ charge, res }) => ({ charge, remaining: res.remainingPoints, resetMs: res.msBeforeNext })) };
+    return { ok: true, states: taken.map(({ charge, res }) => ({ charge, remaining: res.remaining, resetMs: res.resetMs })) };
   }
 
   /** Gives back charges already taken (a request refused at a later step costs nothing). */
   async refund(charges: Charge[]): Promise<void> {
-    await this.giveBack(charges.map((charge) => ({ charge, limiter: this.limiterFor(charge) })));
+    await this.giveBack(charges);
   }
 
-  /** Takes an in-flight slot; the caller must call the returned release once the request ends. */
-  acquire(key: string, max: number): (() => void) | undefined {
-    const current = this.inflight.get(key) ?? 0;
-    if (current >= max) return undefined;
-    this.inflight.set(key, current + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const n = (this.inflight.get(key) ?? 1) - 1;
-      if (n <= 0) this.inflight.delete(key);
-      else this.inflight.set(key, n);
-    };
+  /** Takes an in-flight slot; the caller must call the returned release once the request ends (again is harmless). */
+  async acquire(key: string, max: number): Promise<(() => void) | undefined> {
+    const lease = await this.slots.acquire(key, max);
+    if (!lease) return undefined;
+    return () => void this.slots.release(lease).catch(() => undefined);
   }
 
-  private limiterFor(charge: Charge): RateLimiterAbstract {
-    const id = `${charge.name}:${charge.quota}:${charge.windowS}`;
-    let limiter = this.limiters.get(id);
-    if (!limiter) {
-      limiter = this.store.limiter({ keyPrefix: `vigil:${id}`, points: charge.quota, duration: charge.windowS });
-      this.limiters.set(id, limiter);
-    }
-    return limiter;
+  private async giveBack(charges: Charge[]): Promise<void> {
+    await Promise.all(charges.map((c) => this.counters.refund(counterKey(c), c.cost, quotaOf(c)).catch(() => undefined)));
   }
+}
 
-  private async giveBack(taken: { charge: Charge; limiter: RateLimiterAbstract }[]): Promise<void> {
-    await Promise.all(taken.map(({ charge, limiter }) => limiter.reward(charge.key, charge.cost).catch(() => undefined)));
-  }
+/** One counter per quota and key: the quota is part of the key, so a policy change starts new counters. */
+function counterKey(charge: Charge): string {
+  return `${charge.name}:${charge.quota}:${charge.windowS}:${charge.key}`;
+}
+
+function quotaOf(charge: Charge): Quota {
+  return { points: charge.quota, windowMs: charge.windowS * 1000 };
 }
 
 /**

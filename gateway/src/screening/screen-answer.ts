@@ -49,7 +49,7 @@ export function createAnswerScreen(policy: PolicySource, quarantine: Quarantine,
       }));
       findings.push(...(await extraction.observe(callerKey(ctx), `${target.model}/${target.version}`, answered, screening)));
     }
-    applyFindings(ctx, findings, policy.current().detectors, quarantine);
+    await applyFindings(ctx, findings, policy.current().detectors, quarantine);
   };
 }
 

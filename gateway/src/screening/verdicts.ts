@@ -26,7 +26,7 @@ export function callerKey(ctx: RequestContext): string {
  * `quarantine_seconds`. In shadow mode nothing is refused; what would have been is recorded.
  * Without a policy section (test doubles) every finding is only recorded.
  */
-export function applyFindings(ctx: RequestContext, findings: Finding[], actions: DetectorActions | undefined, quarantine: Quarantine): void {
+export async function applyFindings(ctx: RequestContext, findings: Finding[], actions: DetectorActions | undefined, quarantine: Quarantine): Promise<void> {
   const screen = (ctx.screen ??= { batch: null, findings: [], ran: [] });
   let refusal: VigilError | undefined;
   let quarantined: VigilError | undefined;
@@ -46,7 +46,7 @@ export function applyFindings(ctx: RequestContext, findings: Finding[], actions:
     // because another detector refused the same request first.
     if (action === 'quarantine') {
       const seconds = actions!.quarantine_seconds;
-      quarantine.add(callerKey(ctx), seconds, `${f.detector}:${f.signal}`);
+      await quarantine.add(callerKey(ctx), seconds, `${f.detector}:${f.signal}`);
       if (!quarantined) ctx.refusedBy = `detector:${f.detector}`;
       quarantined ??= new VigilError('PRINCIPAL_QUARANTINED', `${message}; this caller is quarantined for ${seconds} s`, { 'retry-after': String(seconds) });
     } else if (!refusal) {

@@ -15,7 +15,7 @@ import type { PolicySource } from '../policy-port.js';
 export function createAuthenticateStage(deps: { jwt: JwtAuthenticator; policy: PolicySource; throttle: AuthFailureThrottle }) {
   return async function authenticate(ctx: RequestContext): Promise<void> {
     try {
-      deps.throttle.assertNotBlocked(ctx.source, () => claimedIdentity(ctx.req));
+      await deps.throttle.assertNotBlocked(ctx.source, () => claimedIdentity(ctx.req));
     } catch (err) {
       ctx.refusedBy = 'stage:authenticate';
       throw err;

@@ -17,7 +17,7 @@ export function createAdmissionStage(policy: PolicySource, limits: RateLimits, l
     ctx.modes.limits = spec.mode;
     const plan = planLimits(spec, ctx.principal!, ctx.source, { items: 0 });
     if (plan.concurrency) {
-      const release = limits.acquire(plan.concurrency.key, plan.concurrency.max);
+      const release = await limits.acquire(plan.concurrency.key, plan.concurrency.max);
       if (release) ctx.onClose(release);
       else if (spec.mode === 'shadow') ctx.shadowDenials.push('limit:concurrency');
       else {

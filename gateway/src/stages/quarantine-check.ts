@@ -5,8 +5,8 @@ import { callerKey } from '../screening/verdicts.js';
 
 /** quarantine stage (right after authenticate): a principal a detector quarantined is refused everything until its time is up. */
 export function createQuarantineStage(quarantine: Quarantine) {
-  return function quarantined(ctx: RequestContext): void {
-    const entry = quarantine.check(callerKey(ctx));
+  return async function quarantined(ctx: RequestContext): Promise<void> {
+    const entry = await quarantine.check(callerKey(ctx));
     if (!entry) return;
     ctx.refusedBy = `quarantine:${entry.reason}`;
     const seconds = entry.secondsLeft;

@@ -13,7 +13,7 @@ import { applyFindings } from '../screening/verdicts.js';
  * judged when its answer comes back (screening/screen-answer.ts).
  */
 export function createScreenStage(policy: PolicySource, quarantine: Quarantine) {
-  return function screen(ctx: RequestContext): void {
+  return async function screen(ctx: RequestContext): Promise<void> {
     const target = ctx.target;
     if (ctx.route?.action !== 'model.infer' || target?.status !== 'serving' || !ctx.body?.request) return;
     const screening = target.screening;
@@ -26,6 +26,6 @@ export function createScreenStage(policy: PolicySource, quarantine: Quarantine) 
       ctx.screen.profileScores = scores;
       findings.push(screening.profile.worst(scores));
     }
-    applyFindings(ctx, findings, policy.current().detectors, quarantine);
+    await applyFindings(ctx, findings, policy.current().detectors, quarantine);
   };
 }
