@@ -17,7 +17,6 @@ import { readHmacKeyFile, readSigningKeyFile } from './audit/chain.js';
 import { AuthFailureThrottle } from './auth/auth-failure-throttle.js';
 import { loadOrCreateDevKey } from './auth/dev-signing-key.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
-import { createRateLimitStore, type RateLimitStore } from './limits/limiter-store.js';
 import { RateLimits } from './limits/rate-limits.js';
 import { policySourceOf } from './policy-adapter.js';
 import { startTracing, stopTracing } from '../../serving/src/tracing.js';
@@ -59,6 +58,7 @@ import { loadModelScreening, type ModelScreening } from './screening/model-scree
 import { Quarantine } from './screening/quarantine.js';
 import { createAnswerScreen } from './screening/screen-answer.js';
 import { createExtractionPort } from './screening/extraction-port.js';
+import { createStores, type Stores } from './stores/create-stores.js';
 import type { ModelVersion } from '../../serving/src/model-repository.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -77,7 +77,8 @@ export interface Vigil {
 
 export interface VigilSeams {
   launcher?: Launcher;
-  limiterStore?: RateLimitStore;
+  /** Stores to use instead of those the config names (e.g. one that fails, to test `on_store_failure`). */
+  stores?: Partial<Stores>;
   /**
    * Benchmarks only (bench/security-chain.ts measures what the security chain costs): the stage
    * lists to run instead of vigil's own, made from the same stages. Not reachable from config or the CLI.
@@ -138,6 +139,10 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   if (config.policy.watch) policyStore.watch();
   const devKey = config.auth.dev_mode ? await loadOrCreateDevKey(config.auth.state_dir) : undefined;
   const jwt = await JwtAuthenticator.create(config.auth, devKey, log);
+  // Where counters, slots, quarantines, auth failures and extraction state live (limits.store,
+  // screening.store, auth.failures.store): a shared store must be reachable before anything serves.
+  const createdStores = await createStores(config);
+  const stores: Stores = { ...createdStores, ...seams.stores };
   // Anomaly alerts (issue #4): counted on the request path, decided on the detector's timer.
   const alerting = config.alerts.enabled && !seams.benchmarkWithoutTelemetry ? createAlerting(config.alerts, { audit, metrics, log }) : undefined;
   const detector = alerting?.detector;
@@ -190,7 +195,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   metrics.observePools(registry);
   metrics.observeRuntime(registry);
   metrics.seedRareEvents(registry);
-  const quarantine = new Quarantine();
+  const quarantine = new Quarantine(stores.quarantine);
   metrics.observeQuarantine(() => quarantine.active());
   supervisor.on('worker-exit', (slot: { pool: string }) => {
     const [model, version] = slot.pool.split('/');
@@ -203,8 +208,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const isReady = () => !draining && (audit.healthy || !failClosed) && registry.anyReady();
   const bounds = new GlobalBounds({ maxInflight: config.server.max_inflight_requests, maxBufferedBodyBytes: config.server.max_buffered_body_bytes });
   // Every stage, built once; pipeline.ts arranges them into the lists a request runs.
-  const throttle = new AuthFailureThrottle(config.auth.failures);
-  const rateLimits = new RateLimits(seams.limiterStore ?? createRateLimitStore(config.limits.store));
+  const throttle = new AuthFailureThrottle(config.auth.failures, stores.authFailures);
+  const rateLimits = new RateLimits(stores.rateLimits, stores.concurrency);
   const stageSet: StageSet = {
     overload: createOverloadStage(bounds), // global bound on requests in flight, whoever asks
     drain: createDrainStage(() => draining),
@@ -222,7 +227,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     items: createItemsStage(policy, rateLimits, log), // items, items per model
     screen: createScreenStage(policy, quarantine), // structural, profile
     proxy: createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
-    screenAnswer: createScreenAnswerStage(policy, quarantine, createAnswerScreen(createExtractionPort())), // squeeze, extraction
+    screenAnswer: createScreenAnswerStage(policy, quarantine, createAnswerScreen(createExtractionPort(stores.extraction))), // squeeze, extraction
     send: createSendStage(responder),
     answer: createAnswerStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),
   };
@@ -296,6 +301,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
     policyStore.close();
     await alerting?.stop();
+    await createdStores.close().catch((e: unknown) => log.error({ err: e }, 'stores did not close cleanly'));
     await audit.close().catch((e: unknown) => log.error({ err: e }, 'audit log did not close cleanly'));
     throw err;
   }
@@ -325,6 +331,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     await alerting?.stop();
     refusedConnections.flush();
     auditOutage.flush();
+    await createdStores.close().catch((err: unknown) => log.error({ err }, 'stores did not close cleanly'));
     await admin('vigil.stop', 'ok', {});
     await audit.close().catch((err: unknown) => log.error({ err }, 'AUDIT LOG DID NOT CLOSE CLEANLY (final checkpoint missing)'));
     await metrics.shutdown().catch(() => undefined);

@@ -162,7 +162,7 @@ describe('ExtractionDetector signals', () => {
     const x = Float32Array.from({ length: FEATURES }, (_, i) => (i % 7) / 7);
     let fs: Finding[] = [];
     for (let i = 0; i < 30; i++) fs = await d.observe('k', { x, predicted: 1, confidence: 0.95 });
-    store.update('k', (s) => assert.equal(s.dists.length, 0));
+    await store.update('k', (s) => assert.equal(s.dists.length, 0));
     assert.equal(signal(fs, 'near_duplicate'), undefined, 'no near-duplicate verdict from repeats alone');
     assert.equal(signal(fs, 'volume')?.verdict, 'anomalous', 'a flood of repeats is still a flood');
   });
@@ -183,16 +183,16 @@ describe('ExtractionDetector signals', () => {
 });
 
 describe('MemoryExtractionStore', () => {
-  it('evicts the least recently updated key beyond maxPrincipals', () => {
+  it('evicts the least recently updated key beyond maxPrincipals', async () => {
     const store = new MemoryExtractionStore({ maxPrincipals: 2 });
     const [a, b, c] = ['alice', 'bob', 'carol'].map((p) => extractionKey(p, 'mnist'));
-    store.update(a, (s) => void (s.queries = 1));
-    store.update(b, (s) => void (s.queries = 1));
-    store.update(a, () => undefined);
-    store.update(c, (s) => void (s.queries = 1));
-    assert.equal(store.size(), 2);
-    assert.equal(store.update(a, (s) => s.queries), 1);
-    assert.equal(store.update(b, (s) => s.queries), 0, 'bob was evicted and starts afresh');
+    await store.update(a, (s) => void (s.queries = 1));
+    await store.update(b, (s) => void (s.queries = 1));
+    await store.update(a, () => undefined);
+    await store.update(c, (s) => void (s.queries = 1));
+    assert.equal(await store.size(), 2);
+    assert.equal(await store.update(a, (s) => s.queries), 1);
+    assert.equal(await store.update(b, (s) => s.queries), 0, 'bob was evicted and starts afresh');
   });
 
   it('keeps at most maxSamplesPerPrincipal vectors, dropping the oldest, and plain data', async () => {
@@ -203,7 +203,7 @@ describe('MemoryExtractionStore', () => {
       x[i] = 10 + i; // ever further apart: every query joins its growing set
       await d.observe('k', { x, predicted: i % 2, confidence: 0.9 });
     }
-    store.update('k', (s) => {
+    await store.update('k', (s) => {
       assert.deepEqual(Object.values(s.classes).map((g) => g.memberSeq), [[9, 11], [8, 10, 12]]);
       assert.deepEqual(structuredClone(s), s);
     });

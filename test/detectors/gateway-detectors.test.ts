@@ -112,16 +112,16 @@ describe('calibration', () => {
 });
 
 describe('verdicts and model configs that would screen nothing', () => {
-  test('a quarantine is applied even when an earlier finding already blocked the request', () => {
+  test('a quarantine is applied even when an earlier finding already blocked the request', async () => {
     const ctx = { modes: {}, shadowDenials: [], principal: { id: 'user:alice', method: 'jwt', roles: [] }, source: '127.0.0.1' } as unknown as RequestContext;
     const quarantine = new Quarantine();
     const actions = policySchema.parse({ version: 1, roles: {}, detectors: { structural: { action: 'block' }, profile: { action: 'quarantine' } } }).detectors;
     const findings = [finding('structural', 'parameter', 1, 0), finding('profile', 'z2_mean', 9, 2)];
-    const [first, ...rest] = findingVerdicts(ctx, findings, actions, quarantine);
+    const [first, ...rest] = await findingVerdicts(ctx, findings, actions, quarantine);
     assert.equal(first.error.code, 'PRINCIPAL_QUARANTINED', 'the quarantine is the refusal the caller gets');
     assert.equal(first.rule, 'detector:profile');
     assert.deepEqual(rest.map((r) => r.error.code), ['STRUCTURAL_CHECK_FAILED']);
-    assert.equal(quarantine.check('user:alice')?.reason, 'profile:z2_mean');
+    assert.equal((await quarantine.check('user:alice'))?.reason, 'profile:z2_mean');
   });
 
   test('a model the numeric detectors cannot screen is refused at load, never served unscreened', () => {

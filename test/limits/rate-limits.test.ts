@@ -2,10 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Principal } from '../../gateway/src/auth/principal.js';
 import { planLimits, type LimitPlan, type LimitsPolicy } from '../../gateway/src/limits/limit-plan.js';
-import { MemoryRateLimitStore } from '../../gateway/src/limits/limiter-store.js';
 import { rateLimitHeaders, RateLimits } from '../../gateway/src/limits/rate-limits.js';
+import { MemoryConcurrencyStore } from '../../gateway/src/stores/memory-concurrency-store.js';
+import { MemoryRateLimitStore } from '../../gateway/src/stores/memory-rate-limit-store.js';
+import type { RateLimitStore } from '../../gateway/src/stores/rate-limit-store.js';
 
 const all = (p: LimitPlan) => [...p.admission, ...p.items];
+const memoryLimits = () => new RateLimits(new MemoryRateLimitStore(), new MemoryConcurrencyStore());
 
 const limits: LimitsPolicy = {
   mode: 'enforce',
@@ -57,7 +60,7 @@ describe('limit plan (pure)', () => {
 
 describe('rate limits', () => {
   test('exact under concurrency: with a quota of L and N ≫ L simultaneous requests, exactly L pass', async () => {
-    const rl = new RateLimits(new MemoryRateLimitStore());
+    const rl = memoryLimits();
     const L = 37;
     const plan = [{ name: 'requests' as const, key: 'user:x', quota: L, windowS: 60, cost: 1 }];
     const outcomes = await Promise.all(Array.from({ length: 500 }, () => rl.charge(plan)));
@@ -67,7 +70,7 @@ describe('rate limits', () => {
   });
 
   test('batch cost: a quota of 100 items admits 3 batches of 32 and refuses the fourth', async () => {
-    const rl = new RateLimits(new MemoryRateLimitStore());
+    const rl = memoryLimits();
     const plan = [{ name: 'items' as const, key: 'k', quota: 100, windowS: 60, cost: 32 }];
     const results = [];
     for (let i = 0; i < 4; i++) results.push((await rl.charge(plan)).ok);
@@ -75,7 +78,7 @@ describe('rate limits', () => {
   });
 
   test('all or nothing: a request refused on items gives back the request point it took', async () => {
-    const rl = new RateLimits(new MemoryRateLimitStore());
+    const rl = memoryLimits();
     const plan = (items: number) => [
       { name: 'requests' as const, key: 'k', quota: 3, windowS: 60, cost: 1 },
       { name: 'items' as const, key: 'k', quota: 10, windowS: 60, cost: items },
@@ -88,7 +91,7 @@ describe('rate limits', () => {
   });
 
   test('IETF RateLimit headers name each quota, what remains and when it resets', async () => {
-    const rl = new RateLimits(new MemoryRateLimitStore());
+    const rl = memoryLimits();
     const out = await rl.charge(all(planLimits(limits, alice, 'x', { model: 'mnist', items: 8 })));
     assert.ok(out.ok);
     const headers = rateLimitHeaders(out.states);
@@ -96,8 +99,29 @@ describe('rate limits', () => {
     assert.match(headers.ratelimit, /^"requests";r=49;t=(59|60), "items";r=492;t=(59|60), "model_items";r=192;t=(59|60)$/);
   });
 
+  test('a failing counter store: the outcome says so, and what was already taken is given back', async () => {
+    const counters = new MemoryRateLimitStore();
+    const failing: RateLimitStore = {
+      kind: 'failing',
+      consume: (key, cost, quota) => (key.startsWith('items:') ? Promise.reject(new Error('store down')) : counters.consume(key, cost, quota)),
+      refund: (key, cost, quota) => counters.refund(key, cost, quota),
+      get: (key, quota) => counters.get(key, quota),
+      close: () => counters.close(),
+    };
+    const rl = new RateLimits(failing, new MemoryConcurrencyStore());
+    const plan = [
+      { name: 'requests' as const, key: 'k', quota: 3, windowS: 60, cost: 1 },
+      { name: 'items' as const, key: 'k', quota: 10, windowS: 60, cost: 2 },
+    ];
+    const out = await rl.charge(plan);
+    assert.ok(!out.ok && out.reason === 'store' && (out.error as Error).message === 'store down');
+    const oks = [];
+    for (let i = 0; i < 4; i++) oks.push((await rl.charge(plan.slice(0, 1))).ok);
+    assert.deepEqual(oks, [true, true, true, false], 'the request point was given back');
+  });
+
   test('concurrency: a slot per request in flight, released exactly once', async () => {
-    const rl = new RateLimits(new MemoryRateLimitStore());
+    const rl = memoryLimits();
     const a = await rl.acquire('k', 2);
     const b = await rl.acquire('k', 2);
     assert.ok(a && b);

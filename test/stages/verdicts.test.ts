@@ -10,7 +10,8 @@ import type { Principal } from '../../gateway/src/auth/principal.js';
 import { createContext, type RequestContext } from '../../gateway/src/context.js';
 import { VigilError } from '../../gateway/src/errors.js';
 import { GlobalBounds } from '../../gateway/src/limits/global-bounds.js';
-import { MemoryRateLimitStore } from '../../gateway/src/limits/limiter-store.js';
+import { MemoryConcurrencyStore } from '../../gateway/src/stores/memory-concurrency-store.js';
+import { MemoryRateLimitStore } from '../../gateway/src/stores/memory-rate-limit-store.js';
 import { RateLimits } from '../../gateway/src/limits/rate-limits.js';
 import type { ServedVersion } from '../../gateway/src/model-registry.js';
 import { createPipeline, type StageLists } from '../../gateway/src/pipeline.js';
@@ -75,13 +76,13 @@ describe('stage verdicts', () => {
     assert.equal(createAuditHealthStage({ healthy: false }).run(ctxOf('/v2/health/live')), undefined, 'liveness never depends on the audit disk');
   });
 
-  test('quarantine: a quarantined caller is refused with its reason and Retry-After', () => {
+  test('quarantine: a quarantined caller is refused with its reason and Retry-After', async () => {
     const q = new Quarantine();
-    q.add('user:alice', 60, 'profile:z2_mean');
-    const r = only(createQuarantineStage(q).run(ctxOf('/v2', { principal: alice })) as Verdict);
+    await q.add('user:alice', 60, 'profile:z2_mean');
+    const r = only(await createQuarantineStage(q).run(ctxOf('/v2', { principal: alice })));
     assert.deepEqual(pick(r), ['PRINCIPAL_QUARANTINED', 'quarantine:profile:z2_mean']);
     assert.ok(Number(r.error.headers['retry-after']) > 0);
-    assert.equal(createQuarantineStage(q).run(ctxOf('/v2', { principal: { ...alice, id: 'user:bob' } })), undefined);
+    assert.equal(await createQuarantineStage(q).run(ctxOf('/v2', { principal: { ...alice, id: 'user:bob' } })), undefined);
   });
 
   test('select-version: the version asked for, else the highest being served, else none', () => {
@@ -111,7 +112,7 @@ describe('stage verdicts', () => {
 
   test('admit: a caller past its concurrency is refused before any quota is charged; in shadow mode only recorded', async () => {
     const rules = (mode: string) => ({ version: 1, mode: 'enforce', roles: { analyst: 'a' }, grants: [], limits: { mode, roles: { analyst: { requests_per_minute: 100, concurrency: 1 } } } });
-    const limits = new RateLimits(new MemoryRateLimitStore());
+    const limits = new RateLimits(new MemoryRateLimitStore(), new MemoryConcurrencyStore());
     const stage = createAdmitStage(policy(rules('enforce')), limits, silent);
     const first = ctxOf('/v2', { principal: alice });
     assert.equal(await stage.run(first), undefined);

@@ -1,7 +1,9 @@
 // The state seam of the extraction detector. Per key (`${principal}\u0000${model}`) it holds PRADA's
 // growing sets and distance history plus the windows of the simpler signals. The state is plain
 // data (numbers, arrays, Float32Array vectors; structuredClone-able) so a shared store (e.g. Redis,
-// for replicas) can serialise it; methods may return promises for the same reason.
+// for replicas) can serialise it; every method returns a promise for the same reason. The gateway
+// picks the store from its config (`screening.store`, gateway/src/stores/create-stores.ts);
+// test/contracts/extraction-store.contract.ts is what every store must pass.
 
 /** One class's PRADA growing set G_c. */
 export interface GrowingSet {
@@ -45,14 +47,19 @@ export function extractionKey(principal: string, model: string): string {
 }
 
 export interface ExtractionStore {
+  /** The config kind that selects this store (`screening.store.kind` in the gateway's config). */
+  readonly kind: string;
   /**
-   * Runs `fn` on the key's state (a fresh emptyState() if absent) and keeps the result. Updates of
-   * one key must not interleave: a shared store has to serialise them (lock, or WATCH/MULTI and retry).
+   * Runs `fn` on the key's state (a fresh emptyState() if absent), keeps what it made of it and
+   * resolves to `fn`'s result. Updates of one key must not interleave or be lost: a shared store
+   * has to serialise them (lock, or WATCH/MULTI and retry, which may run `fn` more than once).
    */
-  update<T>(key: string, fn: (state: ExtractionState) => T): T | Promise<T>;
-  delete(key: string): void | Promise<void>;
+  update<T>(key: string, fn: (state: ExtractionState) => T): Promise<T>;
+  delete(key: string): Promise<void>;
   /** Number of keys held. */
-  size(): number | Promise<number>;
+  size(): Promise<number>;
+  /** Lets go of connections and timers; memory stores have none. */
+  close(): Promise<void>;
 }
 
 export interface MemoryStoreOptions {
@@ -67,6 +74,7 @@ export interface MemoryStoreOptions {
  * maxPrincipals × maxSamplesPerPrincipal × features × 4 bytes (defaults, 784 features: ~157 MB).
  */
 export class MemoryExtractionStore implements ExtractionStore {
+  readonly kind = 'memory';
   readonly maxPrincipals: number;
   readonly maxSamplesPerPrincipal: number;
   // A Map iterates in insertion order: re-inserting on access makes its first key the LRU one.
@@ -78,8 +86,8 @@ export class MemoryExtractionStore implements ExtractionStore {
     if (!(this.maxPrincipals >= 1) || !(this.maxSamplesPerPrincipal >= 1)) throw new Error('MemoryExtractionStore: bounds must be >= 1');
   }
 
-  // Synchronous on purpose: the detector awaits it anyway, and a plain call keeps the hot path cheap.
-  update<T>(key: string, fn: (state: ExtractionState) => T): T {
+  // `fn` runs synchronously inside, so updates of one key never interleave.
+  async update<T>(key: string, fn: (state: ExtractionState) => T): Promise<T> {
     let state = this.states.get(key);
     if (state) this.states.delete(key);
     else state = emptyState();
@@ -90,13 +98,15 @@ export class MemoryExtractionStore implements ExtractionStore {
     return result;
   }
 
-  delete(key: string): void {
+  async delete(key: string): Promise<void> {
     this.states.delete(key);
   }
 
-  size(): number {
+  async size(): Promise<number> {
     return this.states.size;
   }
+
+  async close(): Promise<void> {}
 }
 
 /**

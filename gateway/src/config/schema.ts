@@ -38,6 +38,21 @@ const issuerSchema = z
   .transform((i) => ({ ...i, roles_claim_format: i.roles_claim_format ?? (i.roles_claim === 'scope' || i.roles_claim === 'scp' ? ('space_separated' as const) : ('array' as const)) }));
 const ms = z.number().int().min(1);
 
+/** Where a kind of shared state is kept (gateway/src/stores/create-stores.ts builds them): `memory`, in this process. */
+export const STORE_KINDS = ['memory'] as const;
+export type StoreKind = (typeof STORE_KINDS)[number];
+
+function storeSchema(what: string) {
+  return z
+    .object({
+      kind: z
+        .enum(STORE_KINDS, { error: (issue) => `unknown store kind ${JSON.stringify(issue.input)} for ${what}; the kinds are: ${STORE_KINDS.join(', ')}` })
+        .default('memory'),
+    })
+    .strict()
+    .prefault({});
+}
+
 /** One anomaly rule's knobs; defaults from RULE_DEFAULTS (gateway/src/alerts/alert-rules.ts). */
 function alertRule(d: Readonly<AlertRuleConfig>) {
   return z
@@ -139,9 +154,25 @@ export const configSchema = z
             /** Failures from one address, whatever identities it claims, before the address is blocked. */
             address_block_after: z.number().int().min(1).default(100),
             block_s: z.number().int().min(1).default(300),
+            /** Where the failure counters and blocks are kept. */
+            store: storeSchema('the auth-failure counters'),
           })
           .strict()
           .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** Rate limits: where the counters and in-flight slots are kept (the quotas themselves are in the policy file). */
+    limits: z
+      .object({
+        store: storeSchema('the rate-limit counters and in-flight slots'),
+      })
+      .strict()
+      .prefault({}),
+    /** Detector screening: where quarantined callers and the extraction detector's per-caller state are kept. */
+    screening: z
+      .object({
+        store: storeSchema('the quarantines and the extraction state'),
       })
       .strict()
       .prefault({}),
@@ -150,14 +181,6 @@ export const configSchema = z
         file: z.string().default('policies/vigil-policy.yaml'),
         /** Reload when the file changes: validate, then swap; an invalid file keeps the last good policy. */
         watch: z.boolean().default(true),
-      })
-      .strict()
-      .prefault({}),
-    /** Where the policy's quotas and concurrency slots are counted. */
-    limits: z
-      .object({
-        /** memory: in this process. A shared store for replicas (Redis) is its own issue. */
-        store: z.object({ kind: z.enum(['memory']).default('memory') }).strict().prefault({}),
       })
       .strict()
       .prefault({}),

@@ -1,5 +1,6 @@
+import type { ConcurrencyStore } from '../stores/concurrency-store.js';
+import type { ConsumeResult, Quota, RateLimitStore } from '../stores/rate-limit-store.js';
 import type { Charge } from './limit-plan.js';
-import type { Release, RateLimitStore } from './limiter-store.js';
 
 /** Where a quota stands after a charge: for the RateLimit headers. */
 export interface QuotaState {
@@ -15,50 +16,65 @@ export type LimitOutcome =
 
 /**
  * Charges a request's quotas: all of them or none (a refused request gives back every point it
- * took, so one refused on items does not also eat a request point). The store counts; this
- * decides against each quota.
+ * took, so one refused on items does not also eat a request point). Counting is done by the
+ * counter store (`limits.store`), exact under concurrency; in-flight slots by the slot store.
  */
 export class RateLimits {
-  constructor(private readonly store: RateLimitStore) {}
+  constructor(
+    private readonly counters: RateLimitStore,
+    private readonly slots: ConcurrencyStore,
+  ) {}
 
   async charge(charges: Charge[]): Promise<LimitOutcome> {
-    const taken: Charge[] = [];
-    const states: QuotaState[] = [];
+    const taken: { charge: Charge; res: ConsumeResult }[] = [];
     for (const charge of charges) {
-      let count;
+      let res: ConsumeResult;
       try {
-        count = await this.store.add(counterKey(charge), charge.cost, charge.windowS);
+        res = await this.counters.consume(counterKey(charge), charge.cost, quotaOf(charge));
       } catch (err) {
-        await this.refund(taken);
+        await this.giveBack(taken.map((t) => t.charge));
         return { ok: false, reason: 'store', error: err, states: [] };
       }
-      taken.push(charge);
-      if (count.consumed > charge.quota) {
-        // Refused: every point this request took is given back, this charge's too.
-        await this.refund(taken);
-        const retryAfterS = Math.max(1, Math.ceil(count.msBeforeReset / 1000));
-        const given = states.map((s) => ({ ...s, remaining: s.remaining + s.charge.cost }));
-        return { ok: false, reason: 'quota', charge, retryAfterS, states: [...given, { charge, remaining: charge.quota - (count.consumed - charge.cost), resetMs: count.msBeforeReset }] };
+      if (!res.ok) {
+        // A refused consume takes nothing; a refused request costs nothing.
+        await this.giveBack(taken.map((t) => t.charge));
+        const retryAfterS = Math.max(1, Math.ceil(res.resetMs / 1000));
+        // What is left once this request's points are given back.
+        const states = [
+          ...taken.map(({ charge: c, res: r }) => ({ charge: c, remaining: r.remaining + c.cost, resetMs: r.resetMs })),
+          { charge, remaining: res.remaining, resetMs: res.resetMs },
+        ];
+        return { ok: false, reason: 'quota', charge, retryAfterS, states };
       }
-      states.push({ charge, remaining: charge.quota - count.consumed, resetMs: count.msBeforeReset });
+      taken.push({ charge, res });
     }
-    return { ok: true, states };
+    return { ok: true, states: taken.map(({ charge, res }) => ({ charge, remaining: res.remaining, resetMs: res.resetMs })) };
   }
 
   /** Gives back charges already taken (a request refused at a later step costs nothing). */
   async refund(charges: Charge[]): Promise<void> {
-    await Promise.all(charges.map((c) => this.store.refund(counterKey(c), c.cost, c.windowS).catch(() => undefined)));
+    await this.giveBack(charges);
   }
 
-  /** Takes an in-flight slot; the caller must call the returned release once the request ends. */
-  acquire(key: string, max: number): Promise<Release | undefined> {
-    return this.store.acquireSlot(`slots:${key}`, max);
+  /** Takes an in-flight slot; the caller must call the returned release once the request ends (again is harmless). */
+  async acquire(key: string, max: number): Promise<(() => void) | undefined> {
+    const lease = await this.slots.acquire(key, max);
+    if (!lease) return undefined;
+    return () => void this.slots.release(lease).catch(() => undefined);
+  }
+
+  private async giveBack(charges: Charge[]): Promise<void> {
+    await Promise.all(charges.map((c) => this.counters.refund(counterKey(c), c.cost, quotaOf(c)).catch(() => undefined)));
   }
 }
 
-/** A quota's counter: a changed quota or window (a policy reload) starts a fresh count, as before. */
-function counterKey(c: Charge): string {
-  return `${c.name}:${c.quota}:${c.windowS}:${c.key}`;
+/** One counter per quota and key: the quota is part of the key, so a policy change starts new counters. */
+function counterKey(charge: Charge): string {
+  return `${charge.name}:${charge.quota}:${charge.windowS}:${charge.key}`;
+}
+
+function quotaOf(charge: Charge): Quota {
+  return { points: charge.quota, windowMs: charge.windowS * 1000 };
 }
 
 /**

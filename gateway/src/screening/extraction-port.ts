@@ -1,15 +1,15 @@
 import type { Finding } from '../../../detectors/src/finding.js';
-import { EXTRACTION_DEFAULTS, ExtractionDetector, extractionKey, MemoryExtractionStore, type ExtractionStore } from '../../../detectors/src/extraction/index.js';
+import { EXTRACTION_DEFAULTS, ExtractionDetector, extractionKey, type ExtractionStore } from '../../../detectors/src/extraction/index.js';
 import type { ModelScreening } from './model-screening.js';
 import type { AnsweredRow, ExtractionPort } from './screen-answer.js';
 
 /**
  * The extraction detector as the gateway uses it: one detector per model version (its knobs come
- * from model.yaml), all on one store, keyed by principal and model. Each answered row is one
+ * from model.yaml), all on one store (`screening.store`), keyed by principal and model. Each answered row is one
  * query. Per request it reports, for each signal, the worst of its rows; and only the anomalous
  * signals, since a clean query-pattern verdict on every request would only swell the audit log.
  */
-export function createExtractionPort(store: ExtractionStore = new MemoryExtractionStore({ maxPrincipals: 64, maxSamplesPerPrincipal: 256 })): ExtractionPort {
+export function createExtractionPort(store: ExtractionStore): ExtractionPort {
   const detectors = new Map<string, ExtractionDetector>();
   return {
     async observe(principal: string, model: string, rows: AnsweredRow[], screening: ModelScreening): Promise<Finding[]> {

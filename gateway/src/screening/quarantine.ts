@@ -1,53 +1,28 @@
+import { MemoryQuarantineStore } from '../stores/memory-quarantine-store.js';
+import type { QuarantineStore } from '../stores/quarantine-store.js';
+
 /**
- * Principals refused for a while because a detector's policy action said so. In memory, bounded:
- * past `maxEntries` the entry closest to expiry goes first (it would be released soonest anyway).
+ * Principals refused for a while because a detector's policy action said so, in whole seconds as
+ * the policy and Retry-After count them. Kept by the quarantine store (`screening.store`); the
+ * memory one is bounded, evicting the entry closest to expiry first.
  */
 export class Quarantine {
-  private readonly until = new Map<string, { untilMs: number; reason: string }>();
+  constructor(private readonly store: QuarantineStore = new MemoryQuarantineStore()) {}
 
-  constructor(
-    private readonly maxEntries = 100_000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  add(principal: string, seconds: number, reason: string): number {
-    const untilMs = this.now() + seconds * 1000;
-    const existing = this.until.get(principal);
-    // A second finding never shortens a quarantine.
-    if (existing && existing.untilMs >= untilMs) return existing.untilMs;
-    if (!existing && this.until.size >= this.maxEntries) this.evictOne();
-    this.until.set(principal, { untilMs, reason });
-    return untilMs;
+  /** Quarantines `principal` for `seconds`; a second finding never shortens a quarantine. Resolves to when it ends (ms). */
+  add(principal: string, seconds: number, reason: string): Promise<number> {
+    return this.store.add(principal, seconds * 1000, reason);
   }
 
   /** The quarantine in force for this principal (with whole seconds left, at least 1), or undefined. */
-  check(principal: string): { secondsLeft: number; reason: string } | undefined {
-    const entry = this.until.get(principal);
+  async check(principal: string): Promise<{ secondsLeft: number; reason: string } | undefined> {
+    const entry = await this.store.check(principal);
     if (!entry) return undefined;
-    const left = entry.untilMs - this.now();
-    if (left <= 0) {
-      this.until.delete(principal);
-      return undefined;
-    }
-    return { secondsLeft: Math.max(1, Math.ceil(left / 1000)), reason: entry.reason };
+    return { secondsLeft: Math.max(1, Math.ceil(entry.msLeft / 1000)), reason: entry.reason };
   }
 
-  /** Principals quarantined right now (expired entries are dropped on the way). */
-  active(): number {
-    const now = this.now();
-    for (const [k, v] of this.until) if (v.untilMs <= now) this.until.delete(k);
-    return this.until.size;
-  }
-
-  private evictOne(): void {
-    let soonest: string | undefined;
-    let at = Infinity;
-    for (const [k, v] of this.until) {
-      if (v.untilMs < at) {
-        at = v.untilMs;
-        soonest = k;
-      }
-    }
-    if (soonest !== undefined) this.until.delete(soonest);
+  /** Principals quarantined right now. */
+  active(): Promise<number> {
+    return this.store.active();
   }
 }

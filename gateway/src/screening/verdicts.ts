@@ -28,7 +28,7 @@ export function callerKey(ctx: RequestContext): string {
  * and a quarantine's refusal comes first. Without a policy section (test doubles) every finding is
  * only recorded.
  */
-export function findingVerdicts(ctx: RequestContext, findings: Finding[], actions: DetectorActions | undefined, quarantine: Quarantine): Refusal[] {
+export async function findingVerdicts(ctx: RequestContext, findings: Finding[], actions: DetectorActions | undefined, quarantine: Quarantine): Promise<Refusal[]> {
   const screen = (ctx.screen ??= { batch: null, findings: [], ran: [] });
   const quarantines: Refusal[] = [];
   const blocks: Refusal[] = [];
@@ -43,7 +43,7 @@ export function findingVerdicts(ctx: RequestContext, findings: Finding[], action
     const by = `detector:${f.detector}`;
     if (action === 'quarantine' && actions) {
       const seconds = actions.quarantine_seconds;
-      if (mode === 'enforce') quarantine.add(callerKey(ctx), seconds, `${f.detector}:${f.signal}`);
+      if (mode === 'enforce') await quarantine.add(callerKey(ctx), seconds, `${f.detector}:${f.signal}`);
       quarantines.push(refuse(new VigilError('PRINCIPAL_QUARANTINED', `${message}; this caller is quarantined for ${seconds} s`, { 'retry-after': String(seconds) }), by, mode));
     } else {
       blocks.push(refuse(new VigilError(code, `${message} (${f.signal}${f.detail ? `: ${f.detail}` : ''})`), by, mode));

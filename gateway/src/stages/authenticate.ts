@@ -20,7 +20,7 @@ export function createAuthenticateStage(deps: { jwt: JwtAuthenticator; policy: P
     name: 'authenticate',
     async run(ctx: RequestContext) {
       try {
-        deps.throttle.assertNotBlocked(ctx.source, () => claimedIdentity(ctx.req));
+        await deps.throttle.assertNotBlocked(ctx.source, () => claimedIdentity(ctx.req));
         ctx.principal = await principalOfRequest(ctx.req, deps.jwt, deps.policy);
       } catch (err) {
         if (!(err instanceof VigilError)) throw err;

@@ -8,8 +8,8 @@ import { refuse, type Stage } from '../stage.js';
 export function createQuarantineStage(quarantine: Quarantine): Stage {
   return {
     name: 'quarantine',
-    run(ctx: RequestContext) {
-      const entry = quarantine.check(callerKey(ctx));
+    async run(ctx: RequestContext) {
+      const entry = await quarantine.check(callerKey(ctx));
       if (!entry) return;
       const seconds = entry.secondsLeft;
       return refuse(

@@ -16,7 +16,7 @@ import type { Stage } from '../stage.js';
 export function createScreenStage(policy: PolicySource, quarantine: Quarantine): Stage<TargetContext> {
   return {
     name: 'screen',
-    run(ctx) {
+    async run(ctx) {
       const body = ctx.body;
       if (!body?.request) return;
       const { request } = body;

@@ -160,8 +160,8 @@ export class VigilMetrics {
   }
 
   /** Principals in quarantine, read at scrape time. */
-  observeQuarantine(count: () => number): void {
-    this.provider.getMeter('vigil').createObservableGauge('vigil.principals.quarantined', { description: 'Principals quarantined right now' }).addCallback((r) => r.observe(count()));
+  observeQuarantine(count: () => Promise<number>): void {
+    this.provider.getMeter('vigil').createObservableGauge('vigil.principals.quarantined', { description: 'Principals quarantined right now' }).addCallback(async (r) => r.observe(await count()));
   }
 
   /** Alert counters at 0 for each rule (state firing), so increase() sees the first alert. */
