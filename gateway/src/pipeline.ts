@@ -146,9 +146,9 @@ async function judge(stage: Stage, ctx: RequestContext): Promise<void> {
     // Most stages are synchronous: await only real promises, sparing a microtask hop each.
     verdict = pending instanceof Promise ? await pending : pending;
   } catch (err) {
-    // Thrown from deeper code (a parser, the registry), or a bug: still this stage's refusal.
+    // Thrown from deeper code (a parser, the registry), or a bug: refused at this stage. The audit
+    // record's rule stays the one that decided (the policy's), as no rule refused it.
     ctx.refusedAt ??= stage.name;
-    if (err instanceof VigilError) ctx.refusedBy ??= `stage:${stage.name}`;
     throw err;
   }
   if (!verdict) return;

@@ -19,7 +19,8 @@ export type Verdict = Refusal | readonly Refusal[] | undefined | void;
  * itself (setting `answered`). It says no by returning a refusal with its rule and mode: the
  * runner applies enforce and shadow modes, records who refused, names the stage's span and labels
  * the rejection metric by `name`, which is also its file's name under stages/. A VigilError thrown
- * while it runs (a parser, a validation, the registry) is its refusal under the rule `stage:<name>`.
+ * while it runs (a parser, a validation, the registry) is a refusal at this stage with no rule of
+ * its own (the audit record keeps the policy's).
  */
 export interface Stage<C extends RequestContext = RequestContext> {
   readonly name: string;

@@ -110,6 +110,15 @@ describe('stage verdicts', () => {
     assert.equal(only(shadow.run(Object.assign(ctxOf(), { route, principal: alice, version: '2' })) as Verdict).mode, 'shadow');
   });
 
+  test('admit: a failing slot store follows on_store_failure, never a 500', async () => {
+    const rules = (mode: string, onFailure: string) => ({ version: 1, roles: { analyst: 'a' }, grants: [], limits: { mode, on_store_failure: onFailure, roles: { analyst: { requests_per_minute: 100, concurrency: 1 } } } });
+    const failing = { acquire: async () => { throw new Error('store down'); } } as unknown as RateLimits;
+    const closed = only(await createAdmitStage(policy(rules('enforce', 'fail_closed')), failing, silent).run(ctxOf('/v2', { principal: alice })));
+    assert.deepEqual([...pick(closed), closed.mode], ['LIMITER_UNAVAILABLE', 'limit:store', 'enforce']);
+    const open = only(await createAdmitStage(policy(rules('enforce', 'fail_open')), failing, silent).run(ctxOf('/v2', { principal: alice })));
+    assert.deepEqual([open.rule, open.mode], ['limit:store-failed', 'shadow']);
+  });
+
   test('admit: a caller past its concurrency is refused before any quota is charged; in shadow mode only recorded', async () => {
     const rules = (mode: string) => ({ version: 1, mode: 'enforce', roles: { analyst: 'a' }, grants: [], limits: { mode, roles: { analyst: { requests_per_minute: 100, concurrency: 1 } } } });
     const limits = new RateLimits(new MemoryRateLimitStore(), new MemoryConcurrencyStore());
@@ -133,9 +142,14 @@ describe('stage verdicts', () => {
     const e = poolError(400, Buffer.from(JSON.stringify({ error: 'shape', code: 'SHAPE_MISMATCH' })));
     assert.deepEqual([e.code, e.status, e.message], ['SHAPE_MISMATCH', 400, 'shape']);
     assert.equal(poolError(500, Buffer.from(JSON.stringify({ error: 'boom', code: 'INFERENCE_FAILED' }))).code, 'INFERENCE_FAILED');
-    const unknown = poolError(500, Buffer.from(JSON.stringify({ error: 'x'.repeat(5000), code: 'SOMETHING_ELSE' })));
-    assert.deepEqual([unknown.code, unknown.status, unknown.message.length], ['POOL_ERROR', 502, 512]);
-    assert.equal(poolError(502, Buffer.from('<html>')).message, 'the model pool answered 502');
+    assert.equal(poolError(400, Buffer.from(JSON.stringify({ error: 'x'.repeat(5000), code: 'SHAPE_MISMATCH' }))).message.length, 512);
+    // A pool cannot speak for the gateway: codes it never sends, or a status that does not match, are POOL_ERROR.
+    for (const [status, code] of [[500, 'SOMETHING_ELSE'], [500, 'AUDIT_UNAVAILABLE'], [400, 'AUTHENTICATION_REQUIRED'], [404, 'ROUTE_NOT_FOUND'], [500, 'SHAPE_MISMATCH']] as const) {
+      const e = poolError(status, Buffer.from(JSON.stringify({ error: 'log in again at http://evil', code })));
+      assert.deepEqual([e.code, e.status], ['POOL_ERROR', 502], `${status} ${code}`);
+      assert.doesNotMatch(e.message, /evil/);
+    }
+    assert.equal(poolError(502, Buffer.from('<html>')).code, 'POOL_ERROR');
   });
 });
 
@@ -176,12 +190,12 @@ describe('the runner', () => {
     assert.equal(after, false, 'no stage runs after an enforced refusal');
   });
 
-  test('a VigilError thrown inside a stage is its refusal under stage:<name>; any other error is a 500 placed at the stage', async () => {
+  test('a VigilError thrown inside a stage is refused at that stage with no rule of its own; any other error is a 500 placed at the stage', async () => {
     const parse: Stage = { name: 'body', run: () => { throw new VigilError('INVALID_JSON', 'bad'); } };
     const { handle, sent } = harness([parse, answer]);
     const r = req();
     const ctx = await handle(r, new ServerResponse(r));
-    assert.deepEqual([ctx.refusedBy, ctx.refusedAt, sent[0].code], ['stage:body', 'body', 'INVALID_JSON']);
+    assert.deepEqual([ctx.refusedBy, ctx.refusedAt, sent[0].code], [undefined, 'body', 'INVALID_JSON']);
     const bug: Stage = { name: 'screen', run: () => { throw new TypeError('oops'); } };
     const h2 = harness([bug, answer]);
     const r2 = req();

@@ -21,7 +21,13 @@ export function createAdmitStage(policy: PolicySource, limits: RateLimits, log: 
       const plan = planLimits(spec, ctx.principal, ctx.source, { items: 0 });
       let busy;
       if (plan.concurrency) {
-        const release = await limits.acquire(plan.concurrency.key, plan.concurrency.max);
+        let release;
+        try {
+          release = await limits.acquire(plan.concurrency.key, plan.concurrency.max);
+        } catch (error) {
+          // A slot store that fails is a limiter failure like a counter store's: on_store_failure, never a 500.
+          return limitVerdict(ctx, spec, { ok: false, reason: 'store', error, states: [] }, log);
+        }
         if (release) ctx.onClose(release);
         else busy = refuse(new VigilError('CONCURRENCY_LIMITED', `at most ${plan.concurrency.max} requests in flight for this caller`, { 'retry-after': '1' }), 'limit:concurrency', spec.mode);
         // Refused in enforce mode: no quota is charged for a request that never ran.

@@ -1,7 +1,7 @@
 import { context, propagation } from '@opentelemetry/api';
 import { BackendError, type Backend } from '../../../serving/src/backend.js';
 import type { RequestContext, TargetContext } from '../context.js';
-import { isErrorCode, VigilError } from '../errors.js';
+import { ERRORS, isErrorCode, VigilError, type ErrorCode } from '../errors.js';
 import { CLIENT_CLOSED_STATUS, type Responder } from '../respond.js';
 import { refuse, type Stage } from '../stage.js';
 
@@ -54,7 +54,8 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
       if (report.computeMs !== undefined) ctx.poolComputeSeconds = report.computeMs / 1000;
       if (report.queueMs !== undefined) ctx.poolQueueSeconds = report.queueMs / 1000;
       if (report.batchItems !== undefined) ctx.poolBatchItems = report.batchItems;
-      if (answer.status >= 400) return refuse(poolError(answer.status, answer.body), 'stage:proxy');
+      // Anything but 200 is a failure: a 1xx/3xx/other 2xx answer would skip screen-answer.
+      if (answer.status !== 200) return refuse(poolError(answer.status, answer.body), 'stage:proxy');
       ctx.answer = { status: answer.status, body: answer.body, screenReport: report.screen };
     },
   };
@@ -103,9 +104,18 @@ export function errorOf(err: BackendError, backend: Backend): VigilError {
 const MAX_POOL_MESSAGE = 512;
 
 /**
- * A pool's error answer as a catalogue error: its code when the catalogue has it (the pool
- * validates with the same code as the gateway), else POOL_ERROR. Its message is kept, bounded.
+ * The codes a pool answers with on its own (its validation repeats the gateway's): only these pass
+ * through, and only with the status the catalogue gives them. Any other code, or a status that does
+ * not match, would let a pool speak for the gateway (a 503 AUDIT_UNAVAILABLE, a 401 with a link):
+ * it becomes 502 POOL_ERROR with a fixed message.
  */
+const POOL_CODES = new Set<ErrorCode>([
+  'INVALID_INFERENCE_REQUEST', 'UNKNOWN_INPUT', 'MISSING_INPUT', 'DUPLICATE_INPUT', 'DATATYPE_MISMATCH', 'SHAPE_MISMATCH', 'BATCH_TOO_LARGE',
+  'ELEMENT_COUNT_MISMATCH', 'INVALID_ELEMENT', 'NON_FINITE_VALUE', 'VALUE_OUT_OF_RANGE', 'UNKNOWN_OUTPUT', 'FIELD_TOO_LARGE',
+  'INVALID_JSON', 'JSON_TOO_DEEP', 'BODY_TOO_LARGE', 'INFERENCE_FAILED',
+]);
+
+/** A pool's error answer as a catalogue error (see POOL_CODES); its message kept, bounded. */
 export function poolError(status: number, body: Buffer): VigilError {
   let code: unknown;
   let message: unknown;
@@ -114,6 +124,8 @@ export function poolError(status: number, body: Buffer): VigilError {
   } catch {
     // not JSON: a pool's failure all the same
   }
-  const text = typeof message === 'string' ? message.slice(0, MAX_POOL_MESSAGE) : `the model pool answered ${status}`;
-  return typeof code === 'string' && isErrorCode(code) ? new VigilError(code, text) : new VigilError('POOL_ERROR', text);
+  if (typeof code === 'string' && isErrorCode(code) && POOL_CODES.has(code) && ERRORS[code].status === status) {
+    return new VigilError(code, typeof message === 'string' ? message.slice(0, MAX_POOL_MESSAGE) : code);
+  }
+  return new VigilError('POOL_ERROR', `the model pool answered ${status} with no error vigil passes on`);
 }

@@ -18,13 +18,15 @@ export function routeTemplate(route: Route): string {
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 /**
  * Which part of vigil refused a request: the stage the runner recorded (its name, a small fixed
- * set of label values); 'client' for a client that left, 'audit' for an answer the audit log could
- * not record.
+ * set of label values); 'client' for a client that left, 'audit' for the audit log failing (also
+ * while answering another refusal), 'internal' for a bug.
  */
 function stageOf(ctx: RequestContext, code: string): string {
   if (code === 'CLIENT_CLOSED') return 'client';
-  if (ctx.refusedAt) return ctx.refusedAt;
   if (code === 'AUDIT_UNAVAILABLE') return 'audit';
+  // A bug (no rule refused it) keeps its own label, wherever it happened.
+  if (code === 'INTERNAL_ERROR' && !ctx.refusedBy) return 'internal';
+  if (ctx.refusedAt) return ctx.refusedAt;
   return 'unknown'; // a refusal outside any stage: visible on the dashboard, not hidden in another stage
 }
 
