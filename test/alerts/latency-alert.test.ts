@@ -21,7 +21,9 @@ test('a model version that suddenly answers far more slowly than its usual raise
   try {
     const auth = await vigil.auth(['admin'], 'load');
     const body = inferRequest('digits', [0]);
-    // Four clients back to back: many samples in every interval, well inside the admin quotas.
+    // Four clients, each pausing 50 ms between requests: about twenty samples in every interval,
+    // well inside the admin quotas. Unpaced clients fill the interval the freeze ends in with
+    // hundreds of fast answers, which dilute the four frozen ones below any fixed bar.
     // Statuses are collected, not asserted in the loops: a failed assertion must not leave them running.
     // fetch keeps its connections alive: a new connection per request at this rate runs into
     // the loopback's TIME_WAIT ports, which has nothing to do with what is tested here.
@@ -33,6 +35,7 @@ test('a model version that suddenly answers far more slowly than its usual raise
           .then(async (res) => (await res.arrayBuffer(), res.status))
           .catch((err: Error) => err.message);
         statuses.set(r, (statuses.get(r) ?? 0) + 1);
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
     });
     await new Promise((r) => setTimeout(r, 3_000)); // twelve intervals: past the warm-up, the usual learnt
