@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog, type AuditLogOptions } from '../gateway/src/audit/audit-log.js';
 import type { RequestAuditRecord } from '../gateway/src/audit/audit-record.js';
+import { auditLogOptions } from '../gateway/src/config/audit-options.js';
+import { configSchema } from '../gateway/src/config/schema.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 
@@ -61,9 +63,10 @@ interface Result {
   bytes: number;
 }
 
-async function measure(opts: Omit<AuditLogOptions, 'dir'>, concurrency: number): Promise<Result> {
+async function measure(opts: Partial<AuditLogOptions>, concurrency: number): Promise<Result> {
   const dir = await mkdtemp(join(tmpdir(), 'vigil-bench-audit-'));
-  const log = await AuditLog.open({ dir, ...opts });
+  // The gateway's defaults (the config schema's), with the mode's keys.
+  const log = await AuditLog.open({ ...auditLogOptions(configSchema.parse({}).audit, { hmacKey: undefined, signingKey: undefined }), ...opts, dir });
   // warm up
   for (let i = 0; i < 2000; i++) await log.append(record());
   const latencies: number[] = [];
@@ -92,7 +95,7 @@ async function measure(opts: Omit<AuditLogOptions, 'dir'>, concurrency: number):
 }
 
 const { privateKey } = generateKeyPairSync('ed25519');
-const modes: [string, Omit<AuditLogOptions, 'dir'>][] = [
+const modes: [string, Partial<AuditLogOptions>][] = [
   ['sha256, unsigned checkpoints', {}],
   ['HMAC + Ed25519 checkpoints', { hmacKey: randomBytes(32), signingKey: privateKey }],
 ];

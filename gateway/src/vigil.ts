@@ -14,6 +14,7 @@ import { createAlerting } from './alerts/alert-sinks.js';
 import { observeForAlerts } from './alerts/observe-for-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import { readHmacKeyFile, readSigningKeyFile } from './audit/chain.js';
+import { auditLogOptions } from './config/audit-options.js';
 import { AuthFailureThrottle } from './auth/auth-failure-throttle.js';
 import { loadOrCreateDevKey } from './auth/dev-signing-key.js';
 import { JwtAuthenticator } from './auth/jwt-authenticator.js';
@@ -98,19 +99,13 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   // Security parts first: if the policy, the audit log or the keys cannot be loaded, nothing starts.
   const policyStore = await PolicyStore.open(config.policy.file);
   const policy = policySourceOf(policyStore);
-  const audit = await AuditLog.open({
-    dir: config.audit.dir,
-    // The same loaders as `vigil audit verify`, so a log written with a key file verifies with it.
-    hmacKey: config.audit.hmac_key_file ? await readHmacKeyFile(config.audit.hmac_key_file) : undefined,
-    signingKey: config.audit.signing_key_file ? await readSigningKeyFile(config.audit.signing_key_file) : undefined,
-    maxFileBytes: config.audit.max_file_bytes,
-    checkpointEvery: { records: config.audit.checkpoint_every_records, ms: config.audit.checkpoint_every_ms },
-    appendTimeoutMs: config.audit.append_timeout_ms,
-    retention: {
-      maxAgeMs: config.audit.retention.max_age_days === undefined ? undefined : config.audit.retention.max_age_days * 86_400_000,
-      maxBytes: config.audit.retention.max_bytes,
-    },
-  });
+  // The same key loaders as `vigil audit verify`, so a log written with a key file verifies with it.
+  const audit = await AuditLog.open(
+    auditLogOptions(config.audit, {
+      hmacKey: config.audit.hmac_key_file ? await readHmacKeyFile(config.audit.hmac_key_file) : undefined,
+      signingKey: config.audit.signing_key_file ? await readSigningKeyFile(config.audit.signing_key_file) : undefined,
+    }),
+  );
   // An outage is one error line when it starts and one when it ends, however many requests it refuses.
   const auditOutage = new Episode<unknown>({
     quietMs: 10_000,

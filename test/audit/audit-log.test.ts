@@ -16,6 +16,7 @@ import type { AuditRecord, RequestAuditRecord } from '../../gateway/src/audit/au
 import { canonicalJson } from '../../gateway/src/audit/canonical.js';
 import { listLogFiles } from '../../gateway/src/audit/chain.js';
 import { verifyAudit } from '../../gateway/src/audit/verify.js';
+import { auditOptions } from '../helpers/audit-options.js';
 
 function request(i: number, o: Partial<RequestAuditRecord> = {}): RequestAuditRecord {
   const deny = i % 4 === 0;
@@ -84,7 +85,7 @@ describe('audit log writer', () => {
 
   test('a mixed sequence is chained, seq from 1, one canonical line each, and verifies', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open(auditOptions(dir));
     const batch: AuditRecord[] = [
       { type: 'admin', time: new Date().toISOString(), event: 'vigil.start', principal: 'vigil', outcome: 'ok', detail: { version: '0.1.0' } },
       request(1),
@@ -119,7 +120,7 @@ describe('audit log writer', () => {
 
   test('records keep call order, later changes to a record object do not leak in, bad records are refused', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open(auditOptions(dir));
     const mutable = request(7);
     const pending = Array.from({ length: 200 }, (_, i) => log.append(i === 7 ? mutable : request(i)));
     mutable.principal = 'user:changed-after-append';
@@ -136,7 +137,7 @@ describe('audit log writer', () => {
 
   test('group commit: appends made while a write is in flight go out together in one write()', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open(auditOptions(dir));
     await log.append(request(0)); // the file exists
     let writes = 0;
     const real = fs.write;
@@ -158,7 +159,7 @@ describe('audit log writer', () => {
 
   test('a busy event loop is not a hung disk: appends made before a stall longer than the deadline still land', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir, appendTimeoutMs: 100 });
+    const log = await AuditLog.open(auditOptions(dir, { appendTimeoutMs: 100 }));
     await log.append(request(0));
     // Three rounds: appends, then the loop held (as by large bodies parsed back to back) for 3× the
     // deadline, each at a different point of the write cycle.
@@ -176,7 +177,7 @@ describe('audit log writer', () => {
 
   test('rotation: files stay under maxFileBytes, the chain and seq continue across them', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir, maxFileBytes: 4096 });
+    const log = await AuditLog.open(auditOptions(dir, { maxFileBytes: 4096 }));
     for (let i = 0; i < 60; i++) await log.append(request(i));
     await Promise.all(Array.from({ length: 60 }, (_, i) => log.append(request(60 + i))));
     await log.close();
@@ -200,7 +201,7 @@ describe('audit log writer', () => {
   test('checkpoints every N records and every T ms, as events and lines, signed with Ed25519', async () => {
     const dir = freshDir();
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const log = await AuditLog.open({ dir, signingKey: privateKey, checkpointEvery: { records: 10, ms: 50 } });
+    const log = await AuditLog.open(auditOptions(dir, { signingKey: privateKey, checkpointEvery: { records: 10, ms: 50 } }));
     const events: Checkpoint[] = [];
     log.on('checkpoint', (cp) => events.push(cp));
     for (let i = 0; i < 25; i++) await log.append(request(i));
@@ -223,11 +224,11 @@ describe('audit log writer', () => {
 
   test('reopening continues the chain; a corrupt tail or a truncated log is refused, not restarted', async () => {
     const dir = freshDir();
-    let log = await AuditLog.open({ dir, maxFileBytes: 2048 });
+    let log = await AuditLog.open(auditOptions(dir, { maxFileBytes: 2048 }));
     for (let i = 0; i < 20; i++) await log.append(request(i));
-    await assert.rejects(AuditLog.open({ dir }), /already open in this process/);
+    await assert.rejects(AuditLog.open(auditOptions(dir)), /already open in this process/);
     await log.close();
-    log = await AuditLog.open({ dir, maxFileBytes: 2048 });
+    log = await AuditLog.open(auditOptions(dir, { maxFileBytes: 2048 }));
     assert.equal(log.status().seq, 20);
     for (let i = 20; i < 30; i++) await log.append(request(i));
     await log.close();
@@ -241,30 +242,30 @@ describe('audit log writer', () => {
     const newest = files.at(-1)!;
     const good = await readFile(newest.path, 'utf8');
     await writeFile(newest.path, good + '{"type":"request","ti');
-    await assert.rejects(AuditLog.open({ dir }), (e: unknown) => e instanceof AuditError && e.kind === 'open' && e.message.includes(newest.path) && /tail is corrupt/.test(e.message));
+    await assert.rejects(AuditLog.open(auditOptions(dir)), (e: unknown) => e instanceof AuditError && e.kind === 'open' && e.message.includes(newest.path) && /tail is corrupt/.test(e.message));
     // an edited last record: refuse
     await writeFile(newest.path, good.replace(/"principal":"user:alice"(?![\s\S]*"principal":"user:alice")/, '"principal":"user:eve"'));
-    await assert.rejects(AuditLog.open({ dir }), /does not match its hash/);
+    await assert.rejects(AuditLog.open(auditOptions(dir)), /does not match its hash/);
     // the last record removed: the checkpoint says 30, the log ends at 29
     await writeFile(newest.path, good.split('\n').slice(0, -2).join('\n') + '\n');
-    await assert.rejects(AuditLog.open({ dir }), /held 30 records but it ends at seq 29: the log was truncated/);
+    await assert.rejects(AuditLog.open(auditOptions(dir)), /held 30 records but it ends at seq 29: the log was truncated/);
     await writeFile(newest.path, good);
     // a different chain mode or key
-    await assert.rejects(AuditLog.open({ dir, hmacKey: Buffer.alloc(32, 7) }), /chained with plain sha256 but an HMAC key was given/);
-    await (await AuditLog.open({ dir })).close();
+    await assert.rejects(AuditLog.open(auditOptions(dir, { hmacKey: Buffer.alloc(32, 7) })), /chained with plain sha256 but an HMAC key was given/);
+    await (await AuditLog.open(auditOptions(dir))).close();
   });
 
   test('one writer per directory: a live writer, here or on another host, keeps it; a stale lock is taken over', async () => {
     const dir = freshDir();
-    await (await AuditLog.open({ dir })).close();
+    await (await AuditLog.open(auditOptions(dir))).close();
     const lock = join(dir, 'writer.lock');
     await writeFile(lock, JSON.stringify({ pid: process.ppid, host: hostname(), since: 'earlier' }));
-    await assert.rejects(AuditLog.open({ dir }), new RegExp(`held by another audit writer \\(pid ${process.ppid}`));
+    await assert.rejects(AuditLog.open(auditOptions(dir)), new RegExp(`held by another audit writer \\(pid ${process.ppid}`));
     await writeFile(lock, JSON.stringify({ pid: 4242, host: 'gw-2.example', since: 'earlier' }));
-    await assert.rejects(AuditLog.open({ dir }), /held by a writer on host gw-2\.example/);
+    await assert.rejects(AuditLog.open(auditOptions(dir)), /held by a writer on host gw-2\.example/);
     const minuteAgo = new Date(Date.now() - 60_000);
     await utimes(lock, minuteAgo, minuteAgo);
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open(auditOptions(dir));
     assert.equal(JSON.parse(await readFile(lock, 'utf8')).pid, process.pid);
     await log.close();
     await assert.rejects(readFile(lock), /ENOENT/, 'close releases it');
@@ -275,13 +276,13 @@ describe('audit log writer', () => {
     const moduleUrl = new URL('../../gateway/src/audit/audit-log.js', import.meta.url).href;
     const script = `
       const { AuditLog } = await import(${JSON.stringify(moduleUrl)});
-      const log = await AuditLog.open({ dir: ${JSON.stringify(dir)} });
+      const log = await AuditLog.open(${JSON.stringify(auditOptions(dir))});
       for (let i = 0; i < 5; i++) await log.append({ type: 'admin', time: new Date().toISOString(), event: 'test.' + i, principal: 'vigil', outcome: 'ok', detail: {} });
       process.kill(process.pid, 'SIGKILL');`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
     await once(child, 'exit');
     assert.ok((await readdir(dir)).includes('writer.lock'), 'the dead writer left its lock');
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open(auditOptions(dir));
     assert.equal(log.status().seq, 5);
     await log.append(request(6));
     await log.close();
@@ -294,7 +295,7 @@ describe('audit log writer', () => {
   test('HMAC mode: hashes are keyed, checkpoints HMAC-signed, and the key is needed to open and verify', async () => {
     const dir = freshDir();
     const key = Buffer.alloc(32, 0x5a);
-    const log = await AuditLog.open({ dir, hmacKey: key });
+    const log = await AuditLog.open(auditOptions(dir, { hmacKey: key }));
     for (let i = 0; i < 5; i++) await log.append(request(i));
     await log.close();
     const stored = await records(dir);
@@ -304,8 +305,8 @@ describe('audit log writer', () => {
     assert.equal(keyless.ok, false);
     assert.ok(keyless.findings.every((f) => f.kind === 'unverifiable'));
     assert.equal((await verifyAudit(dir, { hmacKey: Buffer.alloc(32, 1) })).findings.filter((f) => f.kind === 'edited').length, 5);
-    await assert.rejects(AuditLog.open({ dir }), /chained with an HMAC key but none was given/);
-    await assert.rejects(AuditLog.open({ dir, hmacKey: Buffer.alloc(32, 1) }), /written with another HMAC key/);
+    await assert.rejects(AuditLog.open(auditOptions(dir)), /chained with an HMAC key but none was given/);
+    await assert.rejects(AuditLog.open(auditOptions(dir, { hmacKey: Buffer.alloc(32, 1) })), /written with another HMAC key/);
   });
 
   describe('write failures: unhealthy, loud, nothing silently dropped', () => {
@@ -318,7 +319,7 @@ describe('audit log writer', () => {
 
     test('the fd closed underneath: append rejects, healthy goes false, then a later write succeeds and says what happened', async () => {
       const dir = freshDir();
-      const log = await AuditLog.open({ dir, retryMs: 100 });
+      const log = await AuditLog.open(auditOptions(dir, { retryMs: 100 }));
       const errors: AuditError[] = [];
       log.on('error', (e) => errors.push(e));
       for (let i = 0; i < 3; i++) await log.append(request(i));
@@ -351,7 +352,7 @@ describe('audit log writer', () => {
 
     test('the file removed underneath: detected, reported with the records lost, the chain continues in a new file and verify shows the hole', async () => {
       const dir = freshDir();
-      const log = await AuditLog.open({ dir, retryMs: 100, watchMs: 20 });
+      const log = await AuditLog.open(auditOptions(dir, { retryMs: 100, watchMs: 20 }));
       const errors: AuditError[] = [];
       log.on('error', (e) => errors.push(e));
       for (let i = 0; i < 4; i++) await log.append(request(i));
@@ -374,7 +375,7 @@ describe('audit log writer', () => {
 
     test('the directory removed: unhealthy until it can write again, in a recreated directory', async () => {
       const dir = freshDir();
-      const log = await AuditLog.open({ dir, retryMs: 50, watchMs: 20 });
+      const log = await AuditLog.open(auditOptions(dir, { retryMs: 50, watchMs: 20 }));
       log.on('error', () => {});
       await log.append(request(1));
       await rm(dir, { recursive: true });
@@ -401,7 +402,7 @@ describe('audit log writer', () => {
         await mkdir(dir);
         const filler = join(mnt, 'filler');
         await writeFile(filler, Buffer.alloc(16 * 1024));
-        log = await AuditLog.open({ dir, retryMs: 200 });
+        log = await AuditLog.open(auditOptions(dir, { retryMs: 200 }));
         const errors: AuditError[] = [];
         log.on('error', (e) => errors.push(e));
         const pad = 'x'.repeat(900);

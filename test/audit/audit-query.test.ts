@@ -11,6 +11,7 @@ import type { AuditRecord, RequestAuditRecord } from '../../gateway/src/audit/au
 import { listLogFiles, logFileName } from '../../gateway/src/audit/chain.js';
 import { parseTime, queryAudit, type AuditFilter } from '../../gateway/src/audit/query.js';
 import { filterOf } from '../../gateway/src/commands/audit-query.js';
+import { auditOptions } from '../helpers/audit-options.js';
 import { runCommandFunction } from '../helpers/run-node.js';
 
 const MIN = 60_000;
@@ -57,7 +58,7 @@ describe('audit query', () => {
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'vigil-audit-query-'));
     dir = join(root, 'audit');
-    const log = await AuditLog.open({ dir, maxFileBytes: 2048 });
+    const log = await AuditLog.open(auditOptions(dir, { maxFileBytes: 2048 }));
     const rs: AuditRecord[] = [
       req(120, { request_id: 'old-alice' }),
       req(90, { request_id: 'old-deny', principal: 'key:ci', decision: 'deny', rule: 'deny:ci-no-prod', code: 'FORBIDDEN', status: 403 }),
@@ -117,7 +118,7 @@ describe('audit query', () => {
 
   test('files wholly before --since are skipped without changing the answer', async () => {
     const d2 = join(root, 'aged');
-    const log = await AuditLog.open({ dir: d2, maxFileBytes: 1024 });
+    const log = await AuditLog.open(auditOptions(d2, { maxFileBytes: 1024 }));
     for (let i = 0; i < 6; i++) await log.append(req(3 * 24 * 60 + i, { request_id: `ancient-${i}` }));
     await log.append(req(2, { request_id: 'fresh' }));
     await log.close();

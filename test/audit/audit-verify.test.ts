@@ -11,6 +11,7 @@ import type { AuditRecord } from '../../gateway/src/audit/audit-record.js';
 import { canonicalEntries, canonicalJson } from '../../gateway/src/audit/canonical.js';
 import { listLogFiles, sealRecord, type Checkpoint } from '../../gateway/src/audit/chain.js';
 import { verifyAudit, type Finding, type VerifyReport } from '../../gateway/src/audit/verify.js';
+import { auditOptions } from '../helpers/audit-options.js';
 import { runCommandFunction } from '../helpers/run-node.js';
 
 
@@ -108,7 +109,7 @@ describe('audit verify', () => {
 
   async function makeLog(opts: { records?: number; maxFileBytes?: number; hmacKey?: Buffer; signingKey?: KeyObject } = {}): Promise<string> {
     const dir = join(root, `log-${++n}`);
-    const log = await AuditLog.open({ dir, maxFileBytes: opts.maxFileBytes, hmacKey: opts.hmacKey, signingKey: opts.signingKey, checkpointEvery: { records: 10, ms: 60_000 } });
+    const log = await AuditLog.open(auditOptions(dir, { maxFileBytes: opts.maxFileBytes, hmacKey: opts.hmacKey, signingKey: opts.signingKey, checkpointEvery: { records: 10, ms: 60_000 } }));
     const total = opts.records ?? 40;
     for (let i = 1; i <= total; i += 5) await Promise.all(Array.from({ length: Math.min(5, total - i + 1) }, (_, k) => log.append(record(i + k))));
     await log.close();

@@ -14,6 +14,7 @@ import type { AdminAuditRecord, RequestAuditRecord } from '../../gateway/src/aud
 import { canonicalJson } from '../../gateway/src/audit/canonical.js';
 import { checkpointSigner, listLogFiles, signCheckpoint, type Checkpoint, type CheckpointFile } from '../../gateway/src/audit/chain.js';
 import { verifyAudit, type VerifyReport } from '../../gateway/src/audit/verify.js';
+import { auditOptions } from '../helpers/audit-options.js';
 import { auditRecords, requestRecord } from '../helpers/audit-records.js';
 import { runVigil } from '../helpers/run-node.js';
 import { rawRequest, startTestVigil } from '../helpers/vigil-harness.js';
@@ -43,7 +44,7 @@ describe('hostile: checkpoints and retention over a long-lived log', () => {
   after(() => rm(root, { recursive: true, force: true }));
 
   async function write(records: number, opts: Partial<AuditLogOptions> = {}, dir = join(root, `log-${++n}`)): Promise<string> {
-    const log = await AuditLog.open({ dir, maxFileBytes: 4096, checkpointEvery: { records: 10, ms: 60_000 }, ...opts });
+    const log = await AuditLog.open(auditOptions(dir, { maxFileBytes: 4096, checkpointEvery: { records: 10, ms: 60_000 }, ...opts }));
     for (let i = 0; i < records; i += 10) await Promise.all(Array.from({ length: Math.min(10, records - i) }, (_, k) => log.append(request(i + k))));
     await log.close();
     return dir;

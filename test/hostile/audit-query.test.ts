@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AuditLog } from '../../gateway/src/audit/audit-log.js';
 import type { RequestAuditRecord } from '../../gateway/src/audit/audit-record.js';
+import { auditOptions } from '../helpers/audit-options.js';
 import { requestRecord } from '../helpers/audit-records.js';
 import { inferRequest } from '../helpers/heldout.js';
 import { spawnVigil, type VigilProcess } from '../helpers/vigil-process.js';
@@ -30,7 +31,7 @@ describe('hostile: GET /audit with pathological globs and malformed query string
     scratch = await mkdtemp(join(tmpdir(), 'vigil-hostile-query-'));
     const dir = join(scratch, 'audit');
     // A log already holding many long model names (and principals) before vigil starts on it.
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open(auditOptions(dir));
     for (let i = 0; i < STORED; i += 100) await Promise.all(Array.from({ length: 100 }, (_, k) => log.append(stored(i + k, i + k === 1234 ? `${'a'.repeat(60)}!` : LONG))));
     await log.close();
     vigil = await spawnVigil({ VIGIL_AUDIT_DIR: dir });

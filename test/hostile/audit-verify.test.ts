@@ -12,6 +12,7 @@ import type { AuditRecord, RequestAuditRecord } from '../../gateway/src/audit/au
 import { canonicalEntries, canonicalJson } from '../../gateway/src/audit/canonical.js';
 import { listLogFiles, sealRecord } from '../../gateway/src/audit/chain.js';
 import type { VerifyReport } from '../../gateway/src/audit/verify.js';
+import { auditOptions } from '../helpers/audit-options.js';
 import { requestRecord } from '../helpers/audit-records.js';
 import { runVigil } from '../helpers/run-node.js';
 
@@ -20,7 +21,7 @@ function request(i: number, o: Partial<RequestAuditRecord> = {}): RequestAuditRe
 }
 
 async function makeLog(dir: string, records: AuditRecord[]): Promise<string> {
-  const log = await AuditLog.open({ dir, checkpointEvery: { records: 1000, ms: 60_000 } });
+  const log = await AuditLog.open(auditOptions(dir, { checkpointEvery: { records: 1000, ms: 60_000 } }));
   for (const r of records) await log.append(r);
   await log.close();
   return (await listLogFiles(dir))[0].path;

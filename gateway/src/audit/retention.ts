@@ -1,6 +1,6 @@
 /**
  * Which log files retention removes: a pure decision over what the writer knows of its files.
- * The writer does the I/O (audit-log.ts): it records an `audit.retention` record and a
+ * The writer does the I/O (checkpointer.ts): it records an `audit.retention` record and a
  * checkpoint before it deletes anything, so `vigil audit verify` can tell a documented removal
  * from a deleted file.
  */

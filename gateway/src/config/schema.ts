@@ -196,6 +196,10 @@ export const configSchema = z
         checkpoint_every_ms: z.number().int().min(100).default(60_000),
         /** An append not written within this long fails the request closed and turns the log unhealthy (a hung disk). */
         append_timeout_ms: ms.default(2_000),
+        /** While the log is unhealthy, how often the writer tries to write again. */
+        retry_ms: ms.default(1_000),
+        /** How often the writer checks that its file is still on disk as written (and touches writer.lock: well under its 30 s staleness). */
+        watch_ms: ms.max(10_000).default(1_000),
         /** fail_closed: no audit record, no answer (503). fail_open only for evaluation. */
         on_failure: z.enum(['fail_closed', 'fail_open']).default('fail_closed'),
         /**
