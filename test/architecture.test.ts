@@ -8,8 +8,8 @@ import { test } from 'node:test';
 /** Top-level folder → the folders it may import from (besides itself). Down the README's Layout list. */
 const ALLOWED: Record<string, string[]> = {
   oip: [],
-  policies: ['oip'],
   detectors: ['oip'],
+  policies: ['oip', 'detectors'],
   serving: ['oip', 'detectors'],
   gateway: ['oip', 'policies', 'detectors', 'serving'],
   grafana: [],

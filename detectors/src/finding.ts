@@ -3,14 +3,12 @@
  * suspicious), the threshold it was held against, and the verdict. Pure data: it travels in the
  * audit record, the pool's response header and the metrics labels unchanged.
  */
-export const DETECTORS = ['structural', 'profile', 'squeeze', 'extraction'] as const;
-export type DetectorName = (typeof DETECTORS)[number];
-
 /** enforce: the policy's action applies. shadow: the finding is recorded, the request is never refused. */
 export type DetectorMode = 'enforce' | 'shadow';
 
 export interface Finding {
-  detector: DetectorName;
+  /** The detector's name, as in the registry (detectors/src/registry.ts). */
+  detector: string;
   /** Which check or signal of the detector produced the score (e.g. 'prada', 'median_2x2'). */
   signal: string;
   /** Higher is more suspicious. */
@@ -24,7 +22,7 @@ export interface Finding {
   detail?: string;
 }
 
-export function finding(detector: DetectorName, signal: string, score: number, threshold: number | null, extra: Pick<Finding, 'item' | 'detail'> = {}): Finding {
+export function finding(detector: string, signal: string, score: number, threshold: number | null, extra: Pick<Finding, 'item' | 'detail'> = {}): Finding {
   return { detector, signal, score, threshold, verdict: threshold !== null && score > threshold ? 'anomalous' : 'clean', ...extra };
 }
 
@@ -36,4 +34,9 @@ export function finding(detector: DetectorName, signal: string, score: number, t
 export interface ScreenBatch {
   features: number;
   rows: Float32Array[];
+}
+
+/** Scores travel in audit records and headers: six significant digits are plenty. */
+export function round(x: number): number {
+  return Number(x.toPrecision(6));
 }

@@ -1,5 +1,9 @@
-import type { DetectorConfig } from './detector-config.js';
-import { finding, type Finding, type ScreenBatch } from './finding.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { calibrated } from './calibrated.js';
+import { defineDetector } from './detector.js';
+import { finding, round, type Finding, type ScreenBatch } from './finding.js';
 
 /** A model's training profile (profile.json beside model.onnx): per-feature statistics. */
 export interface TrainingProfile {
@@ -10,7 +14,48 @@ export interface TrainingProfile {
   max: number[];
 }
 
-type ProfileConfig = NonNullable<DetectorConfig['profile']>;
+export const profileConfigSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Floor under each feature's training std, as a fraction of the input's declared range: a constant pixel is not infinitely surprising. */
+    std_floor: z.number().positive().default(0.05),
+    /** Cap on one feature's squared z-score, so a single odd feature cannot decide alone. */
+    z2_cap: z.number().positive().default(256),
+    ...calibrated,
+  })
+  .strict()
+  .optional();
+
+export type ProfileConfig = NonNullable<z.output<typeof profileConfigSchema>>;
+
+/** Out-of-distribution screening of each request row, in the gateway, against the training profile beside the model. */
+export const profileDetector = defineDetector({
+  name: 'profile',
+  phase: 'request',
+  configSchema: profileConfigSchema,
+  refusalCode: 'INPUT_OUT_OF_DISTRIBUTION',
+  refusalMessage: "the input is far outside the model's training distribution",
+  defaultAction: 'flag',
+  async prepare(cfg, model) {
+    if (!cfg?.enabled) return null;
+    const { features } = model;
+    const range = features !== null ? model.ranges.get(model.signature.inputs[0].name) : undefined;
+    if (features === null || !range) throw new Error('the profile detector needs one FP32 input of shape [-1, features] with a declared range');
+    if (!model.profile) return null;
+    const profile = JSON.parse(await readFile(join(model.dir, model.profile), 'utf8')) as TrainingProfile;
+    if (profile.features !== features || profile.mean.length !== features) {
+      throw new Error(`${model.profile} describes ${profile.features} features; the model's input has ${features}`);
+    }
+    const detector = new ProfileDetector(profile, cfg, range);
+    return {
+      inspect({ batch }) {
+        if (!batch) return { findings: [] };
+        const scores = batch.rows.map((row) => detector.score(row));
+        return { findings: [detector.worst(scores)], flaggedRows: scores.map((s) => detector.isAnomalous(s)) };
+      },
+    };
+  },
+});
 
 /**
  * Profile / out-of-distribution screening: how far each feature sits from the training
@@ -64,9 +109,4 @@ export class ProfileDetector {
   isAnomalous(score: number): boolean {
     return this.cfg.threshold !== undefined && score > this.cfg.threshold;
   }
-}
-
-/** Scores travel in audit records and headers: six significant digits are plenty. */
-export function round(x: number): number {
-  return Number(x.toPrecision(6));
 }

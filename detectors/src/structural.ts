@@ -1,7 +1,41 @@
 import type { InferenceRequest } from '../../oip/src/signature.js';
 import { walkTensorData } from '../../oip/src/tensor-data.js';
-import type { DetectorConfig } from './detector-config.js';
+import { z } from 'zod';
+import { defineDetector } from './detector.js';
 import { finding, type Finding } from './finding.js';
+
+export const structuralConfigSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Elements across all input tensors of one request. */
+    max_elements: z.number().int().positive().optional(),
+    /** Bytes of the request body (tighter than server.max_body_bytes for this model). */
+    max_body_bytes: z.number().int().positive().optional(),
+    /** Bytes of one BYTES element (UTF-8). */
+    max_bytes_element: z.number().int().positive().default(65536),
+    /** Request-level `parameters` keys a client may send; anything else is refused. Absent: any. */
+    parameters: z.array(z.string()).optional(),
+    /** Per-tensor `parameters` keys a client may send. Absent: any. */
+    tensor_parameters: z.array(z.string()).optional(),
+  })
+  .strict()
+  .prefault({});
+
+export type StructuralConfig = z.output<typeof structuralConfigSchema>;
+
+/** Structural checks on the request, in the gateway: on by default for every model. */
+export const structuralDetector = defineDetector({
+  name: 'structural',
+  phase: 'request',
+  configSchema: structuralConfigSchema,
+  refusalCode: 'STRUCTURAL_CHECK_FAILED',
+  refusalMessage: 'the request fails a structural check for this model',
+  defaultAction: 'block',
+  prepare(cfg, model) {
+    if (!cfg.enabled) return null;
+    return { inspect: ({ request, bodyBytes }) => ({ findings: request ? screenStructure({ request, bodyBytes, ranges: model.ranges }, cfg) : [] }) };
+  },
+});
 
 export interface StructuralInput {
   request: InferenceRequest;
@@ -19,7 +53,7 @@ const encoder = new TextEncoder();
  * model's declared range, and an allowlist of `parameters`. Returns only what it found wrong:
  * each check is a yes/no, so a clean request has nothing worth recording.
  */
-export function screenStructure(input: StructuralInput, cfg: DetectorConfig['structural']): Finding[] {
+export function screenStructure(input: StructuralInput, cfg: StructuralConfig): Finding[] {
   const found: Finding[] = [];
   if (!cfg.enabled) return found;
   const { request } = input;

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '@opentelemetry/api';
 import type { InferenceRequest } from '../../oip/src/signature.js';
 import type { Principal } from './auth/principal.js';
-import type { DetectorName, ScreenBatch } from '../../detectors/src/finding.js';
+import type { ScreenBatch } from '../../detectors/src/finding.js';
 import type { Charge } from './limits/limit-plan.js';
 import type { RecordedFinding } from './screening/recorded-finding.js';
 import type { QuotaState } from './limits/rate-limits.js';
@@ -36,8 +36,8 @@ export interface RequestContext {
   body?: { raw: Buffer; request: InferenceRequest | undefined; batchSize: number };
   /** limit stages: what admission charged (refunded if items are refused) and every quota's state, for the headers */
   limits?: { admitted: Charge[]; states: QuotaState[] };
-  /** screen: the rows the numeric detectors read, each row's profile score, and every finding with what it did. */
-  screen?: { batch: ScreenBatch | null; profileScores?: number[]; findings: RecordedFinding[]; ran: DetectorName[] };
+  /** screen: the rows the numeric detectors read, the rows a request-phase detector found anomalous, the detectors that ran, and every finding with what it did. */
+  screen?: { batch: ScreenBatch | null; flaggedRows?: boolean[]; findings: RecordedFinding[]; ran: string[] };
   /** The request's trace, when traces are on: its id goes into the audit record, its context to the pool. */
   traceId?: string;
   traceContext?: Context;

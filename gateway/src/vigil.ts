@@ -57,8 +57,6 @@ import { prepareRuntimeDir } from './runtime-dir.js';
 import { LARGE_BODY_BYTES, ParseTurns } from './limits/parse-turns.js';
 import { loadModelScreening, type ModelScreening } from './screening/model-screening.js';
 import { Quarantine } from './screening/quarantine.js';
-import { createAnswerScreen } from './screening/screen-answer.js';
-import { createExtractionPort } from './screening/extraction-port.js';
 import { createStores, type Stores } from './stores/create-stores.js';
 import type { ModelVersion } from '../../serving/src/model-repository.js';
 
@@ -158,7 +156,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     [...scan.models.values()].flat().map(async (v): Promise<ModelVersion> => {
       if (v.status === 'refused') return v;
       try {
-        screening.set(v, await loadModelScreening(v.config, v.dir));
+        screening.set(v, await loadModelScreening(v.config, v.dir, { extraction: stores.extraction }));
         return v;
       } catch (err) {
         return { ...v, status: 'refused', reason: `its detectors cannot be set up: ${(err as Error).message}` };
@@ -222,7 +220,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     items: createItemsStage(policy, rateLimits, log), // items, items per model
     screen: createScreenStage(policy, quarantine), // structural, profile
     proxy: createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
-    screenAnswer: createScreenAnswerStage(policy, quarantine, createAnswerScreen(createExtractionPort(stores.extraction))), // squeeze, extraction
+    screenAnswer: createScreenAnswerStage(policy, quarantine), // squeeze, extraction
     send: createSendStage(responder),
     answer: createAnswerStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),
   };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DETECTOR_REGISTRY, type DetectorName } from '../../detectors/src/registry.js';
 import { NAME_PATTERN } from '../../oip/src/names.js';
 import { actionPatternMask, ruleActionMask } from './actions.js';
 import { parseCidr } from './cidr.js';
@@ -145,7 +146,7 @@ export const limitsSchema = z
   })
   .strict();
 
-const detectorAction = (action: 'flag' | 'block' | 'quarantine') =>
+const detectorAction = (action: 'allow' | 'flag' | 'block' | 'quarantine') =>
   z
     .object({
       /** enforce: the action applies. shadow: the finding is recorded (with what would have happened), nothing is refused. */
@@ -159,10 +160,8 @@ const detectorAction = (action: 'flag' | 'block' | 'quarantine') =>
 /** What each detector's anomalous verdict does. Which detectors run, and their thresholds, is each model's config. */
 export const detectorActionsSchema = z
   .object({
-    structural: detectorAction('block'),
-    profile: detectorAction('flag'),
-    squeeze: detectorAction('flag'),
-    extraction: detectorAction('flag'),
+    // One entry per registered detector, defaulting to its defaultAction.
+    ...(Object.fromEntries(DETECTOR_REGISTRY.map((d) => [d.name, detectorAction(d.defaultAction)])) as Record<DetectorName, ReturnType<typeof detectorAction>>),
     /** How long a quarantined principal is refused. */
     quarantine_seconds: z.number().int().min(1).max(7 * 86400).default(600),
   })

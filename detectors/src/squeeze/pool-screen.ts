@@ -1,5 +1,5 @@
-import type { SqueezerName } from '../detector-config.js';
-import { round } from '../profile-detector.js';
+import type { SqueezerName } from './squeezers.js';
+import { round } from '../finding.js';
 import { squeezedBatch, squeezeScores } from './squeeze-score.js';
 
 /** What a pool worker needs to screen in the same run as the inference (part of its WorkerSpec). */

@@ -1,4 +1,4 @@
-import type { SqueezerName } from '../detector-config.js';
+import type { SqueezerName } from './squeezers.js';
 import { squeeze, type SqueezeGeometry } from './squeezers.js';
 
 /** L1 distance between two probability vectors (0 … 2). */

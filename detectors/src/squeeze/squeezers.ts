@@ -2,7 +2,9 @@
 // paper's reference code (numpy's rint, scipy.ndimage.median_filter with mode='reflect') so the
 // published thresholds and ours mean the same thing. Hand-written: they run in the pool on every
 // inference row, and no library gives these exact semantics on flat float32 rows.
-import type { SqueezerName } from '../detector-config.js';
+
+export const SQUEEZERS = ['bit_depth_1', 'bit_depth_2', 'bit_depth_3', 'bit_depth_4', 'bit_depth_5', 'median_2x2', 'median_3x3'] as const;
+export type SqueezerName = (typeof SQUEEZERS)[number];
 
 /** Round half to even, as numpy's rint: 0.5 → 0, 1.5 → 2, 2.5 → 2. Math.round would give 1 and 3. */
 export function rint(x: number): number {

@@ -1,51 +1,53 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { DetectorConfig } from '../../../detectors/src/detector-config.js';
-import { ProfileDetector, type TrainingProfile } from '../../../detectors/src/profile-detector.js';
+import type { Detector, DetectorPhase, DetectorServices, PreparedDetector } from '../../../detectors/src/detector.js';
+import { DETECTOR_REGISTRY } from '../../../detectors/src/registry.js';
 import { numericFeatures } from '../../../detectors/src/screen-batch.js';
 import type { PoolScreenSpec } from '../../../detectors/src/squeeze/pool-screen.js';
+import type { SqueezerName } from '../../../detectors/src/squeeze/squeezers.js';
 import type { ModelConfig } from '../../../serving/src/model-config.js';
 import { signatureOf } from '../../../serving/src/model-config.js';
 
+/** One registered detector, set up for a model version. */
+export interface ScreeningDetector extends PreparedDetector {
+  name: string;
+  phase: DetectorPhase;
+}
+
 /** Everything the gateway needs to screen one model version, built once at start. */
 export interface ModelScreening {
-  structural: DetectorConfig['structural'];
-  ranges: ReadonlyMap<string, readonly [number, number]>;
   /** Features of the one numeric input, when the numeric detectors apply. */
   features: number | null;
-  profile?: ProfileDetector;
-  squeeze?: { threshold: number | null };
-  extraction?: NonNullable<DetectorConfig['extraction']>;
-  /** What the pool computes in its run (squeeze scores, predictions); absent: nothing. */
+  /** Run by the screen stage, on the request, before the pool. */
+  request: ScreeningDetector[];
+  /** Run by the screen-answer stage, on the pool's answer and its report (pool and answer phases). */
+  answer: ScreeningDetector[];
+  /** What the pool computes in its run for them (squeeze scores, predictions); absent: nothing. */
   pool?: PoolScreenSpec;
 }
 
-/** Reads the model's detector config and training profile; a missing profile fails the start loudly. */
-export async function loadModelScreening(config: ModelConfig, dir: string): Promise<ModelScreening> {
-  const d = config.detectors;
+/**
+ * Sets up every registered detector the model's config enables. A detector that is enabled and
+ * cannot run (a missing profile, inputs that do not suit it) fails the start loudly.
+ */
+export async function loadModelScreening(config: ModelConfig, dir: string, services: DetectorServices): Promise<ModelScreening> {
+  const signature = signatureOf(config);
   const ranges = new Map(config.inputs.flatMap((t) => (t.range ? [[t.name, t.range] as const] : [])));
-  const features = numericFeatures(signatureOf(config));
-  const screening: ModelScreening = { structural: d.structural, ranges, features };
-  if (features === null) {
-    // Never serve a model with its detectors silently off.
-    if (d.profile?.enabled || d.squeeze?.enabled || d.extraction?.enabled) throw new Error('its numeric detectors need one FP32 input of shape [-1, features]');
-    return screening;
+  const features = numericFeatures(signature);
+  const facts = { dir, signature, features, ranges, profile: config.profile };
+  const screening: ModelScreening = { features, request: [], answer: [] };
+  // Seen as the base interface: each prepare takes its own section of the parsed config.
+  for (const d of DETECTOR_REGISTRY as readonly Detector[]) {
+    const prepared = await d.prepare((config.detectors as Record<string, unknown>)[d.name], facts, services);
+    if (!prepared) continue;
+    (d.phase === 'request' ? screening.request : screening.answer).push({ ...prepared, name: d.name, phase: d.phase });
   }
-  const range = config.inputs[0].range!;
-  if (d.profile?.enabled && config.profile) {
-    const profile = JSON.parse(await readFile(join(dir, config.profile), 'utf8')) as TrainingProfile;
-    if (profile.features !== features || profile.mean.length !== features) {
-      throw new Error(`${config.profile} describes ${profile.features} features; the model's input has ${features}`);
-    }
-    screening.profile = new ProfileDetector(profile, d.profile, range);
-  }
-  const squeeze = d.squeeze?.enabled ? d.squeeze : undefined;
-  if (squeeze) screening.squeeze = { threshold: squeeze.threshold ?? null };
-  if (d.extraction?.enabled) screening.extraction = d.extraction;
-  if (squeeze || screening.extraction) {
-    const probabilities = squeeze?.probabilities ?? 'probabilities';
+  const needs = screening.answer.flatMap((d) => (d.pool ? [d.pool] : []));
+  if (needs.length > 0 && features !== null) {
+    const squeezers = [...new Set(needs.flatMap((n): SqueezerName[] => n.squeezers ?? []))];
+    const probabilities = needs.find((n) => n.probabilities)?.probabilities ?? 'probabilities';
     if (!config.outputs.some((o) => o.name === probabilities)) throw new Error(`detectors need the class probabilities output '${probabilities}', which the model does not declare`);
-    screening.pool = { features, squeezers: squeeze?.squeezers ?? [], range, image: squeeze?.image, probabilities };
+    const range = ranges.get(signature.inputs[0].name);
+    if (squeezers.length > 0 && !range) throw new Error("squeezing needs the input's value range");
+    screening.pool = { features, squeezers, range: range ? [range[0], range[1]] : [0, 1], image: needs.find((n) => n.image)?.image, probabilities };
   }
   return screening;
 }

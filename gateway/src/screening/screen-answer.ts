@@ -1,54 +1,28 @@
-import { finding, type Finding } from '../../../detectors/src/finding.js';
+import type { Finding } from '../../../detectors/src/finding.js';
 import type { PoolScreenReport } from '../../../detectors/src/squeeze/pool-screen.js';
 import type { TargetContext } from '../context.js';
 import { VigilError } from '../errors.js';
-import type { ModelScreening } from './model-screening.js';
 import { callerKey } from './verdicts.js';
 
-/** One answered row, as the extraction detector sees it. */
-export interface AnsweredRow {
-  x: Float32Array;
-  predicted: number;
-  confidence: number;
-  outOfProfile: boolean;
-}
-
-/** The gateway's view of the extraction detector: per principal and model, over answered rows. */
-export interface ExtractionPort {
-  observe(principal: string, model: string, rows: AnsweredRow[], screening: ModelScreening): Promise<Finding[]>;
-}
-
 /**
- * The findings on a pool's successful answer, before it is sent: the squeeze score the pool
- * computed in the same run, and the caller's query pattern (extraction). A pool that should have
- * reported and did not fails the request closed: an unscreened answer never leaves.
+ * The findings on a pool's successful answer, before it is sent: every pool-phase and
+ * answer-phase detector the model enables (squeeze, extraction), in registry order, given the
+ * report the pool computed in the same run. A pool that should have reported and did not fails
+ * the request closed: an unscreened answer never leaves.
  */
-export function createAnswerScreen(extraction: ExtractionPort | undefined) {
-  return async function screenAnswer(ctx: TargetContext, header: string | undefined): Promise<Finding[]> {
-    const { target } = ctx;
-    if (!target.screening.pool) return [];
-    const { screening } = target;
-    const rows = ctx.screen?.batch?.rows;
-    const report = parseReport(header, rows?.length ?? -1, screening.squeeze !== undefined);
-    ctx.screen?.ran.push(...(screening.squeeze ? (['squeeze'] as const) : []), ...(screening.extraction && extraction ? (['extraction'] as const) : []));
-    const findings: Finding[] = [];
-    if (screening.squeeze && report.squeeze && report.by) {
-      let item = 0;
-      for (let r = 1; r < report.squeeze.length; r++) if (report.squeeze[r] > report.squeeze[item]) item = r;
-      findings.push(finding('squeeze', report.by[item], report.squeeze[item], screening.squeeze.threshold, { item }));
-    }
-    if (screening.extraction && extraction && rows && ctx.principal) {
-      const scores = ctx.screen?.profileScores;
-      const answered = rows.map((x, r): AnsweredRow => ({
-        x,
-        predicted: report.top[r],
-        confidence: report.conf[r],
-        outOfProfile: scores !== undefined && screening.profile !== undefined && screening.profile.isAnomalous(scores[r]),
-      }));
-      findings.push(...(await extraction.observe(callerKey(ctx), `${target.model}/${target.version}`, answered, screening)));
-    }
-    return findings;
-  };
+export async function screenAnswer(ctx: TargetContext, header: string | undefined): Promise<Finding[]> {
+  const { screening, model, version } = ctx.target;
+  if (!screening.pool) return [];
+  const screen = ctx.screen;
+  const batch = screen?.batch ?? null;
+  const report = parseReport(header, batch?.rows.length ?? -1, screening.pool.squeezers.length > 0);
+  const inspection = { bodyBytes: ctx.body?.raw.length ?? 0, batch, caller: callerKey(ctx), model: `${model}/${version}`, report, flaggedRows: screen?.flaggedRows };
+  const findings: Finding[] = [];
+  for (const detector of screening.answer) {
+    screen?.ran.push(detector.name);
+    findings.push(...(await detector.inspect(inspection)).findings);
+  }
+  return findings;
 }
 
 /** The pool's report, checked whole: anything short of a full, well-typed report fails the request closed. */

@@ -1,16 +1,16 @@
-import type { DetectorName, Finding } from '../../../detectors/src/finding.js';
+import type { Finding } from '../../../detectors/src/finding.js';
+import { DETECTOR_REGISTRY, type RegisteredDetector } from '../../../detectors/src/registry.js';
 import type { DetectorActions } from '../../../policies/src/index.js';
 import type { RequestContext } from '../context.js';
 import { VigilError, type ErrorCode } from '../errors.js';
 import type { Quarantine } from './quarantine.js';
 import { refuse, type Refusal } from '../stage.js';
 
-const REFUSAL: Record<DetectorName, { code: ErrorCode; message: string }> = {
-  structural: { code: 'STRUCTURAL_CHECK_FAILED', message: 'the request fails a structural check for this model' },
-  profile: { code: 'INPUT_OUT_OF_DISTRIBUTION', message: "the input is far outside the model's training distribution" },
-  squeeze: { code: 'ADVERSARIAL_INPUT', message: "the model's answer is unstable under feature squeezing: the input looks adversarial" },
-  extraction: { code: 'EXTRACTION_SUSPECTED', message: 'the query pattern of this caller looks like model extraction or probing' },
-};
+// A detector whose refusalCode is not in the catalogue fails to compile here.
+const REFUSAL = new Map<string, { code: ErrorCode; message: string }>(
+  DETECTOR_REGISTRY.map((d: RegisteredDetector) => [d.name, { code: d.refusalCode satisfies ErrorCode, message: d.refusalMessage }]),
+);
+type DetectorRule = { mode: 'enforce' | 'shadow'; action: 'allow' | 'flag' | 'block' | 'quarantine' };
 
 /** The key of a caller (quarantine, extraction state, alerts): anonymous callers are told apart by address, as in the limits. */
 export function callerKey(ctx: RequestContext): string {
@@ -33,13 +33,14 @@ export async function findingVerdicts(ctx: RequestContext, findings: Finding[], 
   const quarantines: Refusal[] = [];
   const blocks: Refusal[] = [];
   for (const f of findings) {
-    const rule = actions?.[f.detector];
+    const rule = (actions as Record<string, DetectorRule | undefined> | undefined)?.[f.detector];
     const mode = rule?.mode ?? 'shadow';
     ctx.modes[`detector:${f.detector}`] = mode;
     const action = f.verdict === 'clean' ? 'none' : (rule?.action ?? 'flag');
     screen.findings.push({ ...f, mode, action });
     if (action !== 'block' && action !== 'quarantine') continue;
-    const { code, message } = REFUSAL[f.detector];
+    // A finding of a detector the registry does not know is refused as an internal fault: fail closed.
+    const { code, message } = REFUSAL.get(f.detector) ?? { code: 'INTERNAL_ERROR' as const, message: `no refusal is registered for detector ${f.detector}` };
     const by = `detector:${f.detector}`;
     if (action === 'quarantine' && actions) {
       const seconds = actions.quarantine_seconds;

@@ -1,15 +1,15 @@
 import type { TargetContext } from '../context.js';
 import type { PolicySource } from '../policy-port.js';
 import type { Quarantine } from '../screening/quarantine.js';
-import type { createAnswerScreen } from '../screening/screen-answer.js';
+import { screenAnswer } from '../screening/screen-answer.js';
 import { findingVerdicts } from '../screening/verdicts.js';
 import type { Stage } from '../stage.js';
 
 /**
  * screen-answer stage (inference, after proxy): the detectors that read the model's outputs
- * (squeeze, extraction) judge a successful answer before send lets it out.
+ * (pool and answer phases: squeeze, extraction) judge a successful answer before send lets it out.
  */
-export function createScreenAnswerStage(policy: PolicySource, quarantine: Quarantine, screenAnswer: ReturnType<typeof createAnswerScreen>): Stage<TargetContext> {
+export function createScreenAnswerStage(policy: PolicySource, quarantine: Quarantine): Stage<TargetContext> {
   return {
     name: 'screen-answer',
     async run(ctx) {

@@ -4,7 +4,7 @@ import type { Counter, Histogram } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { DETECTORS } from '../../../detectors/src/finding.js';
+import { DETECTORS } from '../../../detectors/src/registry.js';
 import type { GlobalBounds } from '../limits/global-bounds.js';
 import type { ModelRegistry } from '../model-registry.js';
 import { observeRuntime } from './runtime-metrics.js';

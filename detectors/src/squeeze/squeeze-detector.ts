@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { calibrated } from '../calibrated.js';
+import { defineDetector } from '../detector.js';
+import { finding } from '../finding.js';
+import { SQUEEZERS } from './squeezers.js';
+
+export const squeezeConfigSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Height and width of the image the flat input holds (median smoothing needs it). */
+    image: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
+    squeezers: z.array(z.enum(SQUEEZERS)).min(1).default(['bit_depth_1', 'median_2x2']),
+    /** The model output holding class probabilities (a softmax). */
+    probabilities: z.string().default('probabilities'),
+    ...calibrated,
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if (cfg.squeezers.some((s) => s.startsWith('median_')) && !cfg.image) {
+      ctx.addIssue({ code: 'custom', path: ['image'], message: 'median squeezers need the image shape [height, width]' });
+    }
+  })
+  .optional();
+
+/**
+ * Feature squeezing (Xu, Evans, Qi, NDSS 2018): the pool runs squeezed copies of each row in the
+ * same ONNX Runtime batch as the answer and reports how far the model's answer moved; the gateway
+ * judges the worst row's score when the answer comes back.
+ */
+export const squeezeDetector = defineDetector({
+  name: 'squeeze',
+  phase: 'pool',
+  configSchema: squeezeConfigSchema,
+  refusalCode: 'ADVERSARIAL_INPUT',
+  refusalMessage: "the model's answer is unstable under feature squeezing: the input looks adversarial",
+  defaultAction: 'flag',
+  prepare(cfg, model) {
+    if (!cfg?.enabled) return null;
+    if (model.features === null) throw new Error('the squeeze detector needs one FP32 input of shape [-1, features]');
+    const threshold = cfg.threshold ?? null;
+    return {
+      pool: { squeezers: cfg.squeezers, image: cfg.image, probabilities: cfg.probabilities },
+      inspect({ report }) {
+        if (!report?.squeeze || !report.by) return { findings: [] };
+        let item = 0;
+        for (let r = 1; r < report.squeeze.length; r++) if (report.squeeze[r] > report.squeeze[item]) item = r;
+        return { findings: [finding('squeeze', report.by[item], report.squeeze[item], threshold, { item })] };
+      },
+    };
+  },
+});
