@@ -83,7 +83,8 @@ const FAIL_CLOSED = new Set(['JWKS_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'LIMITER_U
 export function auditRecordOf(ctx: RequestContext, status: number, code: string | null, bytesOut: number): RequestAuditRecord {
   const route = ctx.route;
   const model = route && 'model' in route ? route.model : null;
-  const version = ctx.target?.version ?? (route && 'model' in route ? (route.version ?? null) : null);
+  // The version served, else the one select-version chose (a request authorize refused names it too), else the one asked for.
+  const version = ctx.target?.version ?? ctx.version ?? (route && 'model' in route ? (route.version ?? null) : null);
   // Refused: any 4xx, and the 503s that mean "failed closed"; a pool failure is not a refusal.
   const denied = (status >= 400 && status < 500) || (code !== null && FAIL_CLOSED.has(code));
   return {
@@ -101,6 +102,7 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
     version,
     decision: denied ? 'deny' : 'allow',
     rule: ctx.refusedBy ?? ctx.decision?.rule ?? null,
+    ...(code !== null && ctx.refusedAt ? { stage: ctx.refusedAt } : {}),
     code,
     modes: ctx.modes,
     shadow_denials: ctx.shadowDenials,

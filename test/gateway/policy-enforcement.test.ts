@@ -55,6 +55,23 @@ describe('rate limits through the gateway', () => {
     assert.equal((await postJson(vigil.port, '/v2/models/digits/infer', inferRequest('digits', [0, 1, 2, 3]), headers)).status, 200);
   });
 
+  test('a refusal is audited with the stage that refused it and the version it was refused for', async () => {
+    const headers = await vigil.auth(['analyst'], 'auditee');
+    // No version in the path: select-version chose one before authorize refused.
+    const denied = await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [0]), { ...headers, 'x-request-id': 'refused-mnist' });
+    assert.equal(denied.status, 403);
+    const served = await postJson(vigil.port, '/v2/models/digits/infer', inferRequest('digits', [0]), { ...headers, 'x-request-id': 'served-digits' });
+    assert.equal(served.status, 200);
+    const records = await auditRecords(vigil);
+    const refused = records.find((r) => r.type === 'request' && r.client_request_id === 'refused-mnist');
+    const answered = records.find((r) => r.type === 'request' && r.client_request_id === 'served-digits');
+    assert.ok(refused?.type === 'request' && answered?.type === 'request');
+    assert.equal(refused.stage, 'authorize');
+    assert.equal(refused.version, vigil.registry.resolve('mnist', undefined).version);
+    assert.equal(refused.rule, 'default-deny');
+    assert.equal(answered.stage, undefined, 'an answered request names no refusing stage');
+  });
+
   test('exactly the quota passes when many requests arrive at once', async () => {
     const headers = await vigil.auth(['analyst'], 'burst');
     const results = await Promise.all(Array.from({ length: 30 }, () => rawRequest(vigil.port, 'GET', '/v2/models/digits', { headers })));

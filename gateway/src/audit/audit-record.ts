@@ -23,6 +23,8 @@ export interface RequestAuditRecord {
   decision: 'allow' | 'deny';
   /** The rule or stage that decided: `grant:<id>`, `deny:<id>`, `default-deny`, `limit:<name>`, `stage:<name>`. */
   rule: string | null;
+  /** The pipeline stage that refused or failed the request (README: The request pipeline); absent when answered, and in records older than it. */
+  stage?: string;
   /** The error code when refused or failed, else null. */
   code: string | null;
   /** Modes of the enforcing stages for this request, e.g. { authorization: 'enforce', limits: 'shadow' }. */
