@@ -27,7 +27,7 @@ const withoutChain = (s: StageSet): StageLists => ({
 });
 const vigil = await startVigil(config, pino({ level: 'warn' }), {
   ...(opts.chain ? {} : { stages: withoutChain, recordAnswersTo: { append: async () => undefined } }),
-  benchmarkWithoutTelemetry: opts.telemetry === false,
+  ...(opts.telemetry === false ? { observeRequestsWith: () => undefined } : {}),
 });
 const mnist = vigil.registry.resolve('mnist', undefined);
 const poolPid = mnist.status === 'serving' ? mnist.pool.workers[0].pid : undefined;

@@ -85,8 +85,8 @@ export interface VigilSeams {
   stages?: (all: StageSet) => StageLists;
   /** Benchmarks only: where answers are recorded instead of the audit log. */
   recordAnswersTo?: AuditSink;
-  /** Benchmarks only (bench/telemetry-cost.ts): record no request metrics. */
-  benchmarkWithoutTelemetry?: boolean;
+  /** Benchmarks only (bench/telemetry-cost.ts): what observes each finished request instead of the request metrics and the alerts. */
+  observeRequestsWith?: (ctx: Parameters<typeof observeRequest>[1], status: number, code: string | null) => void;
 }
 
 /** Starts vigil: pools for every loadable model version, the OIP port and the admin port. */
@@ -137,14 +137,14 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const createdStores = await createStores(config);
   const stores: Stores = { ...createdStores, ...seams.stores };
   // Anomaly alerts (issue #4): counted on the request path, decided on the detector's timer.
-  const alerting = config.alerts.enabled && !seams.benchmarkWithoutTelemetry ? createAlerting(config.alerts, { audit, metrics, log }) : undefined;
+  const alerting = config.alerts.enabled ? createAlerting(config.alerts, { audit, metrics, log }) : undefined;
   const detector = alerting?.detector;
-  const observe = seams.benchmarkWithoutTelemetry
-    ? undefined
-    : (ctx: Parameters<typeof observeRequest>[1], status: number, code: string | null) => {
-        observeRequest(metrics, ctx, status, code);
-        if (detector) observeForAlerts(detector, ctx, status, code);
-      };
+  const observe =
+    seams.observeRequestsWith ??
+    ((ctx: Parameters<typeof observeRequest>[1], status: number, code: string | null) => {
+      observeRequest(metrics, ctx, status, code);
+      if (detector) observeForAlerts(detector, ctx, status, code);
+    });
   const responder = createResponder(seams.recordAnswersTo ?? audit, config.audit.on_failure === 'fail_closed', (err) => auditOutage.note(err), observe);
 
   const scan = await scanRepository(config.models.repository);
