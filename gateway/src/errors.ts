@@ -74,6 +74,7 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, doc: "A quota of the caller's (requests, items, items per model) is spent; `Retry-After`, `RateLimit` and `RateLimit-Policy` say which and until when." },
   CONCURRENCY_LIMITED: { status: 429, doc: 'The caller already has its maximum number of requests in flight.' },
   LIMITER_UNAVAILABLE: { status: 503, doc: 'The rate-limit store failed and the policy says `on_store_failure: fail_closed`.' },
+  STORE_UNAVAILABLE: { status: 503, doc: 'A shared store (quarantines, auth-failure counters, extraction state) failed and the policy says `on_store_failure: fail_closed`.' },
   AUDIT_UNAVAILABLE: { status: 503, doc: 'The audit log cannot be written; vigil fails closed rather than answer without a record.' },
   INVALID_QUERY: { status: 400, doc: 'A query parameter of an admin endpoint is unknown, repeated, over 256 characters or invalid (e.g. `since` of `/audit`); the refusal is audited.' },
   OVERLOADED: { status: 503, doc: "vigil is at one of its global bounds (connections, requests in flight, buffered body bytes, a pool's queue); retry after `Retry-After` seconds." },

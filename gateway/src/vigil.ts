@@ -209,8 +209,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     framing: framingStage,
     auditHealth: failClosed ? createAuditHealthStage(audit) : undefined, // no record, no work
     route: routeStage,
-    authenticate: createAuthenticateStage({ jwt, policy, throttle }),
-    quarantine: createQuarantineStage(quarantine),
+    authenticate: createAuthenticateStage({ jwt, policy, throttle, log }),
+    quarantine: createQuarantineStage(quarantine, { policy, log }),
     selectVersion: createSelectVersionStage(registry),
     authorize: createAuthorizeStage(policy),
     resolve: createResolveStage(registry),
@@ -220,7 +220,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     items: createItemsStage(policy, rateLimits, log), // items, items per model
     screen: createScreenStage(policy, quarantine), // structural, profile
     proxy: createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
-    screenAnswer: createScreenAnswerStage(policy, quarantine), // squeeze, extraction
+    screenAnswer: createScreenAnswerStage(policy, quarantine, log), // squeeze, extraction
     send: createSendStage(responder),
     answer: createAnswerStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),
   };

@@ -43,13 +43,13 @@ describe('stores are chosen by config', () => {
 
   test('`kind: memory` may be written out; an unknown kind is a config error that names the key and the kinds', () => {
     assert.ok(configSchema.safeParse({ limits: { store: { kind: 'memory' } }, screening: { store: {} }, auth: { failures: { store: { kind: 'memory' } } } }).success);
-    const bad = configSchema.safeParse({ limits: { store: { kind: 'redis' } }, screening: { store: { kind: 'etcd' } }, auth: { failures: { store: { kind: 'memcached' } } } });
+    const bad = configSchema.safeParse({ limits: { store: { kind: 'dynamo' } }, screening: { store: { kind: 'etcd' } }, auth: { failures: { store: { kind: 'memcached' } } } });
     assert.ok(!bad.success);
     const problems = bad.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     assert.deepEqual(problems, [
-      'auth.failures.store.kind: unknown store kind "memcached" for the auth-failure counters; the kinds are: memory',
-      'limits.store.kind: unknown store kind "redis" for the rate-limit counters and in-flight slots; the kinds are: memory',
-      'screening.store.kind: unknown store kind "etcd" for the quarantines and the extraction state; the kinds are: memory',
+      'auth.failures.store.kind: unknown store kind "memcached" for the auth-failure counters; the kinds are: memory, redis',
+      'limits.store.kind: unknown store kind "dynamo" for the rate-limit counters and in-flight slots; the kinds are: memory, redis',
+      'screening.store.kind: unknown store kind "etcd" for the quarantines and the extraction state; the kinds are: memory, redis',
     ]);
     const extra = configSchema.safeParse({ limits: { store: { kind: 'memory', url: 'redis://x' } } });
     assert.ok(!extra.success && /url/.test(extra.error.issues[0].message), 'memory takes no other settings');
@@ -57,7 +57,7 @@ describe('stores are chosen by config', () => {
 
   test('a config built by hand with an unknown kind is refused by the factory too', async () => {
     const config = configSchema.parse({});
-    const hand = { ...config, limits: { store: { kind: 'redis' } } } as unknown as typeof config;
-    await assert.rejects(createStores(hand), /limits\.store\.kind: unknown store kind "redis"/);
+    const hand = { ...config, limits: { store: { kind: 'dynamo' } } } as unknown as typeof config;
+    await assert.rejects(createStores(hand), /limits\.store\.kind: unknown store kind "dynamo"/);
   });
 });

@@ -38,18 +38,44 @@ const issuerSchema = z
   .transform((i) => ({ ...i, roles_claim_format: i.roles_claim_format ?? (i.roles_claim === 'scope' || i.roles_claim === 'scp' ? ('space_separated' as const) : ('array' as const)) }));
 const ms = z.number().int().min(1);
 
-/** Where a kind of shared state is kept (gateway/src/stores/create-stores.ts builds them): `memory`, in this process. */
-export const STORE_KINDS = ['memory'] as const;
+/**
+ * Where a kind of shared state is kept (gateway/src/stores/create-stores.ts builds them): `memory`,
+ * in this process; `redis`, in a Redis server every replica shares.
+ */
+export const STORE_KINDS = ['memory', 'redis'] as const;
 export type StoreKind = (typeof STORE_KINDS)[number];
+
+const memoryStore = z.object({ kind: z.literal('memory') }).strict();
+const redisStore = z
+  .object({
+    kind: z.literal('redis'),
+    /** redis://[user:password@]host:port[/db], or rediss:// for TLS. */
+    url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL'),
+    /** Put before every key, so several vigil deployments (or other users) can share one server. */
+    key_prefix: z.string().min(1).max(64).default('vigil:'),
+    /** How long a command may take before the store counts as failing (the policy's on_store_failure decides what then). */
+    command_timeout_ms: z.number().int().min(10).max(60_000).default(500),
+    /** How long to wait for the server at start before vigil refuses to start. */
+    connect_timeout_ms: z.number().int().min(100).max(120_000).default(5_000),
+    /** limits: an in-flight slot lapses after this long, so a replica that dies holding slots gives them back (longer than any request). */
+    slot_lease_ms: z.number().int().min(1_000).default(600_000),
+    /** screening: a caller's extraction state is forgotten after this long without a query. */
+    idle_ms: z.number().int().min(1_000).default(3_600_000),
+  })
+  .strict();
+export type RedisStoreConfig = z.output<typeof redisStore>;
 
 function storeSchema(what: string) {
   return z
-    .object({
-      kind: z
-        .enum(STORE_KINDS, { error: (issue) => `unknown store kind ${JSON.stringify(issue.input)} for ${what}; the kinds are: ${STORE_KINDS.join(', ')}` })
-        .default('memory'),
-    })
-    .strict()
+    .preprocess(
+      (v) => (v && typeof v === 'object' && !('kind' in v) ? { kind: 'memory', ...v } : v),
+      z.discriminatedUnion('kind', [memoryStore, redisStore], {
+        error: (issue) => {
+          const kind = issue.input && typeof issue.input === 'object' ? (issue.input as { kind?: unknown }).kind : undefined;
+          return `unknown store kind ${JSON.stringify(kind)} for ${what}; the kinds are: ${STORE_KINDS.join(', ')}`;
+        },
+      }),
+    )
     .prefault({});
 }
 

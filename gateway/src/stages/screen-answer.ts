@@ -1,4 +1,7 @@
+import type { Logger } from 'pino';
 import type { TargetContext } from '../context.js';
+import { VigilError } from '../errors.js';
+import { storeFailed } from '../stores/store-failure.js';
 import type { PolicySource } from '../policy-port.js';
 import type { Quarantine } from '../screening/quarantine.js';
 import { screenAnswer } from '../screening/screen-answer.js';
@@ -9,12 +12,19 @@ import type { Stage } from '../stage.js';
  * screen-answer stage (inference, after proxy): the detectors that read the model's outputs
  * (pool and answer phases: squeeze, extraction) judge a successful answer before send lets it out.
  */
-export function createScreenAnswerStage(policy: PolicySource, quarantine: Quarantine): Stage<TargetContext> {
+export function createScreenAnswerStage(policy: PolicySource, quarantine: Quarantine, log?: Logger): Stage<TargetContext> {
   return {
     name: 'screen-answer',
     async run(ctx) {
       if (ctx.answer?.status !== 200) return;
-      const findings = await screenAnswer(ctx, ctx.answer.screenReport);
+      let findings;
+      try {
+        findings = await screenAnswer(ctx, ctx.answer.screenReport);
+      } catch (err) {
+        // A pool that did not report is its own refusal; a shared store that failed follows on_store_failure.
+        if (err instanceof VigilError || !log) throw err;
+        return storeFailed(ctx, policy, log, 'extraction', err);
+      }
       return findingVerdicts(ctx, findings, policy.current().detectors, quarantine);
     },
   };

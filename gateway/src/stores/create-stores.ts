@@ -6,6 +6,12 @@ import { MemoryAuthFailureStore } from './memory-auth-failure-store.js';
 import { MemoryConcurrencyStore } from './memory-concurrency-store.js';
 import { MemoryQuarantineStore } from './memory-quarantine-store.js';
 import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
+import { RedisAuthFailureStore } from './redis/redis-auth-failure-store.js';
+import { RedisConcurrencyStore } from './redis/redis-concurrency-store.js';
+import { RedisConnection } from './redis/redis-connection.js';
+import { RedisExtractionStore } from './redis/redis-extraction-store.js';
+import { RedisQuarantineStore } from './redis/redis-quarantine-store.js';
+import { RedisRateLimitStore } from './redis/redis-rate-limit-store.js';
 import type { QuarantineStore } from './quarantine-store.js';
 import type { RateLimitStore } from './rate-limit-store.js';
 
@@ -35,56 +41,95 @@ export interface StoresConfig {
  * at most for mnist (detectors/README.md).
  */
 const EXTRACTION_MEMORY_BOUNDS = { maxPrincipals: 64, maxSamplesPerPrincipal: 256 };
+/**
+ * In Redis every update moves the caller's whole state (at most 128 × 784 × 4 bytes ≈ 400 KB for
+ * mnist) both ways, so fewer vectors per caller (2,000 callers × 400 KB ≈ 800 MB at most:
+ * size the server, or lower it).
+ */
+const EXTRACTION_REDIS_BOUNDS = { maxPrincipals: 2_000, maxSamplesPerPrincipal: 128 };
 
 /**
  * Builds the stores the config names. Async because a shared store connects before vigil serves;
  * `close` lets go of what was built here.
  */
 export async function createStores(config: StoresConfig): Promise<Stores & { close(): Promise<void> }> {
-  const limits = config.limits.store;
-  const screening = config.screening.store;
-  const failures = config.auth.failures.store;
-  const stores: Stores = {
-    ...limitStores(limits.kind),
-    ...screeningStores(screening.kind),
-    authFailures: authFailureStore(failures.kind),
-  };
-  return {
-    ...stores,
-    async close() {
-      await Promise.all(Object.values(stores).map((s: { close(): Promise<void> }) => s.close()));
-    },
-  };
+  const connections = new Map<string, Promise<RedisConnection>>();
+  const built: { close(): Promise<void> }[] = [];
+  try {
+    const stores: Stores = {
+      ...(await limitStores(config.limits.store, connections)),
+      ...(await screeningStores(config.screening.store, connections)),
+      authFailures: await authFailureStore(config.auth.failures.store, connections),
+    };
+    built.push(...Object.values(stores));
+    return {
+      ...stores,
+      async close() {
+        await Promise.all(built.map((s) => s.close()));
+      },
+    };
+  } catch (err) {
+    // A store that cannot be reached fails the start; let go of the connections already made.
+    await Promise.all([...connections.values()].map(async (c) => (await c.catch(() => undefined))?.client.disconnect()));
+    throw err;
+  }
 }
 
-function limitStores(kind: VigilConfig['limits']['store']['kind']): Pick<Stores, 'rateLimits' | 'concurrency'> {
-  switch (kind) {
+type StoreConfig = VigilConfig['limits']['store'];
+type RedisConfig = Extract<StoreConfig, { kind: 'redis' }>;
+
+/** One connection per server and key prefix, shared by every store that names them. */
+function connect(cfg: RedisConfig, connections: Map<string, Promise<RedisConnection>>): Promise<RedisConnection> {
+  const id = `${cfg.url} ${cfg.key_prefix}`;
+  let conn = connections.get(id);
+  if (!conn) {
+    conn = RedisConnection.open({ url: cfg.url, keyPrefix: cfg.key_prefix, commandTimeoutMs: cfg.command_timeout_ms, connectTimeoutMs: cfg.connect_timeout_ms });
+    connections.set(id, conn);
+  }
+  return conn;
+}
+
+async function limitStores(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>): Promise<Pick<Stores, 'rateLimits' | 'concurrency'>> {
+  switch (cfg.kind) {
     case 'memory':
       return { rateLimits: new MemoryRateLimitStore(), concurrency: new MemoryConcurrencyStore() };
+    case 'redis': {
+      const conn = await connect(cfg, connections);
+      return { rateLimits: new RedisRateLimitStore(conn), concurrency: new RedisConcurrencyStore(conn, cfg.slot_lease_ms) };
+    }
     default:
-      return unknownKind('limits.store', kind);
+      return unknownKind('limits.store', cfg);
   }
 }
 
-function screeningStores(kind: VigilConfig['screening']['store']['kind']): Pick<Stores, 'quarantine' | 'extraction'> {
-  switch (kind) {
+async function screeningStores(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>): Promise<Pick<Stores, 'quarantine' | 'extraction'>> {
+  switch (cfg.kind) {
     case 'memory':
       return { quarantine: new MemoryQuarantineStore(), extraction: new MemoryExtractionStore(EXTRACTION_MEMORY_BOUNDS) };
+    case 'redis': {
+      const conn = await connect(cfg, connections);
+      return {
+        quarantine: new RedisQuarantineStore(conn),
+        extraction: new RedisExtractionStore(conn, { ...EXTRACTION_REDIS_BOUNDS, idleMs: cfg.idle_ms, keyPrefix: cfg.key_prefix }),
+      };
+    }
     default:
-      return unknownKind('screening.store', kind);
+      return unknownKind('screening.store', cfg);
   }
 }
 
-function authFailureStore(kind: VigilConfig['auth']['failures']['store']['kind']): AuthFailureStore {
-  switch (kind) {
+async function authFailureStore(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>): Promise<AuthFailureStore> {
+  switch (cfg.kind) {
     case 'memory':
       return new MemoryAuthFailureStore();
+    case 'redis':
+      return new RedisAuthFailureStore(await connect(cfg, connections));
     default:
-      return unknownKind('auth.failures.store', kind);
+      return unknownKind('auth.failures.store', cfg);
   }
 }
 
 /** The schema refuses unknown kinds; this catches a config built by hand (or a kind added to the schema but not here). */
-function unknownKind(path: string, kind: never): never {
-  throw new Error(`${path}.kind: unknown store kind ${JSON.stringify(kind)}`);
+function unknownKind(path: string, cfg: never): never {
+  throw new Error(`${path}.kind: unknown store kind ${JSON.stringify((cfg as { kind: unknown }).kind)}`);
 }

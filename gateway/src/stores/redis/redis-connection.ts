@@ -1,0 +1,77 @@
+import { Redis } from 'ioredis';
+
+export interface RedisConnectionOptions {
+  url: string;
+  /** Put before every key by the client itself (ioredis keyPrefix), scripts' KEYS included. */
+  keyPrefix: string;
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/**
+ * One ioredis client shared by the stores that name the same server, closed when the last of them
+ * lets go. Commands fail fast while the server is away (no offline queue, one retry), so a store
+ * call rejects within the command timeout and the caller's failure mode decides; the client keeps
+ * reconnecting in the background and the stores work again as soon as the server is back.
+ */
+export class RedisConnection {
+  readonly client: Redis;
+  private users = 0;
+
+  private constructor(client: Redis) {
+    this.client = client;
+  }
+
+  /** Connects, or rejects after connectTimeoutMs: a shared store must be reachable before vigil serves. */
+  static async open(opts: RedisConnectionOptions): Promise<RedisConnection> {
+    const client = new Redis(opts.url, {
+      keyPrefix: opts.keyPrefix,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: opts.commandTimeoutMs,
+      connectTimeout: opts.connectTimeoutMs,
+      // Reconnect forever, backing off to 1 s: the server coming back must bring the stores back.
+      retryStrategy: (times) => Math.min(50 * times, 1_000),
+    });
+    // Without a listener ioredis reports every failed reconnect as an unhandled 'error' event.
+    client.on('error', () => undefined);
+    const timer = setTimeout(() => client.disconnect(), opts.connectTimeoutMs);
+    try {
+      await client.connect();
+    } catch (err) {
+      client.disconnect();
+      throw new Error(`redis at ${redact(opts.url)} is not reachable: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    return new RedisConnection(client);
+  }
+
+  /** Counts one more store on this connection. */
+  use(): this {
+    this.users++;
+    return this;
+  }
+
+  /** One store lets go; the last one closes the client. */
+  async release(): Promise<void> {
+    if (--this.users > 0) return;
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  /**
+   * A Lua script as a function: EVALSHA, loading it on first use (ioredis defineCommand). Written
+   * as scripts because each store operation must be atomic across replicas in one round trip.
+   */
+  script(name: string, keys: number, lua: string): (...args: (string | number | Buffer)[]) => Promise<unknown> {
+    if (!(name in this.client)) this.client.defineCommand(name, { numberOfKeys: keys, lua });
+    const command = (this.client as unknown as Record<string, (...a: (string | number | Buffer)[]) => Promise<unknown>>)[name];
+    return (...args) => command.apply(this.client, args);
+  }
+}
+
+/** A URL as it may be logged: without its password. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}

@@ -1,0 +1,85 @@
+// Every store contract against the Redis stores, on a real redis-server (skipped, saying so, where
+// it is not installed). Each store gets its own key prefix, so every test starts from empty.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { configSchema } from '../../gateway/src/config/schema.js';
+import { createStores } from '../../gateway/src/stores/create-stores.js';
+import { RedisAuthFailureStore } from '../../gateway/src/stores/redis/redis-auth-failure-store.js';
+import { RedisConcurrencyStore } from '../../gateway/src/stores/redis/redis-concurrency-store.js';
+import { RedisConnection } from '../../gateway/src/stores/redis/redis-connection.js';
+import { RedisExtractionStore } from '../../gateway/src/stores/redis/redis-extraction-store.js';
+import { RedisQuarantineStore } from '../../gateway/src/stores/redis/redis-quarantine-store.js';
+import { RedisRateLimitStore } from '../../gateway/src/stores/redis/redis-rate-limit-store.js';
+import { redisSkip, startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { describeAuthFailureStoreContract } from './auth-failure-store.contract.js';
+import { describeConcurrencyStoreContract } from './concurrency-store.contract.js';
+import { describeExtractionStoreContract } from './extraction-store.contract.js';
+import { onRealClock } from './harness.js';
+import { describeQuarantineStoreContract } from './quarantine-store.contract.js';
+import { describeRateLimitStoreContract } from './rate-limit-store.contract.js';
+
+describe('redis stores', { skip: redisSkip }, () => {
+  let redis: TestRedis;
+  let n = 0;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis?.stop());
+  const conn = (keyPrefix = `t${++n}:`) => RedisConnection.open({ url: redis.url, keyPrefix, commandTimeoutMs: 1_000, connectTimeoutMs: 2_000 });
+
+  describeRateLimitStoreContract('redis', async () => onRealClock(new RedisRateLimitStore(await conn())));
+  describeConcurrencyStoreContract('redis', async () => onRealClock(new RedisConcurrencyStore(await conn(), 60_000)));
+  describeQuarantineStoreContract('redis', async () => onRealClock(new RedisQuarantineStore(await conn())));
+  describeAuthFailureStoreContract('redis', async () => onRealClock(new RedisAuthFailureStore(await conn())));
+  describeExtractionStoreContract('redis', async () => {
+    const keyPrefix = `t${++n}:`;
+    return onRealClock(new RedisExtractionStore(await conn(keyPrefix), { maxPrincipals: 64, maxSamplesPerPrincipal: 256, idleMs: 60_000, keyPrefix }));
+  });
+
+  test('config chooses them, one connection for all; close lets it go', async () => {
+    const store = { kind: 'redis', url: redis.url, key_prefix: 'cfg:' };
+    const config = configSchema.parse({ limits: { store }, screening: { store }, auth: { failures: { store } } });
+    const stores = await createStores(config);
+    assert.deepEqual([stores.rateLimits, stores.concurrency, stores.quarantine, stores.extraction, stores.authFailures].map((s) => s.kind), Array(5).fill('redis'));
+    await stores.quarantine.add('alice', 60_000, 'test');
+    assert.equal((await stores.quarantine.check('alice'))?.reason, 'test');
+    await stores.close();
+  });
+
+  test('a replica sees what another did: two connections, one server', async () => {
+    const [a, b] = [new RedisQuarantineStore(await conn('shared:')), new RedisQuarantineStore(await conn('shared:'))];
+    await a.add('mallory', 60_000, 'extraction:prada');
+    assert.equal((await b.check('mallory'))?.reason, 'extraction:prada');
+    const [ra, rb] = [new RedisRateLimitStore(await conn('shared:')), new RedisRateLimitStore(await conn('shared:'))];
+    const quota = { points: 10, windowMs: 60_000 };
+    const out = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? ra : rb).consume('alice', 1, quota)));
+    assert.equal(out.filter((r) => r.ok).length, 10, 'a quota of 10 is exact across two replicas under concurrency');
+    const [xa, xb] = await Promise.all(['xa', 'xb'].map(async () => new RedisExtractionStore(await conn('shared:'), { maxPrincipals: 64, maxSamplesPerPrincipal: 256, idleMs: 60_000, keyPrefix: 'shared:' })));
+    await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? xa : xb).update('eve', (st) => void st.queries++)));
+    assert.equal(await xa.update('eve', (st) => st.queries), 40, 'no update lost between two replicas writing one caller at once');
+    await Promise.all([a.close(), b.close(), ra.close(), rb.close(), xa.close(), xb.close()]);
+  });
+
+  test('an unreachable server fails the start, naming it without its password', async () => {
+    const down = { kind: 'redis', url: 'redis://vigil:s3cret@127.0.0.1:1', connect_timeout_ms: 300 };
+    await assert.rejects(createStores(configSchema.parse({ limits: { store: down } })), (err: Error) => /redis at redis:\/\/vigil:\*\*\*@127\.0\.0\.1:1 is not reachable/.test(err.message) && !err.message.includes('s3cret'));
+  });
+
+  test('a server that dies fails store calls within the command timeout; they work again when it is back', async () => {
+    const store = new RedisRateLimitStore(await conn('crash:'));
+    const quota = { points: 5, windowMs: 60_000 };
+    assert.equal((await store.consume('k', 1, quota)).ok, true);
+    await redis.kill();
+    const started = Date.now();
+    await assert.rejects(store.consume('k', 1, quota));
+    assert.ok(Date.now() - started < 2_000, 'fails fast, never hangs');
+    await redis.restart();
+    let back = false;
+    for (let i = 0; i < 100 && !back; i++) {
+      back = await store.consume('k', 1, quota).then((r) => r.ok, () => false);
+      if (!back) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(back, 'the store works again once the server is back');
+    await store.close();
+  });
+});
