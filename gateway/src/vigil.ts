@@ -190,6 +190,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   metrics.seedRareEvents(registry);
   const quarantine = new Quarantine(stores.quarantine);
   metrics.observeQuarantine(() => quarantine.active());
+  metrics.observeStores(() => createdStores.health());
   supervisor.on('worker-exit', (slot: { pool: string }) => {
     const [model, version] = slot.pool.split('/');
     metrics.poolRestarts.add(1, { model, version });

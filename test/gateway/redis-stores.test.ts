@@ -7,7 +7,9 @@ import { queryAudit } from '../../gateway/src/audit/query.js';
 import { inferRequest } from '../helpers/heldout.js';
 import { writePolicy } from '../helpers/policy-file.js';
 import { redisSkip, startRedis, type TestRedis } from '../helpers/redis-server.js';
-import { postJson, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
+import { sample } from '../helpers/prom-text.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
 
 const policy = (onStoreFailure: string) => `
 version: 1
@@ -42,10 +44,13 @@ for (const mode of ['fail_closed', 'fail_open'] as const) {
       const headers = await vigil.auth(['analyst'], 'alice');
       const infer = (id: string) => postJson(vigil.port, '/v2/models/digits/infer', inferRequest('digits', [0]), { ...headers, 'x-request-id': id });
       assert.equal((await infer('before')).status, 200);
+      const storeUp = async () => sample((await rawRequest(vigil.adminPort, 'GET', '/metrics')).text, 'vigil_store_up', { store: 'rate_limits', kind: 'redis' });
+      assert.equal(await storeUp(), 1);
       await redis.kill();
       const started = Date.now();
       const during = await infer('during');
       assert.ok(Date.now() - started < 3_000, 'answered within the command timeouts, never a hang');
+      assert.equal(await storeUp(), 0, 'vigil_store_up says the store is down (VigilStoreDown fires on it)');
       if (mode === 'fail_closed') {
         assert.equal(during.status, 503);
         assert.ok(['STORE_UNAVAILABLE', 'LIMITER_UNAVAILABLE'].includes(during.json.code as string), `coded: ${String(during.json.code)}`);
@@ -54,12 +59,10 @@ for (const mode of ['fail_closed', 'fail_open'] as const) {
         assert.equal(during.status, 200, 'fail_open serves without the shared checks');
       }
       await redis.restart();
-      let back = 0;
-      for (let i = 0; i < 60 && back !== 200; i++) {
-        back = (await infer(`after-${i}`)).status;
-        if (back !== 200) await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.equal(back, 200, 'served again once Redis is back');
+      // fail_open serves throughout, so wait for the store itself to be back before judging it.
+      await waitFor('vigil_store_up back to 1', async () => (await storeUp()) === 1 || undefined, 10_000);
+      const after = await infer('after');
+      assert.equal(after.status, 200, 'served again once Redis is back');
       const records = [];
       for await (const r of queryAudit(vigil.config.audit.dir)) if (r.type === 'request' && r.client_request_id === 'during') records.push(r);
       assert.equal(records.length, 1, 'the request during the outage is audited');

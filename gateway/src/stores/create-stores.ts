@@ -52,7 +52,14 @@ const EXTRACTION_REDIS_BOUNDS = { maxPrincipals: 2_000, maxSamplesPerPrincipal: 
  * Builds the stores the config names. Async because a shared store connects before vigil serves;
  * `close` lets go of what was built here.
  */
-export async function createStores(config: StoresConfig): Promise<Stores & { close(): Promise<void> }> {
+/** Whether each store can be reached right now (`vigil_store_up`): a memory store always can. */
+export interface StoreHealth {
+  store: 'rate_limits' | 'concurrency' | 'quarantine' | 'extraction' | 'auth_failures';
+  kind: string;
+  up: boolean;
+}
+
+export async function createStores(config: StoresConfig): Promise<Stores & { close(): Promise<void>; health(): StoreHealth[] }> {
   const connections = new Map<string, Promise<RedisConnection>>();
   const built: { close(): Promise<void> }[] = [];
   try {
@@ -62,11 +69,23 @@ export async function createStores(config: StoresConfig): Promise<Stores & { clo
       authFailures: await authFailureStore(config.auth.failures.store, connections),
     };
     built.push(...Object.values(stores));
+    const connectionOf = async (cfg: StoreConfig) => (cfg.kind === 'redis' ? await connect(cfg, connections) : undefined);
+    const limitsConn = await connectionOf(config.limits.store);
+    const screeningConn = await connectionOf(config.screening.store);
+    const failuresConn = await connectionOf(config.auth.failures.store);
+    const up = (conn: RedisConnection | undefined) => conn === undefined || conn.ready;
     return {
       ...stores,
       async close() {
         await Promise.all(built.map((s) => s.close()));
       },
+      health: () => [
+        { store: 'rate_limits', kind: stores.rateLimits.kind, up: up(limitsConn) },
+        { store: 'concurrency', kind: stores.concurrency.kind, up: up(limitsConn) },
+        { store: 'quarantine', kind: stores.quarantine.kind, up: up(screeningConn) },
+        { store: 'extraction', kind: stores.extraction.kind, up: up(screeningConn) },
+        { store: 'auth_failures', kind: stores.authFailures.kind, up: up(failuresConn) },
+      ],
     };
   } catch (err) {
     // A store that cannot be reached fails the start; let go of the connections already made.

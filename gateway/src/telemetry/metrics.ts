@@ -31,6 +31,7 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_detector_findings_total',
   'vigil_quarantines_total',
   'vigil_principals_quarantined',
+  'vigil_store_up',
   'vigil_pool_up',
   'vigil_pool_workers',
   'vigil_pool_restarts_total',
@@ -162,6 +163,16 @@ export class VigilMetrics {
   /** Principals in quarantine, read at scrape time. */
   observeQuarantine(count: () => Promise<number>): void {
     this.provider.getMeter('vigil').createObservableGauge('vigil.principals.quarantined', { description: 'Principals quarantined right now' }).addCallback(async (r) => r.observe(await count()));
+  }
+
+  /** Whether each shared-state store can be reached, read at scrape time. */
+  observeStores(health: () => { store: string; kind: string; up: boolean }[]): void {
+    this.provider
+      .getMeter('vigil')
+      .createObservableGauge('vigil.store.up', { description: '1 while a state store (rate_limits, concurrency, quarantine, extraction, auth_failures) can be reached; a memory store always can' })
+      .addCallback((r) => {
+        for (const h of health()) r.observe(h.up ? 1 : 0, { store: h.store, kind: h.kind });
+      });
   }
 
   /** Alert counters at 0 for each rule (state firing), so increase() sees the first alert. */

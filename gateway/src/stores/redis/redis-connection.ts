@@ -48,6 +48,11 @@ export class RedisConnection {
     return new RedisConnection(client);
   }
 
+  /** Connected and answering commands now (false while it reconnects). */
+  get ready(): boolean {
+    return this.client.status === 'ready';
+  }
+
   /** Counts one more store on this connection. */
   use(): this {
     this.users++;
