@@ -102,7 +102,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     auditLogOptions(config.audit, {
       hmacKey: config.audit.hmac_key_file ? await readHmacKeyFile(config.audit.hmac_key_file) : undefined,
       signingKey: config.audit.signing_key_file ? await readSigningKeyFile(config.audit.signing_key_file) : undefined,
-    }),
+    }, config.server.replica_id),
   );
   // An outage is one error line when it starts and one when it ends, however many requests it refuses.
   const auditOutage = new Episode<unknown>({
@@ -277,7 +277,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     authenticate: stageSet.authenticate,
     policy,
     audit,
-    auditDir: config.audit.dir,
+    auditDir: audit.dir, // its own chain: with replicas, audit.dir/<replica_id>
     devJwks: devKey ? { keys: [devKey.publicJwk] } : undefined,
     metrics,
     log,

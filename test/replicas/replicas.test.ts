@@ -2,6 +2,7 @@
 // replica counts, quarantines or learns of a caller, all of them do. Skipped, saying so, where
 // redis-server or haproxy is not installed; `.ci/run` installs both. Loopback only.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -44,9 +45,11 @@ describe('replicas behind a load balancer, sharing Redis', { skip: redisSkip || 
   const replicas: VigilProcess[] = [];
   let stateDir: string;
   const auth = async (roles: string[], sub: string) => ({ authorization: `Bearer ${await mintDevToken(await loadOrCreateDevKey(stateDir), { sub, roles, ttlSeconds: 600 })}` });
+  let auditDir: string;
+  // One query over the directory holding every replica's chain; each record names its replica.
   const records = async (filter: (r: StoredAuditRecord) => boolean) => {
-    const out: { replica: number; rec: StoredAuditRecord }[] = [];
-    for (const [i, r] of replicas.entries()) for await (const rec of queryAudit(r.auditDir)) if (filter(rec)) out.push({ replica: i, rec });
+    const out: { replica: string | undefined; rec: StoredAuditRecord }[] = [];
+    for await (const rec of queryAudit(auditDir)) if (filter(rec)) out.push({ replica: rec.replica, rec });
     return out;
   };
 
@@ -54,6 +57,7 @@ describe('replicas behind a load balancer, sharing Redis', { skip: redisSkip || 
     redis = await startRedis();
     const dir = await mkdtemp(join(tmpdir(), 'vigil-replicas-'));
     stateDir = join(dir, 'state');
+    auditDir = join(dir, 'audit');
     await writeFile(join(dir, 'policy.yaml'), policy);
     const store = `{ kind: redis, url: "${redis.url}", command_timeout_ms: 300 }`;
     await writeFile(
@@ -72,7 +76,10 @@ describe('replicas behind a load balancer, sharing Redis', { skip: redisSkip || 
       ].join('\n'),
     );
     // One after another: the first makes the development signing key the others then share.
-    for (let i = 0; i < REPLICAS; i++) replicas.push(await spawnVigil({ VIGIL_CONFIG: join(dir, 'vigil.yaml'), VIGIL_STATE_DIR: stateDir }));
+    // Each its own audit chain, in auditDir/<replica id>/.
+    for (let i = 0; i < REPLICAS; i++) {
+      replicas.push(await spawnVigil({ VIGIL_CONFIG: join(dir, 'vigil.yaml'), VIGIL_STATE_DIR: stateDir, VIGIL_AUDIT_DIR: auditDir, VIGIL_REPLICA_ID: `r${i + 1}` }));
+    }
     lb = await startHaproxy(replicas.map((r) => r.port));
   });
 
@@ -144,5 +151,21 @@ describe('replicas behind a load balancer, sharing Redis', { skip: redisSkip || 
       if (ok === 0) await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(ok, REPLICAS * 2, 'every replica serves again');
+  });
+
+  test('each replica writes its own chain, named in its records; verify and query take the directory of all of them', async () => {
+    const all = await records(() => true);
+    assert.deepEqual([...new Set(all.map((r) => r.replica))].sort(), ['r1', 'r2', 'r3']);
+    for (const id of ['r1', 'r2', 'r3']) {
+      const seqs = all.filter((r) => r.replica === id).map((r) => r.rec.seq);
+      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), `${id}'s records in its chain order`);
+    }
+    const switches = all.filter((r, i) => i > 0 && r.replica !== all[i - 1].replica).length;
+    assert.ok(switches > 10, `one stream interleaving the replicas by time (${switches} switches)`);
+    const verify = spawnSync(process.execPath, ['bin/vigil.js', 'audit', 'verify', auditDir, '--json'], { encoding: 'utf8' });
+    assert.equal(verify.status, 0, verify.stderr + verify.stdout);
+    const report = JSON.parse(verify.stdout) as { ok: boolean; replicas: { replica: string; ok: boolean; records: number }[] };
+    assert.deepEqual(report.replicas.map((r) => [r.replica, r.ok]), [['r1', true], ['r2', true], ['r3', true]]);
+    assert.equal(report.replicas.reduce((n, r) => n + r.records, 0), all.length);
   });
 });

@@ -9,6 +9,8 @@ import type { RetentionPolicy } from './retention.js';
 export interface AuditLogOptions {
   /** The log directory (created 0700 if missing). Holds the log files, checkpoints.jsonl and writer.lock. */
   dir: string;
+  /** This replica's name, written into every record (`replica`); absent with one replica. */
+  replica?: string;
   /** Chain records with HMAC-SHA256 under this key instead of plain sha256 (and sign checkpoints with it when there is no signingKey). */
   hmacKey: Buffer | undefined;
   /** Ed25519 private key that signs checkpoints. */

@@ -148,7 +148,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
     }
     let entries: Entries;
     try {
-      entries = recordEntries(record);
+      entries = recordEntries(this.opts.replica === undefined ? record : { ...record, replica: this.opts.replica });
     } catch (err) {
       return Promise.reject(new AuditError('invalid', `not an audit record: ${(err as Error).message}`, { cause: err }));
     }
@@ -243,7 +243,7 @@ export class AuditLog extends EventEmitter<AuditLogEvents> {
   /** Writes a record of the writer's own (audit.recovered, audit.retention) now, ahead of the queue; true once written. */
   private async writeOwn(record: AdminAuditRecord): Promise<boolean> {
     let written = false;
-    await this.writeBatch([{ entries: canonicalEntries(record), at: performance.now(), resolve: () => (written = true), reject: noop, internal: true }]);
+    await this.writeBatch([{ entries: canonicalEntries(this.opts.replica === undefined ? record : { ...record, replica: this.opts.replica }), at: performance.now(), resolve: () => (written = true), reject: noop, internal: true }]);
     return written;
   }
 

@@ -4,6 +4,8 @@
  */
 export interface RequestAuditRecord {
   type: 'request';
+  /** The replica that wrote it (`server.replica_id`); set by the writer, absent with one replica. */
+  replica?: string;
   /** ISO 8601 UTC, when the request arrived */
   time: string;
   /** vigil's own id for the request (also sent back as `x-request-id`). */
@@ -55,6 +57,8 @@ export interface AuditFinding {
 
 export interface AdminAuditRecord {
   type: 'admin';
+  /** The replica that wrote it (`server.replica_id`); set by the writer, absent with one replica. */
+  replica?: string;
   time: string;
   /** e.g. policy.reload, policy.reload_failed, audit.query, audit.recovered, audit.retention, vigil.start, vigil.stop */
   event: string;
@@ -65,6 +69,8 @@ export interface AdminAuditRecord {
 
 export interface AlertAuditRecord {
   type: 'alert';
+  /** The replica that wrote it (`server.replica_id`); set by the writer, absent with one replica. */
+  replica?: string;
   time: string;
   rule: string;
   severity: string;

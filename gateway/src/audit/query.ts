@@ -5,6 +5,7 @@
  */
 import { listLogFiles, type StoredAuditRecord } from './chain.js';
 import { globMatch, isGlob } from './glob.js';
+import { chainDirs, mergeByTime } from './replica-chains.js';
 import { readLines } from './lines.js';
 
 export interface AuditFilter {
@@ -39,6 +40,21 @@ export interface QueryOptions {
  */
 export async function* queryAudit(dir: string, filter: AuditFilter = {}, limit = Infinity, opts: QueryOptions = {}): AsyncGenerator<StoredAuditRecord> {
   if (limit <= 0) return;
+  const chains = await chainDirs(dir);
+  if (chains.length === 1) {
+    yield* queryChain(chains[0].dir, filter, limit, opts);
+    return;
+  }
+  // Several replicas' chains: each in its order, interleaved by time. A seq is one chain's.
+  if (filter.afterSeq !== undefined) throw new Error(`after_seq counts within one chain; ${dir} holds ${chains.length} (give one replica's directory)`);
+  let count = 0;
+  for await (const rec of mergeByTime(chains.map((c) => queryChain(c.dir, filter, Infinity, opts)))) {
+    yield rec;
+    if (++count >= limit) return;
+  }
+}
+
+async function* queryChain(dir: string, filter: AuditFilter, limit: number, opts: QueryOptions): AsyncGenerator<StoredAuditRecord> {
   const match = compileFilter(filter);
   const needles = [filter.principal, filter.model, filter.code].filter((v): v is string => typeof v === 'string' && !isGlob(v)).map((v) => JSON.stringify(v));
   const files = await listLogFiles(dir);

@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/load-config.js';
 import { readHmacKeyFile, readPublicKeyFile } from '../audit/chain.js';
 import { printable } from '../audit/printable.js';
+import { chainDirs } from '../audit/replica-chains.js';
 import { verifyAudit, type VerifyReport } from '../audit/verify.js';
 
 export interface AuditVerifyOptions {
@@ -21,18 +22,30 @@ export interface AuditVerifyOptions {
  * not be checked at all (no such directory, unreadable key).
  */
 export async function auditVerifyCommand(dir: string | undefined, opts: AuditVerifyOptions = {}): Promise<number> {
-  let report: VerifyReport;
+  const reports: { replica: string | null; report: VerifyReport }[] = [];
   try {
     const target = dir ?? (await loadConfig(opts.config)).config.audit.dir;
     const hmacKey = opts.hmacKeyFile ? await readHmacKeyFile(opts.hmacKeyFile) : undefined;
     const publicKey = opts.publicKeyFile ? await readPublicKeyFile(opts.publicKeyFile) : undefined;
-    report = await verifyAudit(target, { hmacKey, publicKey, checkpointsFile: opts.checkpoints });
+    // A directory of several replicas' chains: each is verified on its own (its own seq and checkpoints).
+    const chains = await chainDirs(target);
+    if (chains.length > 1 && opts.checkpoints) throw new Error(`--checkpoints names one chain's checkpoints; ${target} holds ${chains.length} chains (give one replica's directory)`);
+    for (const c of chains) reports.push({ replica: c.replica, report: await verifyAudit(c.dir, { hmacKey, publicKey, checkpointsFile: opts.checkpoints }) });
   } catch (err) {
     process.stderr.write(`vigil audit verify: ${(err as Error).message}\n`);
     return 2;
   }
-  process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
-  return report.ok ? 0 : 1;
+  const ok = reports.every((r) => r.report.ok);
+  if (reports.length === 1 && reports[0].replica === null) {
+    process.stdout.write(opts.json ? JSON.stringify(reports[0].report, null, 2) + '\n' : formatReport(reports[0].report));
+  } else if (opts.json) {
+    process.stdout.write(JSON.stringify({ ok, replicas: reports.map((r) => ({ replica: r.replica, ...r.report })) }, null, 2) + '\n');
+  } else {
+    for (const r of reports) process.stdout.write(`replica ${printable(String(r.replica))}:\n${formatReport(r.report)}\n`);
+    const bad = reports.filter((r) => !r.report.ok).map((r) => printable(String(r.replica)));
+    process.stdout.write(ok ? `ALL ${reports.length} REPLICA CHAINS INTACT.\n` : `NOT INTACT: ${bad.join(', ')} (of ${reports.length} replica chains).\n`);
+  }
+  return ok ? 0 : 1;
 }
 
 export function formatReport(r: VerifyReport): string {

@@ -3,13 +3,16 @@
  * (AuditLog has none), so the gateway, the tests and the benchmarks run the same numbers.
  */
 import type { KeyObject } from 'node:crypto';
+import { join } from 'node:path';
 import type { AuditLogOptions } from '../audit/audit-log.js';
 import type { VigilConfig } from './schema.js';
 
 /** `keys`: as read from audit.hmac_key_file and audit.signing_key_file (undefined when unset). */
-export function auditLogOptions(audit: VigilConfig['audit'], keys: { hmacKey: Buffer | undefined; signingKey: KeyObject | undefined }): AuditLogOptions {
+export function auditLogOptions(audit: VigilConfig['audit'], keys: { hmacKey: Buffer | undefined; signingKey: KeyObject | undefined }, replica?: string): AuditLogOptions {
   return {
-    dir: audit.dir,
+    // Each replica keeps its own chain (its own writer lock and checkpoints) beside the others'.
+    dir: replica ? join(audit.dir, replica) : audit.dir,
+    replica,
     hmacKey: keys.hmacKey,
     signingKey: keys.signingKey,
     maxFileBytes: audit.max_file_bytes,

@@ -21,6 +21,7 @@ const ENV_OVERRIDES: { name: string; apply: (c: VigilConfig, v: string) => void;
   { name: 'VIGIL_POLICY', apply: (c, v) => (c.policy.file = resolve(v)) },
   { name: 'VIGIL_AUDIT_DIR', apply: (c, v) => (c.audit.dir = resolve(v)) },
   { name: 'VIGIL_STATE_DIR', apply: (c, v) => (c.auth.state_dir = resolve(v)) },
+  { name: 'VIGIL_REPLICA_ID', apply: (c, v) => (c.server.replica_id = v) },
 ];
 
 /**

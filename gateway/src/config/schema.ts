@@ -109,6 +109,14 @@ export const configSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: port.default(8080),
+        /**
+         * This replica's name, when several run (also $VIGIL_REPLICA_ID, e.g. a Kubernetes pod name):
+         * its audit chain is kept in audit.dir/<replica_id>/ and each record names it.
+         */
+        replica_id: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'letters, digits, _ . - (at most 63, starting with a letter or digit)')
+          .optional(),
         /** Largest request body accepted, in bytes; larger ones get 413 before they are read. */
         max_body_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
         /** Time a pool has to answer one request before the client gets 504. */
