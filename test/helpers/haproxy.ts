@@ -20,6 +20,7 @@ export const haproxySkip: string | false = haproxyBinary() === null ? 'haproxy i
 
 export interface TestHaproxy {
   port: number;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -55,6 +56,7 @@ export async function startHaproxy(backends: number[]): Promise<TestHaproxy> {
   }
   return {
     port,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const gone = new Promise((r) => child.once('exit', r));

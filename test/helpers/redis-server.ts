@@ -23,6 +23,8 @@ export const redisSkip: string | false = redisBinary() === null ? 'redis-server 
 
 export interface TestRedis {
   port: number;
+  /** The server's pid now (it changes on restart). */
+  readonly pid: number;
   url: string;
   /** Kills the server (SIGKILL: as a crash would) and resolves once it is gone. */
   kill(): Promise<void>;
@@ -55,6 +57,9 @@ export async function startRedis(): Promise<TestRedis> {
   await launch();
   return {
     port,
+    get pid() {
+      return child!.pid!;
+    },
     url: `redis://127.0.0.1:${port}`,
     kill,
     restart: launch,

@@ -28,6 +28,8 @@ export class RedisConnection {
       keyPrefix: opts.keyPrefix,
       lazyConnect: true,
       enableOfflineQueue: false,
+      // Commands issued in the same tick (many requests at once) go out in one write.
+      enableAutoPipelining: true,
       maxRetriesPerRequest: 1,
       commandTimeout: opts.commandTimeoutMs,
       connectTimeout: opts.connectTimeoutMs,
