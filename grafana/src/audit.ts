@@ -2,7 +2,7 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { AUDIT_LOGS, VIGIL_LOGS } from './datasources.js';
 import { sumBy, vigil } from './promql.js';
 import { RED_FROM_ONE, UNIT, logCountPanel, logStatPanel, logTablePanel, logsPanel, row, statPanel } from './panels.js';
-import { finish, jobVariable, policyReloadAnnotation, vigilDashboard } from './vigil-dashboard.js';
+import { finish, instanceVariable, jobVariable, policyReloadAnnotation, vigilDashboard } from './vigil-dashboard.js';
 
 /**
  * Audit records are canonical JSON Lines (vigil's audit README), shipped to Loki as the stream
@@ -39,6 +39,7 @@ export function auditDashboard(): dashboard.Dashboard {
     description: 'The audit log in Loki: decisions, denials by rule, principal and source, admin events, and vigil\'s own warnings and errors. Shipping: grafana/README.md.',
     variables: [
       jobVariable(),
+      instanceVariable(),
       textbox('principal', 'principal (regex)', 'e.g. user:alice, key:ci-.*, anonymous, unauthenticated'),
       textbox('audit_model', 'model (regex)', 'a model name, or .* for every record (health and refused paths have no model)'),
       decisionVariable(),

@@ -1,7 +1,7 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { namedRoute, perModel, quantile, rate, ratio, sumBy, vigil, withStatusClass } from './promql.js';
 import { UNIT, row, statPanel, timeseriesPanel } from './panels.js';
-import { finish, jobVariable, modelVariables, vigilDashboard } from './vigil-dashboard.js';
+import { finish, instanceVariable, jobVariable, modelVariables, vigilDashboard } from './vigil-dashboard.js';
 
 const REQUESTS = 'http_server_request_duration_count';
 const REQUEST_BUCKETS = 'http_server_request_duration_bucket';
@@ -17,7 +17,7 @@ export function overviewDashboard(): dashboard.Dashboard {
     uid: 'vigil-overview',
     title: 'vigil / Overview (RED)',
     description: 'Rate, errors and duration of every request on the inference port, and of inferences per model version.',
-    variables: [jobVariable(), ...modelVariables()],
+    variables: [jobVariable(), instanceVariable(), ...modelVariables()],
   });
 
   d.withRow(row('Requests: every HTTP request on the inference port, refusals included'))
@@ -70,7 +70,7 @@ export function overviewDashboard(): dashboard.Dashboard {
         description: 'What share of the served model versions has at least one live pool worker? Below 100%, some model answers 503 (see the Serving dashboard).',
         unit: UNIT.ratio,
         width: 4,
-        queries: [{ expr: 'avg(vigil_pool_up{job=~"$job"})' }],
+        queries: [{ expr: 'avg(vigil_pool_up{job=~"$job", instance=~"$instance"})' }],
         thresholds: [
           { value: null, color: 'red' },
           { value: 1, color: 'green' },
@@ -83,7 +83,7 @@ export function overviewDashboard(): dashboard.Dashboard {
         description: 'Which vigil versions are running, and how many instances of each (from target_info)?',
         unit: UNIT.count,
         width: 4,
-        queries: [{ expr: 'count by (service_version) (target_info{job=~"$job", service_name="vigil"})', legend: '{{service_version}}' }],
+        queries: [{ expr: 'count by (service_version) (target_info{job=~"$job", instance=~"$instance", service_name="vigil"})', legend: '{{service_version}}' }],
         showNames: true,
       }),
     )
@@ -160,6 +160,42 @@ export function overviewDashboard(): dashboard.Dashboard {
           { expr: quantile(0.95, ['model', 'version'], perModel('vigil_inference_duration_bucket')), legend: '{{model}}/{{version}} round trip' },
           { expr: quantile(0.95, ['model', 'version'], perModel('vigil_inference_compute_duration_bucket')), legend: '{{model}}/{{version}} compute' },
         ],
+      }),
+    );
+
+  d.withRow(row('Instances: each vigil replica ($instance)'))
+    .withPanel(
+      timeseriesPanel({
+        title: 'Request rate by instance',
+        description: 'How many requests per second does each replica take? Behind a round-robin load balancer they should be close; one far below the others is out of rotation or failing its probes.',
+        unit: UNIT.requestsPerSecond,
+        width: 8,
+        queries: [{ expr: sumBy(['instance'], rate(vigil(REQUESTS))), legend: '{{instance}}' }],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Server error ratio (5xx) by instance',
+        description: 'What share of each replica\'s requests fail on vigil\'s side? One replica far above the others points at that replica (its pools, its disk), not at the models.',
+        unit: UNIT.ratio,
+        width: 8,
+        queries: [
+          {
+            expr: ratio(sumBy(['instance'], rate(vigil(REQUESTS, 'http_response_status_code=~"5.."'))), sumBy(['instance'], rate(vigil(REQUESTS))), ['instance']),
+            legend: '{{instance}}',
+          },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'State stores reachable',
+        description: "Can each replica reach the stores it keeps shared state in (rate limits, slots, quarantines, extraction state, auth failures)? 0 is a Redis outage: requests then follow the policy's on_store_failure.",
+        unit: UNIT.count,
+        width: 8,
+        min: 0,
+        max: 1,
+        queries: [{ expr: vigil('vigil_store_up'), legend: '{{instance}} {{store}} ({{kind}})' }],
       }),
     );
 

@@ -8,12 +8,12 @@
 export const RATE_WINDOW = '[$__rate_interval]';
 
 /**
- * `metric{job=~"$job", …}`. Every query is scoped to the jobs that scrape vigil (the `job`
+ * `metric{job=~"$job", instance=~"$instance", …}`. Every query is scoped to the jobs that scrape vigil (the `job`
  * variable lists the jobs whose `target_info` says `service_name="vigil"`), because
  * `http_server_request_duration` is an OpenTelemetry convention that other services export too.
  */
 export function vigil(metric: string, matchers = ''): string {
-  return `${metric}{job=~"$job"${matchers ? `, ${matchers}` : ''}}`;
+  return `${metric}{job=~"$job", instance=~"$instance"${matchers ? `, ${matchers}` : ''}}`;
 }
 
 /** `metric{job=~"$job", model=~"$model", version=~"$version", …}`: for per-model-version series. */
@@ -94,6 +94,7 @@ export function metricNamesIn(expr: string): string[] {
  */
 export const DEFAULT_VARIABLE_VALUES: Readonly<Record<string, string>> = {
   job: '.*',
+  instance: '.*',
   model: '.*',
   version: '.*',
   __rate_interval: '1m',

@@ -1,7 +1,7 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { increase, perModel, rate, ratio, sumBy, vigil } from './promql.js';
 import { RED_FROM_ONE, UNIT, row, statPanel, tablePanel, timeseriesPanel } from './panels.js';
-import { finish, jobVariable, modelVariables, policyReloadAnnotation, vigilDashboard } from './vigil-dashboard.js';
+import { finish, instanceVariable, jobVariable, modelVariables, policyReloadAnnotation, vigilDashboard } from './vigil-dashboard.js';
 
 /**
  * vigil / Security: who is being refused, by which stage and rule, and whether the controls
@@ -13,7 +13,7 @@ export function securityDashboard(): dashboard.Dashboard {
     title: 'vigil / Security',
     description: 'Authentication failures, policy denials, rate limiting, detector findings and quarantines, and every refusal by stage and code; policy reloads and audit log health.',
     // model and version filter the detector panels; the others are about callers, not models.
-    variables: [jobVariable(), ...modelVariables()],
+    variables: [jobVariable(), instanceVariable(), ...modelVariables()],
     annotations: [policyReloadAnnotation()],
   });
 

@@ -1,7 +1,7 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { perModel, quantile, rate, sumBy, vigil } from './promql.js';
 import { RED_FROM_ONE, UNIT, UP_DOWN, heatmapPanel, row, statPanel, timeseriesPanel } from './panels.js';
-import { finish, jobVariable, modelVariables, vigilDashboard } from './vigil-dashboard.js';
+import { finish, instanceVariable, jobVariable, modelVariables, vigilDashboard } from './vigil-dashboard.js';
 
 const BY_VERSION = ['model', 'version'];
 const VERSION_LEGEND = '{{model}}/{{version}}';
@@ -25,7 +25,7 @@ export function servingDashboard(): dashboard.Dashboard {
     uid: 'vigil-serving',
     title: 'vigil / Serving',
     description: 'Model pools: workers and restarts, requests in flight, batch sizes and dynamic batching, items per second, queue wait, compute time and what the round trip adds; CPU, memory and event-loop load of the gateway and pool processes.',
-    variables: [jobVariable(), ...modelVariables()],
+    variables: [jobVariable(), instanceVariable(), ...modelVariables()],
   });
 
   d.withRow(row('Pools ($model / $version)'))

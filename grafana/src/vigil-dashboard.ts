@@ -34,13 +34,33 @@ export function jobVariable(): dashboard.QueryVariableBuilder {
 }
 
 /**
+ * `instance`: the vigil replicas (scrape targets) of the selected jobs, for telling replicas apart
+ * and for looking at one. "All" is `.*`.
+ */
+export function instanceVariable(): dashboard.QueryVariableBuilder {
+  const query = 'label_values(target_info{service_name="vigil", job=~"$job"}, instance)';
+  return new dashboard.QueryVariableBuilder('instance')
+    .label('instance')
+    .description('vigil replicas (scrape targets) of the selected jobs')
+    .datasource(PROMETHEUS)
+    .query(query)
+    .definition(query)
+    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+    .sort(dashboard.VariableSort.AlphabeticalAsc)
+    .multi(true)
+    .includeAll(true)
+    .allValue('.*')
+    .current(ALL);
+}
+
+/**
  * `model` and `version`, from `vigil_pool_up`: it has a series for every served model version
  * from the moment its pool starts, so a model that has not been called yet (or whose pool is
  * down) can still be picked. "All" is `.*`.
  */
 export function modelVariables(): dashboard.QueryVariableBuilder[] {
-  const models = 'label_values(vigil_pool_up{job=~"$job"}, model)';
-  const versions = 'label_values(vigil_pool_up{job=~"$job", model=~"$model"}, version)';
+  const models = 'label_values(vigil_pool_up{job=~"$job", instance=~"$instance"}, model)';
+  const versions = 'label_values(vigil_pool_up{job=~"$job", instance=~"$instance", model=~"$model"}, version)';
   const variable = (name: string, query: string, description: string) =>
     new dashboard.QueryVariableBuilder(name)
       .label(name)

@@ -78,6 +78,23 @@ describe('panels and data sources', () => {
     assert.equal(provisioned.find((p) => p.uid === TEMPO.uid)!.jsonData?.tracesToLogsV2?.datasourceUid, LOKI.uid, 'a trace links to its audit record');
   });
 
+  test("every variable a query or another variable uses is defined in that query's dashboard", () => {
+    for (const d of dashboards) {
+      const defined = new Set((d.templating.list ?? []).map((v) => v.name));
+      const exprs = [
+        ...panelsOf(d).flatMap(({ panel }) => (panel.targets ?? []).map((t) => ({ where: panel.title, expr: t.expr ?? '' }))),
+        ...(d.templating.list ?? []).map((v) => ({ where: `variable ${v.name}`, expr: typeof v.query === 'string' ? v.query : '' })),
+      ];
+      for (const { where, expr } of exprs) {
+        for (const m of expr.matchAll(/\$\{?(\w+)/g)) {
+          // $__rate_interval and friends are Grafana's own; ${1} is a regex group in label_replace.
+          if (m[1].startsWith('__') || /^\d+$/.test(m[1])) continue;
+          assert.ok(defined.has(m[1]), `${d.title} / ${where}: $${m[1]} is not a variable of this dashboard`);
+        }
+      }
+    }
+  });
+
   test('every panel has a title, a description, a unit, a provisioned data source and a query of its kind', () => {
     let panels = 0;
     for (const d of dashboards) {
