@@ -134,7 +134,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const jwt = await JwtAuthenticator.create(config.auth, devKey, log);
   // Where counters, slots, quarantines, auth failures and extraction state live (limits.store,
   // screening.store, auth.failures.store): a shared store must be reachable before anything serves.
-  const createdStores = await createStores(config);
+  const createdStores = await createStores(config, log);
   const stores: Stores = { ...createdStores, ...seams.stores };
   // Anomaly alerts (issue #4): counted on the request path, decided on the detector's timer.
   const alerting = config.alerts.enabled ? createAlerting(config.alerts, { audit, metrics, log }) : undefined;

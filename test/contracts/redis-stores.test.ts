@@ -66,7 +66,9 @@ describe('redis stores', { skip: redisSkip }, () => {
   });
 
   test('a server that dies fails store calls within the command timeout; they work again when it is back', async () => {
-    const store = new RedisRateLimitStore(await conn('crash:'));
+    const changes: boolean[] = [];
+    const connection = await RedisConnection.open({ url: redis.url, keyPrefix: 'crash:', commandTimeoutMs: 1_000, connectTimeoutMs: 2_000, onStateChange: (up) => changes.push(up) });
+    const store = new RedisRateLimitStore(connection);
     const quota = { points: 5, windowMs: 60_000 };
     assert.equal((await store.consume('k', 1, quota)).ok, true);
     await redis.kill();
@@ -80,6 +82,8 @@ describe('redis stores', { skip: redisSkip }, () => {
       if (!back) await new Promise((r) => setTimeout(r, 50));
     }
     assert.ok(back, 'the store works again once the server is back');
+    assert.deepEqual(changes, [false, true], 'the outage is reported once when it starts and once when it ends');
     await store.close();
+    assert.deepEqual(changes, [false, true], 'closing on purpose is no outage');
   });
 });

@@ -1,4 +1,5 @@
 import { MemoryExtractionStore, type ExtractionStore } from '../../../detectors/src/extraction/index.js';
+import type { Logger } from 'pino';
 import type { VigilConfig } from '../config/schema.js';
 import type { AuthFailureStore } from './auth-failure-store.js';
 import type { ConcurrencyStore } from './concurrency-store.js';
@@ -8,7 +9,7 @@ import { MemoryQuarantineStore } from './memory-quarantine-store.js';
 import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
 import { RedisAuthFailureStore } from './redis/redis-auth-failure-store.js';
 import { RedisConcurrencyStore } from './redis/redis-concurrency-store.js';
-import { RedisConnection } from './redis/redis-connection.js';
+import { RedisConnection, redact } from './redis/redis-connection.js';
 import { RedisExtractionStore } from './redis/redis-extraction-store.js';
 import { RedisQuarantineStore } from './redis/redis-quarantine-store.js';
 import { RedisRateLimitStore } from './redis/redis-rate-limit-store.js';
@@ -59,17 +60,17 @@ export interface StoreHealth {
   up: boolean;
 }
 
-export async function createStores(config: StoresConfig): Promise<Stores & { close(): Promise<void>; health(): StoreHealth[] }> {
+export async function createStores(config: StoresConfig, log?: Logger): Promise<Stores & { close(): Promise<void>; health(): StoreHealth[] }> {
   const connections = new Map<string, Promise<RedisConnection>>();
   const built: { close(): Promise<void> }[] = [];
   try {
     const stores: Stores = {
-      ...(await limitStores(config.limits.store, connections)),
-      ...(await screeningStores(config.screening.store, connections)),
-      authFailures: await authFailureStore(config.auth.failures.store, connections),
+      ...(await limitStores(config.limits.store, connections, log)),
+      ...(await screeningStores(config.screening.store, connections, log)),
+      authFailures: await authFailureStore(config.auth.failures.store, connections, log),
     };
     built.push(...Object.values(stores));
-    const connectionOf = async (cfg: StoreConfig) => (cfg.kind === 'redis' ? await connect(cfg, connections) : undefined);
+    const connectionOf = async (cfg: StoreConfig) => (cfg.kind === 'redis' ? await connect(cfg, connections, log) : undefined);
     const limitsConn = await connectionOf(config.limits.store);
     const screeningConn = await connectionOf(config.screening.store);
     const failuresConn = await connectionOf(config.auth.failures.store);
@@ -98,22 +99,25 @@ type StoreConfig = VigilConfig['limits']['store'];
 type RedisConfig = Extract<StoreConfig, { kind: 'redis' }>;
 
 /** One connection per server and key prefix, shared by every store that names them. */
-function connect(cfg: RedisConfig, connections: Map<string, Promise<RedisConnection>>): Promise<RedisConnection> {
+function connect(cfg: RedisConfig, connections: Map<string, Promise<RedisConnection>>, log: Logger | undefined): Promise<RedisConnection> {
   const id = `${cfg.url} ${cfg.key_prefix}`;
   let conn = connections.get(id);
   if (!conn) {
-    conn = RedisConnection.open({ url: cfg.url, keyPrefix: cfg.key_prefix, commandTimeoutMs: cfg.command_timeout_ms, connectTimeoutMs: cfg.connect_timeout_ms });
+    // An outage is logged when it starts and when it ends; each request it fails is in the audit log.
+    const onStateChange = (up: boolean, err?: Error) =>
+      up ? log?.info({ redis: redact(cfg.url) }, 'redis store reachable again') : log?.error({ redis: redact(cfg.url), err }, 'redis store unreachable; requests follow on_store_failure');
+    conn = RedisConnection.open({ url: cfg.url, keyPrefix: cfg.key_prefix, commandTimeoutMs: cfg.command_timeout_ms, connectTimeoutMs: cfg.connect_timeout_ms, onStateChange });
     connections.set(id, conn);
   }
   return conn;
 }
 
-async function limitStores(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>): Promise<Pick<Stores, 'rateLimits' | 'concurrency'>> {
+async function limitStores(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>, log: Logger | undefined): Promise<Pick<Stores, 'rateLimits' | 'concurrency'>> {
   switch (cfg.kind) {
     case 'memory':
       return { rateLimits: new MemoryRateLimitStore(), concurrency: new MemoryConcurrencyStore() };
     case 'redis': {
-      const conn = await connect(cfg, connections);
+      const conn = await connect(cfg, connections, log);
       return { rateLimits: new RedisRateLimitStore(conn), concurrency: new RedisConcurrencyStore(conn, cfg.slot_lease_ms) };
     }
     default:
@@ -121,12 +125,12 @@ async function limitStores(cfg: StoreConfig, connections: Map<string, Promise<Re
   }
 }
 
-async function screeningStores(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>): Promise<Pick<Stores, 'quarantine' | 'extraction'>> {
+async function screeningStores(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>, log: Logger | undefined): Promise<Pick<Stores, 'quarantine' | 'extraction'>> {
   switch (cfg.kind) {
     case 'memory':
       return { quarantine: new MemoryQuarantineStore(), extraction: new MemoryExtractionStore(EXTRACTION_MEMORY_BOUNDS) };
     case 'redis': {
-      const conn = await connect(cfg, connections);
+      const conn = await connect(cfg, connections, log);
       return {
         quarantine: new RedisQuarantineStore(conn),
         extraction: new RedisExtractionStore(conn, { ...EXTRACTION_REDIS_BOUNDS, idleMs: cfg.idle_ms, keyPrefix: cfg.key_prefix }),
@@ -137,12 +141,12 @@ async function screeningStores(cfg: StoreConfig, connections: Map<string, Promis
   }
 }
 
-async function authFailureStore(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>): Promise<AuthFailureStore> {
+async function authFailureStore(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>, log: Logger | undefined): Promise<AuthFailureStore> {
   switch (cfg.kind) {
     case 'memory':
       return new MemoryAuthFailureStore();
     case 'redis':
-      return new RedisAuthFailureStore(await connect(cfg, connections));
+      return new RedisAuthFailureStore(await connect(cfg, connections, log));
     default:
       return unknownKind('auth.failures.store', cfg);
   }

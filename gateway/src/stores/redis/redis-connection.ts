@@ -6,6 +6,8 @@ export interface RedisConnectionOptions {
   keyPrefix: string;
   commandTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Told once when the server goes away and once when it is back (not on every failed reconnect). */
+  onStateChange?: (up: boolean, err?: Error) => void;
 }
 
 /**
@@ -17,6 +19,7 @@ export interface RedisConnectionOptions {
 export class RedisConnection {
   readonly client: Redis;
   private users = 0;
+  private closing = false;
 
   private constructor(client: Redis) {
     this.client = client;
@@ -37,7 +40,19 @@ export class RedisConnection {
       retryStrategy: (times) => Math.min(50 * times, 1_000),
     });
     // Without a listener ioredis reports every failed reconnect as an unhandled 'error' event.
-    client.on('error', () => undefined);
+    let lastError: Error | undefined;
+    client.on('error', (err: Error) => (lastError = err));
+    let state: 'connecting' | 'up' | 'down' = 'connecting';
+    let self: RedisConnection | undefined;
+    client.on('ready', () => {
+      if (state === 'down') opts.onStateChange?.(true);
+      state = 'up';
+    });
+    client.on('close', () => {
+      // Closing on purpose (vigil stopping) is no outage.
+      if (state === 'up' && !self?.closing) opts.onStateChange?.(false, lastError);
+      if (state !== 'connecting') state = 'down';
+    });
     const timer = setTimeout(() => client.disconnect(), opts.connectTimeoutMs);
     try {
       await client.connect();
@@ -47,7 +62,8 @@ export class RedisConnection {
     } finally {
       clearTimeout(timer);
     }
-    return new RedisConnection(client);
+    self = new RedisConnection(client);
+    return self;
   }
 
   /** Connected and answering commands now (false while it reconnects). */
@@ -64,6 +80,7 @@ export class RedisConnection {
   /** One store lets go; the last one closes the client. */
   async release(): Promise<void> {
     if (--this.users > 0) return;
+    this.closing = true;
     await this.client.quit().catch(() => this.client.disconnect());
   }
 
