@@ -9,11 +9,19 @@ export interface DataSourceRef {
   uid: string;
 }
 
-export const PROMETHEUS: DataSourceRef = { type: 'prometheus', uid: 'vigil-prometheus' };
+/** The Prometheus that grafana/provisioning/datasources/vigil.yaml provisions. */
+export const PROMETHEUS_UID = 'vigil-prometheus';
+/**
+ * What every Prometheus query and variable names: the dashboard's `DS_PROMETHEUS` data-source
+ * variable, which is the provisioned one unless a user picks another. A dashboard imported into
+ * a Grafana without vigil's provisioning lists that Grafana's own Prometheus data sources instead.
+ */
+export const PROMETHEUS: DataSourceRef = { type: 'prometheus', uid: '${DS_PROMETHEUS}' };
 export const LOKI: DataSourceRef = { type: 'loki', uid: 'vigil-loki' };
 export const TEMPO: DataSourceRef = { type: 'tempo', uid: 'vigil-tempo' };
 
-export const DATASOURCES: readonly DataSourceRef[] = [PROMETHEUS, LOKI, TEMPO];
+/** The provisioned data sources, by their fixed uids. */
+export const DATASOURCES: readonly DataSourceRef[] = [{ type: 'prometheus', uid: PROMETHEUS_UID }, LOKI, TEMPO];
 
 /**
  * Loki streams, by the `job` label the shipper gives them (grafana/README.md shows a promtail

@@ -1,7 +1,7 @@
 import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as loki from '@grafana/grafana-foundation-sdk/loki';
-import { AUDIT_LOGS, LOKI, PROMETHEUS } from './datasources.js';
+import { AUDIT_LOGS, LOKI, PROMETHEUS, PROMETHEUS_UID } from './datasources.js';
 
 /**
  * What every vigil dashboard shares: tags, time range and refresh, links to the other vigil
@@ -31,6 +31,15 @@ export function jobVariable(): dashboard.QueryVariableBuilder {
     .multi(true)
     .includeAll(true)
     .current(ALL);
+}
+
+/** `DS_PROMETHEUS`: which Prometheus the dashboard reads; the provisioned one by default. */
+function prometheusVariable(): dashboard.DatasourceVariableBuilder {
+  return new dashboard.DatasourceVariableBuilder('DS_PROMETHEUS')
+    .label('Prometheus')
+    .description('The Prometheus that scrapes vigil')
+    .type('prometheus')
+    .current({ text: PROMETHEUS_UID, value: PROMETHEUS_UID });
 }
 
 /**
@@ -121,6 +130,7 @@ export function vigilDashboard(spec: DashboardSpec): dashboard.DashboardBuilder 
     .link(new dashboard.DashboardLinkBuilder('vigil dashboards').type(dashboard.DashboardLinkType.Dashboards).tags([TAG]).asDropdown(false).includeVars(true).keepTime(true))
     .annotation(builtInAnnotation());
   for (const a of spec.annotations ?? []) builder.annotation(a);
+  builder.withVariable(prometheusVariable());
   for (const v of spec.variables) builder.withVariable(v);
   return builder;
 }

@@ -3,7 +3,7 @@ import { readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { DATASOURCES, LOKI, PROMETHEUS, TEMPO, AUDIT_LOGS, VIGIL_LOGS } from '../../grafana/src/datasources.js';
+import { DATASOURCES, LOKI, PROMETHEUS, PROMETHEUS_UID, TEMPO, AUDIT_LOGS, VIGIL_LOGS } from '../../grafana/src/datasources.js';
 import { DATASOURCES_FILE, GRAFANA_DIR, README, buildDashboards, dashboardFiles, panelsOf, readmeWithPanelTables, unitOf, type PanelJson } from '../../grafana/src/dashboards.js';
 import { interpolate, metricNamesIn } from '../../grafana/src/promql.js';
 import { allDashboardQueries, allLogQueries, labelValuesAsPromQL } from '../../grafana/src/queries.js';
@@ -64,15 +64,23 @@ describe('panels and data sources', () => {
   before(async () => {
     provisioned = (parse(await readFile(DATASOURCES_FILE, 'utf8')) as { datasources: typeof provisioned }).datasources;
   });
-  const provisionedRef = (ref: { uid?: string; type?: string } | undefined, where: string) => {
-    const ds = provisioned.find((p) => p.uid === ref?.uid);
+  // `${DS_PROMETHEUS}` is the dashboard's data-source variable: it must default to a provisioned Prometheus.
+  const resolve = (uid: string | undefined, d?: { templating: { list?: { name: string; type: string; query?: unknown; current?: { value?: unknown } }[] } }) => {
+    const m = /^\$\{(\w+)\}$/.exec(uid ?? '');
+    if (!m || !d) return uid;
+    const v = d.templating.list?.find((x) => x.name === m[1]);
+    assert.ok(v && v.type === 'datasource', `${uid} is a data-source variable of the dashboard`);
+    return String(v.current?.value);
+  };
+  const provisionedRef = (ref: { uid?: string; type?: string } | undefined, where: string, d?: Parameters<typeof resolve>[1]) => {
+    const ds = provisioned.find((p) => p.uid === resolve(ref?.uid, d));
     assert.ok(ds, `${where}: data source uid ${JSON.stringify(ref?.uid)} is not provisioned in ${DATASOURCES_FILE}`);
     assert.equal(ds.type, ref?.type, `${where}: data source ${ref?.uid} is a ${ds.type}, not a ${ref?.type}`);
   };
 
   test('provisioning defines Prometheus, Loki and Tempo with the fixed uids, linked to each other', () => {
     for (const ds of DATASOURCES) assert.equal(provisioned.find((p) => p.uid === ds.uid)?.type, ds.type, `${ds.type} ${ds.uid}`);
-    assert.ok(provisioned.find((p) => p.uid === PROMETHEUS.uid)!.jsonData?.timeInterval, 'Prometheus sets timeInterval, from which $__rate_interval is derived');
+    assert.ok(provisioned.find((p) => p.uid === PROMETHEUS_UID)!.jsonData?.timeInterval, 'Prometheus sets timeInterval, from which $__rate_interval is derived');
     const loki = provisioned.find((p) => p.uid === LOKI.uid)!;
     assert.ok(loki.jsonData?.derivedFields?.some((f: { datasourceUid: string }) => f.datasourceUid === TEMPO.uid), 'an audit record links to its trace in Tempo');
     assert.equal(provisioned.find((p) => p.uid === TEMPO.uid)!.jsonData?.tracesToLogsV2?.datasourceUid, LOKI.uid, 'a trace links to its audit record');
@@ -103,7 +111,7 @@ describe('panels and data sources', () => {
         const where = `${d.title} / ${panel.title ?? '(untitled)'}`;
         assert.ok(panel.title?.trim(), `${d.title}: a panel has no title`);
         assert.ok((panel.description ?? '').length > 20, `${where}: no description saying what it answers`);
-        provisionedRef(panel.datasource, where);
+        provisionedRef(panel.datasource, where, d);
         if (panel.type !== 'logs') assert.ok(unitOf(panel), `${where}: no unit`);
         assert.ok(panel.targets?.length, `${where}: no query`);
         for (const t of panel.targets!) {
@@ -119,7 +127,7 @@ describe('panels and data sources', () => {
 
   test('variables and annotations use provisioned data sources', () => {
     for (const d of dashboards) {
-      for (const v of d.templating.list ?? []) if (v.datasource) provisionedRef(v.datasource, `${d.title} variable ${v.name}`);
+      for (const v of d.templating.list ?? []) if (v.datasource) provisionedRef(v.datasource, `${d.title} variable ${v.name}`, d);
       for (const a of d.annotations.list ?? []) if (!a.builtIn) provisionedRef(a.datasource, `${d.title} annotation ${a.name}`);
     }
   });
