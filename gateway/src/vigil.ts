@@ -219,7 +219,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     queue: queueStage, // the model's pool queue has room
     body: createBodyStage(config.server.max_body_bytes, bounds, new ParseTurns(LARGE_BODY_BYTES)),
     items: createItemsStage(policy, rateLimits, log), // items, items per model
-    screen: createScreenStage(policy, quarantine), // structural, profile
+    screen: createScreenStage(policy, quarantine, log), // structural, profile
     proxy: createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
     screenAnswer: createScreenAnswerStage(policy, quarantine, log), // squeeze, extraction
     send: createSendStage(responder),

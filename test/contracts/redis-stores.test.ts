@@ -33,7 +33,7 @@ describe('redis stores', { skip: redisSkip }, () => {
   describeAuthFailureStoreContract('redis', async () => onRealClock(new RedisAuthFailureStore(await conn())));
   describeExtractionStoreContract('redis', async () => {
     const keyPrefix = `t${++n}:`;
-    return onRealClock(new RedisExtractionStore(await conn(keyPrefix), { maxPrincipals: 64, maxSamplesPerPrincipal: 256, idleMs: 60_000, keyPrefix }));
+    return onRealClock(new RedisExtractionStore(await conn(keyPrefix), { maxPrincipals: 64, maxSamplesPerPrincipal: 256, idleMs: 60_000, keyPrefix, updateDeadlineMs: 10_000 }));
   });
 
   test('config chooses them, one connection for all; close lets it go', async () => {
@@ -54,10 +54,39 @@ describe('redis stores', { skip: redisSkip }, () => {
     const quota = { points: 10, windowMs: 60_000 };
     const out = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? ra : rb).consume('alice', 1, quota)));
     assert.equal(out.filter((r) => r.ok).length, 10, 'a quota of 10 is exact across two replicas under concurrency');
-    const [xa, xb] = await Promise.all(['xa', 'xb'].map(async () => new RedisExtractionStore(await conn('shared:'), { maxPrincipals: 64, maxSamplesPerPrincipal: 256, idleMs: 60_000, keyPrefix: 'shared:' })));
+    const [xa, xb] = await Promise.all(['xa', 'xb'].map(async () => new RedisExtractionStore(await conn('shared:'), { maxPrincipals: 64, maxSamplesPerPrincipal: 256, idleMs: 60_000, keyPrefix: 'shared:', updateDeadlineMs: 10_000 })));
     await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? xa : xb).update('eve', (st) => void st.queries++)));
     assert.equal(await xa.update('eve', (st) => st.queries), 40, 'no update lost between two replicas writing one caller at once');
     await Promise.all([a.close(), b.close(), ra.close(), rb.close(), xa.close(), xb.close()]);
+  });
+
+  test('a state planted by someone else who can reach the server is not trusted: the caller starts afresh, at once', async () => {
+    const c = await conn('planted:');
+    const store = new RedisExtractionStore(c, { maxPrincipals: 64, maxSamplesPerPrincipal: 128, idleMs: 60_000, keyPrefix: 'planted:', updateDeadlineMs: 10_000 });
+    // A million members of zero features: decoding it naively allocates and loops for seconds.
+    const meta = JSON.stringify({ queries: 5, classes: { 0: { n: 1_000_000, features: 0, memberDists: [], memberSeq: [], threshold: 0 } }, dists: [], distClasses: [], sinceTest: 0, times: [], nearDup: [], lowConf: [], outOfProfile: [] });
+    await c.client.hset('x:mallory', 'v', 'forged', 'm', meta, 'x', Buffer.alloc(0));
+    const started = Date.now();
+    assert.equal(await store.update('mallory', (st) => st.queries), 0, 'an empty state, not the planted one');
+    assert.ok(Date.now() - started < 500, `at once (${Date.now() - started} ms)`);
+    assert.equal(await store.update('mallory', (st) => ++st.queries), 1, 'and the planted state is overwritten');
+    await store.close();
+  });
+
+  test('a hung server (SIGSTOP): every queued update of one caller fails within its deadline, not one timeout after another', async () => {
+    const c = await RedisConnection.open({ url: redis.url, keyPrefix: 'hung:', commandTimeoutMs: 200, connectTimeoutMs: 2_000 });
+    const store = new RedisExtractionStore(c, { maxPrincipals: 64, maxSamplesPerPrincipal: 128, idleMs: 60_000, keyPrefix: 'hung:', updateDeadlineMs: 400 });
+    redis.pause();
+    try {
+      const started = Date.now();
+      const done = await Promise.allSettled(Array.from({ length: 20 }, () => store.update('busy', (st) => st.queries++)));
+      const took = Date.now() - started;
+      assert.ok(done.every((d) => d.status === 'rejected'), 'all fail (the policy then decides)');
+      assert.ok(took < 1_500, `all 20 within ${took} ms (20 timeouts one after another would be 4 s)`);
+    } finally {
+      redis.resume();
+    }
+    await store.close();
   });
 
   test('an unreachable server fails the start, naming it without its password', async () => {

@@ -115,6 +115,9 @@ test('selectors, named ports, probes and references line up', async () => {
     const selected = templates.filter((t) => matches(np.spec.podSelector.matchLabels ?? {}, t.labels));
     assert.ok(selected.length > 0, `NetworkPolicy ${np.metadata.name} selects pods`);
   }
+  const redis = pods(docs).find((d) => d.metadata.name === 'vigil-redis')!.spec.template.spec.containers[0];
+  const policy = redis.args[redis.args.indexOf('--maxmemory-policy') + 1];
+  assert.equal(policy, 'noeviction', 'a full Redis must refuse writes, never evict a quarantine, block or spent quota');
   const redisPolicy = byKind('NetworkPolicy').find((n) => n.metadata.name === 'vigil-redis')!;
   const allowed = templates.filter((t) => redisPolicy.spec.ingress.some((r: any) => r.from.some((f: any) => matches(f.podSelector.matchLabels, t.labels))));
   assert.deepEqual(allowed.map((t) => t.name), ['vigil-gateway'], 'only the gateway reaches Redis');

@@ -20,8 +20,25 @@ export function encodeState(state: ExtractionState): EncodedState {
   return { meta: JSON.stringify({ ...state, classes }), vectors: Buffer.concat(parts) };
 }
 
-export function decodeState(meta: string, vectors: Buffer): ExtractionState {
+/**
+ * The state back from its bytes. What a shared store holds may have been written by anyone who can
+ * reach the server: the sizes are checked against `maxVectors` and against the bytes there are
+ * before anything is allocated, and a state that does not add up throws (the store then starts
+ * the caller afresh rather than trust it).
+ */
+export function decodeState(meta: string, vectors: Buffer, maxVectors: number): ExtractionState {
   const parsed = JSON.parse(meta) as Omit<ExtractionState, 'classes'> & { classes: Record<number, { n: number; features: number; memberDists: number[]; memberSeq: number[]; threshold: number }> };
+  if (typeof parsed !== 'object' || parsed === null || typeof parsed.classes !== 'object' || parsed.classes === null) throw new Error('extraction state: no classes');
+  let total = 0;
+  let floatsWanted = 0;
+  for (const g of Object.values(parsed.classes)) {
+    const ok = Number.isInteger(g?.n) && g.n >= 0 && Number.isInteger(g.features) && g.features >= 1 && g.features <= 1 << 20;
+    if (!ok || !Array.isArray(g.memberDists) || !Array.isArray(g.memberSeq) || g.memberDists.length !== g.n || g.memberSeq.length !== g.n) throw new Error('extraction state: a class does not describe its members');
+    total += g.n;
+    floatsWanted += g.n * g.features;
+  }
+  if (total > maxVectors) throw new Error(`extraction state: ${total} vectors, more than the ${maxVectors} kept`);
+  if (floatsWanted * 4 !== vectors.byteLength) throw new Error('extraction state: the vectors do not match their description');
   // Copied out so each vector is 4-byte aligned and owns its memory.
   const floats = new Float32Array(vectors.byteLength / 4);
   new Uint8Array(floats.buffer).set(vectors);

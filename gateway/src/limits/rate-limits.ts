@@ -1,4 +1,4 @@
-import type { ConcurrencyStore } from '../stores/concurrency-store.js';
+import type { ConcurrencyStore, SlotLease } from '../stores/concurrency-store.js';
 import type { ConsumeResult, Quota, RateLimitStore } from '../stores/rate-limit-store.js';
 import type { Charge } from './limit-plan.js';
 
@@ -60,11 +60,26 @@ export class RateLimits {
   async acquire(key: string, max: number): Promise<(() => void) | undefined> {
     const lease = await this.slots.acquire(key, max);
     if (!lease) return undefined;
-    return () => void this.slots.release(lease).catch(() => undefined);
+    return () => void releaseWithRetries(this.slots, lease);
   }
 
   private async giveBack(charges: Charge[]): Promise<void> {
     await Promise.all(charges.map((c) => this.counters.refund(counterKey(c), c.cost, quotaOf(c)).catch(() => undefined)));
+  }
+}
+
+/**
+ * A release lost to a dropped connection would keep the caller's slot taken until its lease
+ * lapses (minutes, with a shared store): retried a few times, backing off, in the background.
+ */
+async function releaseWithRetries(slots: ConcurrencyStore, lease: SlotLease): Promise<void> {
+  for (let attempt = 0; attempt < 6; attempt++) {
+    try {
+      await slots.release(lease);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt).unref());
+    }
   }
 }
 

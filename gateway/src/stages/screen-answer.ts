@@ -25,7 +25,12 @@ export function createScreenAnswerStage(policy: PolicySource, quarantine: Quaran
         if (err instanceof VigilError || !log) throw err;
         return storeFailed(ctx, policy, log, 'extraction', err);
       }
-      return findingVerdicts(ctx, findings, policy.current().detectors, quarantine);
+      try {
+        return await findingVerdicts(ctx, findings, policy.current().detectors, quarantine);
+      } catch (err) {
+        if (err instanceof VigilError || !log) throw err;
+        return storeFailed(ctx, policy, log, 'quarantine', err);
+      }
     },
   };
 }

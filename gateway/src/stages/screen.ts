@@ -1,6 +1,9 @@
 import type { Finding } from '../../../detectors/src/finding.js';
 import { screenBatch } from '../../../detectors/src/screen-batch.js';
+import type { Logger } from 'pino';
 import type { TargetContext } from '../context.js';
+import { VigilError } from '../errors.js';
+import { storeFailed } from '../stores/store-failure.js';
 import type { PolicySource } from '../policy-port.js';
 import type { Quarantine } from '../screening/quarantine.js';
 import { callerKey, findingVerdicts } from '../screening/verdicts.js';
@@ -12,7 +15,7 @@ import type { Stage } from '../stage.js';
  * policy's (`detectors:`); the detectors that need the model's outputs run in the pool's own batch
  * and are judged by the screen-answer stage when its answer comes back.
  */
-export function createScreenStage(policy: PolicySource, quarantine: Quarantine): Stage<TargetContext> {
+export function createScreenStage(policy: PolicySource, quarantine: Quarantine, log?: Logger): Stage<TargetContext> {
   return {
     name: 'screen',
     async run(ctx) {
@@ -30,7 +33,13 @@ export function createScreenStage(policy: PolicySource, quarantine: Quarantine):
         findings.push(...out.findings);
         if (out.flaggedRows) screen.flaggedRows = out.flaggedRows.map((f, r) => f || (screen.flaggedRows?.[r] ?? false));
       }
-      return findingVerdicts(ctx, findings, policy.current().detectors, quarantine);
+      try {
+        return await findingVerdicts(ctx, findings, policy.current().detectors, quarantine);
+      } catch (err) {
+        // A quarantine that cannot be written (its store failed) follows on_store_failure, never a 500.
+        if (err instanceof VigilError || !log) throw err;
+        return storeFailed(ctx, policy, log, 'quarantine', err);
+      }
     },
   };
 }

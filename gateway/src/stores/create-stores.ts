@@ -100,7 +100,8 @@ type RedisConfig = Extract<StoreConfig, { kind: 'redis' }>;
 
 /** One connection per server and key prefix, shared by every store that names them. */
 function connect(cfg: RedisConfig, connections: Map<string, Promise<RedisConnection>>, log: Logger | undefined): Promise<RedisConnection> {
-  const id = `${cfg.url} ${cfg.key_prefix}`;
+  // Stores that name the same server with other timeouts get their own connection, so each keeps its settings.
+  const id = `${cfg.url} ${cfg.key_prefix} ${cfg.command_timeout_ms} ${cfg.connect_timeout_ms}`;
   let conn = connections.get(id);
   if (!conn) {
     // An outage is logged when it starts and when it ends; each request it fails is in the audit log.
@@ -133,7 +134,7 @@ async function screeningStores(cfg: StoreConfig, connections: Map<string, Promis
       const conn = await connect(cfg, connections, log);
       return {
         quarantine: new RedisQuarantineStore(conn),
-        extraction: new RedisExtractionStore(conn, { ...EXTRACTION_REDIS_BOUNDS, idleMs: cfg.idle_ms, keyPrefix: cfg.key_prefix }),
+        extraction: new RedisExtractionStore(conn, { ...EXTRACTION_REDIS_BOUNDS, idleMs: cfg.idle_ms, keyPrefix: cfg.key_prefix, updateDeadlineMs: 2 * cfg.command_timeout_ms }),
       };
     }
     default:

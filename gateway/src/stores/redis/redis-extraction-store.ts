@@ -38,6 +38,8 @@ export interface RedisExtractionOptions {
   idleMs: number;
   /** The connection's key prefix (the evicted keys are named in the script). */
   keyPrefix: string;
+  /** An update not done this long after it was asked for (queueing, retries) fails. */
+  updateDeadlineMs: number;
 }
 
 /** Tries of one update against concurrent writers before it fails (the failure mode then decides). */
@@ -66,9 +68,12 @@ export class RedisExtractionStore implements ExtractionStore {
 
   update<T>(key: string, fn: (state: ExtractionState) => T): Promise<T> {
     const before = this.queues.get(key) ?? Promise.resolve();
+    // One deadline from the call, queueing included: a slow Redis must not make the Nth update of
+    // a busy caller wait N command timeouts.
+    const deadline = Date.now() + this.opts.updateDeadlineMs;
     const run = before.then(
-      () => this.tryUpdate(key, fn),
-      () => this.tryUpdate(key, fn),
+      () => this.tryUpdate(key, fn, deadline),
+      () => this.tryUpdate(key, fn, deadline),
     );
     const tail = run.catch(() => undefined);
     this.queues.set(key, tail);
@@ -78,11 +83,21 @@ export class RedisExtractionStore implements ExtractionStore {
     return run;
   }
 
-  private async tryUpdate<T>(key: string, fn: (state: ExtractionState) => T): Promise<T> {
+  /** A state that does not decode (written by someone else, or corrupt) is dropped: the caller starts afresh, overwriting it. */
+  private decodeOrEmpty(meta: Buffer, vectors: Buffer): ExtractionState {
+    try {
+      return decodeState(meta.toString(), vectors, this.opts.maxSamplesPerPrincipal);
+    } catch {
+      return emptyState();
+    }
+  }
+
+  private async tryUpdate<T>(key: string, fn: (state: ExtractionState) => T, deadline: number): Promise<T> {
     const k = `x:${key}`;
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      if (Date.now() > deadline) throw new Error(`the extraction state of one caller could not be updated within ${this.opts.updateDeadlineMs} ms`);
       const [version, meta, vectors] = await this.conn.client.hmgetBuffer(k, 'v', 'm', 'x');
-      const state = meta && vectors ? decodeState(meta.toString(), vectors) : emptyState();
+      const state = meta && vectors ? this.decodeOrEmpty(meta, vectors) : emptyState();
       const result = fn(state);
       trimSamples(state, this.opts.maxSamplesPerPrincipal);
       const encoded = encodeState(state);
