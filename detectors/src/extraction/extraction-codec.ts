@@ -10,6 +10,8 @@ export interface EncodedState {
   vectors: Buffer;
 }
 
+const MAX_META_CHARS = 4 * 1024 * 1024;
+
 export function encodeState(state: ExtractionState): EncodedState {
   const parts: Buffer[] = [];
   const classes: Record<number, { n: number; features: number; memberDists: number[]; memberSeq: number[]; threshold: number }> = {};
@@ -27,8 +29,12 @@ export function encodeState(state: ExtractionState): EncodedState {
  * the caller afresh rather than trust it).
  */
 export function decodeState(meta: string, vectors: Buffer, maxVectors: number): ExtractionState {
+  // A real state's description is a few hundred KB at most (5,000 distances and the windows).
+  if (meta.length > MAX_META_CHARS) throw new Error(`extraction state: a description of ${meta.length} characters`);
   const parsed = JSON.parse(meta) as Omit<ExtractionState, 'classes'> & { classes: Record<number, { n: number; features: number; memberDists: number[]; memberSeq: number[]; threshold: number }> };
   if (typeof parsed !== 'object' || parsed === null || typeof parsed.classes !== 'object' || parsed.classes === null) throw new Error('extraction state: no classes');
+  const arrays = [parsed.dists, parsed.distClasses, parsed.times, parsed.nearDup, parsed.lowConf, parsed.outOfProfile];
+  if (!arrays.every(Array.isArray) || !Number.isInteger(parsed.queries) || !Number.isInteger(parsed.sinceTest)) throw new Error('extraction state: not the shape of one');
   let total = 0;
   let floatsWanted = 0;
   for (const g of Object.values(parsed.classes)) {
