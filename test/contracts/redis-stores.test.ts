@@ -83,9 +83,16 @@ describe('redis stores', { skip: redisSkip }, () => {
       const took = Date.now() - started;
       assert.ok(done.every((d) => d.status === 'rejected'), 'all fail (the policy then decides)');
       assert.ok(took < 1_500, `all 20 within ${took} ms (20 timeouts one after another would be 4 s)`);
+      // The socket stays open: only the connection's PING says the server is not answering.
+      const deadline = Date.now() + 3_000;
+      while (c.ready && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(c.ready, false, 'a hung server is reported down (vigil_store_up 0)');
     } finally {
       redis.resume();
     }
+    const deadline = Date.now() + 3_000;
+    while (!c.ready && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(c.ready, true, 'and up again once it answers');
     await store.close();
   });
 

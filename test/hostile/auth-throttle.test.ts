@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { generateKeyPair, SignJWT } from 'jose';
 import type { StoredAuditRecord } from '../../gateway/src/audit/audit-log.js';
 import { queryAudit } from '../../gateway/src/audit/query.js';
+import { sourceKey } from '../../gateway/src/auth/auth-failure-throttle.js';
 import { inferRequest } from '../helpers/heldout.js';
 import { RecordingPoolLauncher } from '../helpers/recording-pool.js';
 import { postJson, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
@@ -76,6 +77,27 @@ describe('trusted_proxies: X-Forwarded-For believed only from the load balancer'
     const mine = records.find((r) => (r as { client_request_id?: string }).client_request_id === 'real-client') as { source?: string } | undefined;
     assert.ok(mine, 'the request is audited');
     assert.equal(mine.source, '198.51.100.9');
+  });
+
+  test('rotating IPv6 addresses inside one /64 does not buy fresh budgets: the /64 is blocked, another /64 is served', async () => {
+    let blocked = false;
+    for (let i = 0; i < FAILURES.address_block_after + 5 && !blocked; i++) {
+      const r = await infer(behindLb, { authorization: `Bearer ${await forged(`v6-${i}`)}`, 'x-forwarded-for': `2001:db8:7:7::${(i + 1).toString(16)}` });
+      blocked = r.json.code === 'AUTH_BLOCKED';
+    }
+    assert.ok(blocked, 'addresses of one /64 were counted apart');
+    const sameNet = await infer(behindLb, { ...(await behindLb.auth(['analyst'])), 'x-forwarded-for': '2001:db8:7:7:ffff::1' });
+    assert.equal(sameNet.json.code, 'AUTH_BLOCKED');
+    const otherNet = await infer(behindLb, { ...(await behindLb.auth(['analyst'])), 'x-forwarded-for': '2001:db8:7:8::1' });
+    assert.equal(otherNet.status, 200, JSON.stringify(otherNet.json));
+  });
+
+  test('failures are counted by IPv4 address, by IPv6 /64, and an IPv4-mapped address as its IPv4', () => {
+    assert.equal(sourceKey('203.0.113.7'), '203.0.113.7');
+    assert.equal(sourceKey('::ffff:203.0.113.7'), '203.0.113.7');
+    assert.equal(sourceKey('2001:db8:7:7::1'), sourceKey('2001:0db8:0007:0007:abcd::9'));
+    assert.notEqual(sourceKey('2001:db8:7:7::1'), sourceKey('2001:db8:7:8::1'));
+    assert.equal(sourceKey('unknown'), 'unknown');
   });
 
   test('without trusted_proxies (the default), X-Forwarded-For is ignored: a rotating header does not dodge the block', async () => {

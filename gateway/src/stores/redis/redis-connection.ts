@@ -16,10 +16,15 @@ export interface RedisConnectionOptions {
  * call rejects within the command timeout and the caller's failure mode decides; the client keeps
  * reconnecting in the background and the stores work again as soon as the server is back.
  */
+/** How often a connection checks that the server still answers. */
+const PROBE_MS = 1_000;
+
 export class RedisConnection {
   readonly client: Redis;
   private users = 0;
   private closing = false;
+  private answering = true;
+  private probe: NodeJS.Timeout | undefined;
 
   private constructor(client: Redis) {
     this.client = client;
@@ -42,16 +47,19 @@ export class RedisConnection {
     // Without a listener ioredis reports every failed reconnect as an unhandled 'error' event.
     let lastError: Error | undefined;
     client.on('error', (err: Error) => (lastError = err));
-    let state: 'connecting' | 'up' | 'down' = 'connecting';
+    // Up: connected and answering. Reported only on a change after the first connection, and never
+    // for a deliberate close (vigil stopping).
+    let up: boolean | undefined;
     let self: RedisConnection | undefined;
-    client.on('ready', () => {
-      if (state === 'down') opts.onStateChange?.(true);
-      state = 'up';
-    });
+    const report = (now: boolean, err?: Error) => {
+      if (self?.closing) return;
+      if (up !== undefined && up !== now) opts.onStateChange?.(now, err);
+      up = now;
+      if (self) self.answering = now;
+    };
+    client.on('ready', () => report(true));
     client.on('close', () => {
-      // Closing on purpose (vigil stopping) is no outage.
-      if (state === 'up' && !self?.closing) opts.onStateChange?.(false, lastError);
-      if (state !== 'connecting') state = 'down';
+      if (up !== undefined) report(false, lastError);
     });
     const timer = setTimeout(() => client.disconnect(), opts.connectTimeoutMs);
     try {
@@ -63,12 +71,23 @@ export class RedisConnection {
       clearTimeout(timer);
     }
     self = new RedisConnection(client);
+    up = true;
+    // A server that is hung (stopped, swapping) keeps its connection open and answers nothing: the
+    // socket says "ready" all along. A PING every second within the command timeout tells.
+    self.probe = setInterval(() => {
+      if (client.status !== 'ready') return;
+      client.ping().then(
+        () => report(true),
+        (err: Error) => report(false, err),
+      );
+    }, PROBE_MS);
+    self.probe.unref();
     return self;
   }
 
-  /** Connected and answering commands now (false while it reconnects). */
+  /** Connected and answering commands now: false while it reconnects, and while it is hung (PING times out). */
   get ready(): boolean {
-    return this.client.status === 'ready';
+    return this.client.status === 'ready' && this.answering;
   }
 
   /** Counts one more store on this connection. */
@@ -81,6 +100,7 @@ export class RedisConnection {
   async release(): Promise<void> {
     if (--this.users > 0) return;
     this.closing = true;
+    clearInterval(this.probe);
     await this.client.quit().catch(() => this.client.disconnect());
   }
 
