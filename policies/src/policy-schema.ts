@@ -137,6 +137,7 @@ export const limitSpecSchema = z
 export const limitsSchema = z
   .object({
     mode: z.enum(['enforce', 'shadow']).default('enforce'),
+    /** When a state store fails (rate limits and slots, and also quarantines, auth-failure counters and extraction state): refuse with 503, or go on without the check. */
     on_store_failure: z.enum(['fail_closed', 'fail_open']).default('fail_closed'),
     /** For authenticated principals none of whose roles is listed under roles. */
     default: limitSpecSchema.default({ requests_per_minute: 120, items_per_minute: 2000, concurrency: 4 }),

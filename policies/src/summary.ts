@@ -35,7 +35,7 @@ export function policyWarnings(p: CompiledPolicy, now: number): string[] {
   const out: string[] = [];
   if (p.mode === 'shadow') out.push('mode is shadow: denials are recorded but nothing is refused');
   if (p.limits.mode === 'shadow') out.push('limits.mode is shadow: rate limits are recorded but nothing is limited');
-  if (p.limits.on_store_failure === 'fail_open') out.push('limits.on_store_failure is fail_open: if the limiter store fails, nothing is limited');
+  if (p.limits.on_store_failure === 'fail_open') out.push('limits.on_store_failure is fail_open: if a state store fails (Redis away), nothing is limited and quarantines, auth-failure blocks and extraction checks are skipped');
   const openToAnonymous = actionsInMask(p.anonymousMask).filter((a) => a !== 'health');
   if (openToAnonymous.length > 0) out.push(`anonymous callers may ${openToAnonymous.join(', ')}`);
   if ((p.anonymousMask & MODEL_ACTIONS_MASK) !== 0) out.push('anonymous callers may reach models: rate limits per source address are then all that protects them');
