@@ -6,15 +6,14 @@
 // For digits (64 features) and mnist (784: its extraction state is 12× larger), batch 1, 64
 // connections, each connection its own caller (64 principals, as many callers would be).
 // Needs redis-server and haproxy (Debian packages).  npm run bench:replicas  (BENCH_SECONDS=10)
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
 import { haproxySkip, startHaproxy } from '../test/helpers/haproxy.js';
 import { redisSkip, startRedis, type TestRedis } from '../test/helpers/redis-server.js';
+import { spawnVigil, type VigilProcess } from '../test/helpers/vigil-process.js';
 import { cpuMicros, DIGITS_BODY, MNIST_BODY } from './bench-support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -54,37 +53,18 @@ async function config(name: string, redis: TestRedis | null): Promise<string> {
   return file;
 }
 
-interface Replica {
-  child: ChildProcess;
-  port: number;
-}
+type Replica = VigilProcess;
 
-async function startReplica(configFile: string, id: string): Promise<Replica> {
-  const child = spawn(process.execPath, ['bin/vigil.js', 'start'], {
-    env: { ...process.env, VIGIL_CONFIG: configFile, VIGIL_STATE_DIR: stateDir, VIGIL_AUDIT_DIR: join(scratch, 'audit'), VIGIL_REPLICA_ID: id, PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((ok, fail) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        const e = JSON.parse(line) as { msg?: string; port?: number };
-        if (e.msg === 'vigil listening') ok(e.port!);
-      } catch {
-        // not a log line
-      }
-    });
-    child.once('exit', (code) => fail(new Error(`vigil exited with ${code}`)));
-  });
-  child.stdout!.resume();
-  return { child, port };
+/** A vigil process as `vigil start` runs, sharing the callers' signing key and one audit folder. */
+function startReplica(configFile: string, id: string): Promise<Replica> {
+  return spawnVigil({ VIGIL_CONFIG: configFile, VIGIL_STATE_DIR: stateDir, VIGIL_AUDIT_DIR: join(scratch, 'audit'), VIGIL_REPLICA_ID: id });
 }
 
 async function stopAll(replicas: Replica[]): Promise<void> {
   await Promise.all(
-    replicas.map(async ({ child }) => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+    replicas.map(async ({ child, exited }) => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
     }),
   );
 }

@@ -14,23 +14,31 @@ export const TAG = 'vigil';
 const ALL = { text: ['All'], value: ['$__all'] };
 
 /**
+ * A multi-select Prometheus `label_values` variable, with "All" selected. `allValue` unset: "All"
+ * is the list of values found; set (`.*`): a regex for anything.
+ */
+function promVariable(name: string, query: string, description: string, sort: dashboard.VariableSort, allValue?: string): dashboard.QueryVariableBuilder {
+  const v = new dashboard.QueryVariableBuilder(name)
+    .label(name)
+    .description(description)
+    .datasource(PROMETHEUS)
+    .query(query)
+    .definition(query)
+    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+    .sort(sort)
+    .multi(true)
+    .includeAll(true);
+  if (allValue !== undefined) v.allValue(allValue);
+  return v.current(ALL);
+}
+
+/**
  * `job`: the Prometheus jobs whose targets are vigil (`target_info{service_name="vigil"}`). Its
  * "All" is the list of those jobs, not `.*`, so a Prometheus that also scrapes other services
  * exporting `http_server_request_duration` does not mix them in.
  */
 export function jobVariable(): dashboard.QueryVariableBuilder {
-  const query = 'label_values(target_info{service_name="vigil"}, job)';
-  return new dashboard.QueryVariableBuilder('job')
-    .label('job')
-    .description('Prometheus jobs that scrape a vigil admin port (target_info{service_name="vigil"})')
-    .datasource(PROMETHEUS)
-    .query(query)
-    .definition(query)
-    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
-    .sort(dashboard.VariableSort.AlphabeticalAsc)
-    .multi(true)
-    .includeAll(true)
-    .current(ALL);
+  return promVariable('job', 'label_values(target_info{service_name="vigil"}, job)', 'Prometheus jobs that scrape a vigil admin port (target_info{service_name="vigil"})', dashboard.VariableSort.AlphabeticalAsc);
 }
 
 /** `DS_PROMETHEUS`: which Prometheus the dashboard reads; the provisioned one by default. */
@@ -48,18 +56,7 @@ function prometheusVariable(): dashboard.DatasourceVariableBuilder {
  */
 export function instanceVariable(): dashboard.QueryVariableBuilder {
   const query = 'label_values(target_info{service_name="vigil", job=~"$job"}, instance)';
-  return new dashboard.QueryVariableBuilder('instance')
-    .label('instance')
-    .description('vigil replicas (scrape targets) of the selected jobs')
-    .datasource(PROMETHEUS)
-    .query(query)
-    .definition(query)
-    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
-    .sort(dashboard.VariableSort.AlphabeticalAsc)
-    .multi(true)
-    .includeAll(true)
-    .allValue('.*')
-    .current(ALL);
+  return promVariable('instance', query, 'vigil replicas (scrape targets) of the selected jobs', dashboard.VariableSort.AlphabeticalAsc, '.*');
 }
 
 /**
@@ -70,20 +67,10 @@ export function instanceVariable(): dashboard.QueryVariableBuilder {
 export function modelVariables(): dashboard.QueryVariableBuilder[] {
   const models = 'label_values(vigil_pool_up{job=~"$job", instance=~"$instance"}, model)';
   const versions = 'label_values(vigil_pool_up{job=~"$job", instance=~"$instance", model=~"$model"}, version)';
-  const variable = (name: string, query: string, description: string) =>
-    new dashboard.QueryVariableBuilder(name)
-      .label(name)
-      .description(description)
-      .datasource(PROMETHEUS)
-      .query(query)
-      .definition(query)
-      .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
-      .sort(dashboard.VariableSort.NaturalAsc)
-      .multi(true)
-      .includeAll(true)
-      .allValue('.*')
-      .current(ALL);
-  return [variable('model', models, 'Served models (vigil_pool_up)'), variable('version', versions, 'Served versions of the selected models')];
+  return [
+    promVariable('model', models, 'Served models (vigil_pool_up)', dashboard.VariableSort.NaturalAsc, '.*'),
+    promVariable('version', versions, 'Served versions of the selected models', dashboard.VariableSort.NaturalAsc, '.*'),
+  ];
 }
 
 /** Policy reloads from the audit log (type admin, event policy.reload), as marks on every time axis. */

@@ -48,3 +48,12 @@ test('replicas write their own chains in audit.dir/<replica>; one query and one 
   const report = JSON.parse(bad.stdout) as { ok: boolean; replicas: { replica: string; ok: boolean }[] };
   assert.deepEqual(report.replicas.map((r) => [r.replica, r.ok]), [['a', true], ['b', false]]);
 });
+
+test('a replica id that could leave the audit folder is refused by the config, from the file or the environment', async () => {
+  for (const bad of ['../etc', 'a/b', '.hidden', '', 'x'.repeat(64), 'a b']) {
+    assert.equal(configSchema.safeParse({ server: { replica_id: bad } }).success, false, JSON.stringify(bad));
+  }
+  assert.equal(configSchema.safeParse({ server: { replica_id: 'vigil-gateway-7d9c5-x2x7k' } }).success, true, 'a Kubernetes pod name');
+  const { loadConfig } = await import('../../gateway/src/config/load-config.js');
+  await assert.rejects(loadConfig(undefined, { VIGIL_REPLICA_ID: '../../tmp' }), /replica_id/);
+});
