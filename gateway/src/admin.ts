@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
+import { RemoteOipBackend } from '../../serving/src/remote/remote-backend.js';
 import type { Supervisor } from '../../serving/src/supervisor/supervisor.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { queryAudit } from './audit/query.js';
@@ -104,6 +105,15 @@ export function createAdminApp(deps: AdminDeps) {
       const { model, version } = req.params as { model: string; version: string };
       if (!NAME_PATTERN.test(model) || !NAME_PATTERN.test(version)) throw new VigilError('INVALID_PATH', 'model names and versions start with a letter or digit and hold at most 128 characters');
       const key = `${model}/${version}`;
+      const remote = registry.all().find((v) => v.model === model && v.version === version && v.status === 'serving' && v.backend instanceof RemoteOipBackend);
+      if (remote?.status === 'serving' && remote.backend instanceof RemoteOipBackend) {
+        // A remote server is not vigil's to restart: its circuit closes and it is checked now.
+        const before = remote.backend.describe();
+        await remote.backend.reset();
+        await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: 'pools.restart', principal: principal.id, outcome: 'ok', detail: { model, version, before } });
+        res.status(202).json({ model, version, backend: 'oip-http', status: remote.backend.status });
+        return;
+      }
       const pool = supervisor.pool(key);
       const before = pool?.workers.map((w) => ({ index: w.index, state: w.state, reason: w.reason ?? null })) ?? [];
       const restarted = supervisor.restartPool(key);
@@ -161,15 +171,8 @@ function statusOf(registry: ModelRegistry, supervisor: Supervisor, draining: boo
         : {
             model: v.model,
             version: v.version,
-            status: v.pool.status,
-            workers: v.pool.workers.map((w) => ({
-              index: w.index,
-              state: w.state,
-              pid: w.pid ?? null,
-              inflight: w.inflight,
-              restarts: w.restarts,
-              reason: w.reason ?? null,
-            })),
+            status: v.backend.status,
+            ...v.backend.describe(),
           },
     ),
     pools: supervisor.allPools().length,

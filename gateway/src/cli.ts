@@ -7,6 +7,7 @@ import { configCheckCommand } from './commands/config-check.js';
 import { detectorsCalibrateCommand, type CalibrateOptions } from './commands/detectors-calibrate.js';
 import { modelsListCommand } from './commands/models-list.js';
 import { policyCheckCommand } from './commands/policy-check.js';
+import { poolServeCommand, type PoolServeOptions } from './commands/pool-serve.js';
 import { poolsRestartCommand, type PoolsRestartOptions } from './commands/pools-restart.js';
 import { policyExplainCommand, type PolicyExplainOptions } from './commands/policy-explain.js';
 import { startCommand } from './commands/start.js';
@@ -44,6 +45,24 @@ program
   .option('-c, --config <file>', 'config file')
   .action(async (model: string, version: string, opts: PoolsRestartOptions) => {
     process.exitCode = await poolsRestartCommand(model, version, opts);
+  });
+
+program
+  .command('pool')
+  .description('one model pool on its own')
+  .command('serve')
+  .description("serve one model version's pool over TCP as an Open Inference Protocol server with mutual TLS, for a gateway elsewhere (model.yaml backend: oip-http)")
+  .requiredOption('--model <name>', 'model name')
+  .option('--version <v>', 'model version (default: the highest that loads)')
+  .option('--listen <host:port>', 'address to listen on', '0.0.0.0:8443')
+  .option('--health-listen <host:port>', 'also answer /v2/health/live and /v2/health/ready here, plain HTTP and nothing else (for probes that cannot present a client certificate)')
+  .option('--tls-cert <file>', "the server's certificate (PEM)")
+  .option('--tls-key <file>', "the server's private key (PEM)")
+  .option('--client-ca <file>', 'the CA that signs the certificates of gateways allowed in (PEM)')
+  .option('--plaintext', 'no TLS and no client certificates (only where the network itself is trusted)')
+  .option('-c, --config <file>', 'config file (its models.repository, pools and server limits)')
+  .action(async (opts: PoolServeOptions) => {
+    process.exitCode = await poolServeCommand(opts);
   });
 
 program

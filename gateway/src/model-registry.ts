@@ -5,9 +5,12 @@ import type { Pool } from '../../serving/src/supervisor/pool.js';
 import type { ModelScreening } from './screening/model-screening.js';
 import { VigilError } from './errors.js';
 
-/** One model version as the gateway serves it: with a pool, or refused with the reason. */
+/**
+ * One model version as the gateway serves it: with a backend, or refused with the reason.
+ * `pool` is there when the backend is vigil's own (its worker processes, for metrics).
+ */
 export type ServedVersion =
-  | { model: string; version: string; status: 'serving'; config: ModelConfig; signature: ModelSignature; pool: Pool; backend: Backend; screening: ModelScreening }
+  | { model: string; version: string; status: 'serving'; config: ModelConfig; signature: ModelSignature; backend: Backend; pool?: Pool; screening: ModelScreening }
   | { model: string; version: string; status: 'refused'; reason: string };
 
 export type ServingVersion = Extract<ServedVersion, { status: 'serving' }>;
@@ -55,6 +58,11 @@ export class ModelRegistry {
    * make the whole gateway unready: per-model readiness is `/v2/models/{m}/ready`.
    */
   anyReady(): boolean {
-    return this.all().some((v) => v.status === 'serving' && v.pool.pick() !== undefined);
+    return this.all().some((v) => v.status === 'serving' && canServe(v.backend));
   }
+}
+
+/** Whether a backend takes requests now (all or some of its capacity is up). */
+export function canServe(backend: Backend): boolean {
+  return backend.status === 'ready' || backend.status === 'degraded';
 }

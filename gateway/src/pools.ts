@@ -1,9 +1,13 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalPoolBackend } from '../../serving/src/local-pool-backend.js';
+import { readRemoteTls, RemoteOipBackend, type RemoteEvent } from '../../serving/src/remote/remote-backend.js';
 import type { ModelVersion } from '../../serving/src/model-repository.js';
 import { signatureOf } from '../../serving/src/model-config.js';
-import type { Supervisor, WorkerDefinition } from '../../serving/src/supervisor/supervisor.js';
+import type { Logger } from 'pino';
+import type { Launcher } from '../../serving/src/supervisor/launcher.js';
+import { Supervisor, type WorkerDefinition } from '../../serving/src/supervisor/supervisor.js';
+import type { VigilConfig } from './config/schema.js';
 import { TRACING_ENV } from '../../serving/src/tracing.js';
 import { WORKER_SPEC_ENV, type WorkerSpec } from '../../serving/src/worker/worker-spec.js';
 import type { ServedVersion } from './model-registry.js';
@@ -18,17 +22,55 @@ const WORKER_MAIN = fileURLToPath(new URL('../../serving/src/worker/main.js', im
 // sun_path is 108 bytes on Linux, including the terminating NUL.
 const MAX_SOCKET_PATH = 107;
 
-/** Turns the repository scan into pools on the supervisor and the gateway's view of them. */
-export function createPools(
-  versions: ModelVersion[],
-  supervisor: Supervisor,
-  runtimeDir: string,
-  opts: { maxBodyBytes: number; runTimeoutMs: number; logLevel: string; maxQueue: number; screening: ReadonlyMap<ModelVersion, ModelScreening> },
-): ServedVersion[] {
+/** The supervisor of local pools, as `pools:` in the config sets it up (vigil start and vigil pool serve). */
+export function supervisorOf(pools: VigilConfig['pools'], launcher: Launcher, log: Logger): Supervisor {
+  const { restart, health } = pools;
+  return new Supervisor({
+    launcher,
+    log,
+    restart: {
+      initialBackoffMs: restart.initial_backoff_ms,
+      maxBackoffMs: restart.max_backoff_ms,
+      maxRestarts: restart.max_restarts,
+      windowMs: restart.window_ms,
+      quarantineRetryMs: restart.quarantine_retry_ms,
+      maxQuarantineRetryMs: restart.max_quarantine_retry_ms,
+    },
+    health: { intervalMs: health.interval_ms, timeoutMs: health.timeout_ms, failuresBeforeReplace: health.failures_before_replace, startTimeoutMs: pools.start_timeout_ms },
+  });
+}
+
+export interface PoolOptions {
+  maxBodyBytes: number;
+  runTimeoutMs: number;
+  logLevel: string;
+  maxQueue: number;
+  screening: ReadonlyMap<ModelVersion, ModelScreening>;
+  /** A remote backend's health or circuit changed. */
+  onRemoteEvent: (model: string, version: string, e: RemoteEvent) => void;
+}
+
+/**
+ * Turns the repository scan into backends, and the gateway's view of them: pools on the
+ * supervisor for local versions, a remote OIP client for `backend: oip-http` ones.
+ */
+export function createPools(versions: ModelVersion[], supervisor: Supervisor, runtimeDir: string, opts: PoolOptions): ServedVersion[] {
   return versions.map((v): ServedVersion => {
     if (v.status === 'refused') return { model: v.name, version: v.version, status: 'refused', reason: v.reason };
     const signature = signatureOf(v.config);
     const screening = opts.screening.get(v)!;
+    const backendConfig = v.config.backend;
+    if (backendConfig.kind === 'oip-http') {
+      let tls;
+      try {
+        tls = readRemoteTls(backendConfig, v.dir);
+      } catch (err) {
+        return { model: v.name, version: v.version, status: 'refused', reason: (err as Error).message };
+      }
+      const target = { model: v.name, version: v.version, signature, screen: screening.pool, maxQueue: opts.maxQueue };
+      const backend = new RemoteOipBackend(backendConfig, target, tls, (e) => opts.onRemoteEvent(v.name, v.version, e));
+      return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, backend, screening };
+    }
     const definitions: WorkerDefinition[] = [];
     for (let index = 0; index < v.config.pool.workers; index++) {
       const socketPath = join(runtimeDir, `${v.name}.${v.version}.${index}.sock`);
@@ -39,7 +81,7 @@ export function createPools(
         model: v.name,
         version: v.version,
         modelPath: v.modelPath,
-        digest: v.config.digest,
+        digest: v.config.digest!,
         socketPath,
         signature,
         intraOpThreads: v.config.pool.intra_op_threads,

@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { CONNECTIONS_PER_WORKER } from '../../serving/src/local-pool-backend.js';
+import { RemoteOipBackend } from '../../serving/src/remote/remote-backend.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { scanRepository } from '../../serving/src/model-repository.js';
 import { ChildProcessLauncher } from '../../serving/src/supervisor/child-process-launcher.js';
 import type { Launcher } from '../../serving/src/supervisor/launcher.js';
-import { Supervisor } from '../../serving/src/supervisor/supervisor.js';
+import type { Supervisor } from '../../serving/src/supervisor/supervisor.js';
 import { PolicyStore } from '../../policies/src/index.js';
 import { createAdminApp } from './admin.js';
 import { createAlerting } from './alerts/alert-sinks.js';
@@ -52,7 +53,7 @@ import type { VigilConfig } from './config/schema.js';
 import { ModelRegistry, type ServedVersion } from './model-registry.js';
 import { createPipeline, vigilStageLists, type StageLists, type StageSet } from './pipeline.js';
 import { sourceResolver } from './client-address.js';
-import { createPools } from './pools.js';
+import { createPools, supervisorOf } from './pools.js';
 import { prepareRuntimeDir } from './runtime-dir.js';
 import { LARGE_BODY_BYTES, ParseTurns } from './limits/parse-turns.js';
 import { loadModelScreening, type ModelScreening } from './screening/model-screening.js';
@@ -167,21 +168,21 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     if (v.status === 'refused') log.error({ model: v.name, version: v.version, reason: v.reason }, `MODEL REFUSED: ${v.name}/${v.version} will not be served: ${v.reason}`);
   }
   const runtime = await prepareRuntimeDir(config.models.runtime_dir);
-  const { restart, health } = config.pools;
-  const supervisor = new Supervisor({
-    launcher,
-    log,
-    restart: {
-      initialBackoffMs: restart.initial_backoff_ms,
-      maxBackoffMs: restart.max_backoff_ms,
-      maxRestarts: restart.max_restarts,
-      windowMs: restart.window_ms,
-      quarantineRetryMs: restart.quarantine_retry_ms,
-      maxQuarantineRetryMs: restart.max_quarantine_retry_ms,
+  const supervisor = supervisorOf(config.pools, launcher, log);
+  const served = createPools(versions, supervisor, runtime.path, {
+    maxBodyBytes: config.server.max_body_bytes,
+    runTimeoutMs: config.server.request_timeout_ms,
+    logLevel: log.level,
+    maxQueue: config.pools.max_queue,
+    screening,
+    onRemoteEvent: (model, version, e) => {
+      // One line and one audit record per change of a remote's health or circuit, never per request.
+      const down = e.event === 'health' ? !e.healthy : e.state === 'open';
+      const { event, ...detail } = e;
+      log[down ? 'warn' : 'info']({ model, version, ...detail }, `remote backend of ${model}/${version}: ${e.event === 'health' ? (e.healthy ? 'healthy' : 'FAILING HEALTH CHECKS') : `circuit ${e.state}`}`);
+      void admin(`backend.${event}`, down ? 'failed' : 'ok', { model, version, ...detail });
     },
-    health: { intervalMs: health.interval_ms, timeoutMs: health.timeout_ms, failuresBeforeReplace: health.failures_before_replace, startTimeoutMs: config.pools.start_timeout_ms },
   });
-  const served = createPools(versions, supervisor, runtime.path, { maxBodyBytes: config.server.max_body_bytes, runTimeoutMs: config.server.request_timeout_ms, logLevel: log.level, maxQueue: config.pools.max_queue, screening });
   const byModel = new Map<string, ServedVersion[]>();
   for (const v of served) byModel.set(v.model, [...(byModel.get(v.model) ?? []), v]);
   const registry = new ModelRegistry(byModel);
@@ -196,6 +197,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     metrics.poolRestarts.add(1, { model, version });
   });
   await supervisor.start();
+  // Remote backends: the first health check, so start-up says where each stands.
+  await Promise.all(served.map((v) => (v.status === 'serving' && v.backend instanceof RemoteOipBackend ? v.backend.start() : undefined)));
 
   let draining = false;
   const failClosed = config.audit.on_failure === 'fail_closed';
@@ -230,8 +233,9 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   // Connections are capped below the descriptor limit, so a flood can never leave pool probes,
   // spawns or the audit log without descriptors (EMFILE once looked like every worker dying).
   const descriptors = raiseDescriptorLimit();
-  const workers = served.reduce((n, v) => n + (v.status === 'serving' ? v.pool.workers.length : 0), 0);
-  const reserve = reservedDescriptors(workers, CONNECTIONS_PER_WORKER, config.admin.max_connections);
+  const workers = served.reduce((n, v) => n + (v.status === 'serving' && v.pool ? v.pool.workers.length : 0), 0);
+  const remoteConnections = served.reduce((n, v) => n + (v.status === 'serving' && v.config.backend.kind === 'oip-http' ? v.config.backend.connections : 0), 0);
+  const reserve = reservedDescriptors(workers, CONNECTIONS_PER_WORKER, config.admin.max_connections) + remoteConnections;
   const maxConnections = descriptors.limit ? Math.max(1, Math.min(config.server.max_connections, descriptors.limit.soft - reserve)) : config.server.max_connections;
   if (descriptors.problem) log.warn({ problem: descriptors.problem, limit: descriptors.limit }, 'could not raise the descriptor limit');
   if (maxConnections < config.server.max_connections) {
@@ -292,6 +296,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     // A port in use must not leave pools behind.
     server.close();
     await supervisor.stop(config.pools.stop_grace_ms);
+    await Promise.all(served.map((v) => (v.status === 'serving' ? v.backend.close() : undefined)));
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
     policyStore.close();
     await alerting?.stop();

@@ -1,8 +1,9 @@
 /**
  * The pool leg behind one interface: the gateway hands a backend the exact bytes it validated and
- * gets an answer or a typed failure. A local pool (LocalPoolBackend) is the first kind; a remote
- * OIP server is the next. The gateway never builds a request to a model server itself.
+ * gets an answer or a typed failure. A local pool (LocalPoolBackend) or a remote OIP server
+ * (RemoteOipBackend). The gateway never builds a request to a model server itself.
  */
+import type { InferenceRequest } from '../../oip/src/signature.js';
 
 /** ready: all capacity up; degraded: some; unavailable: none right now; quarantined: given up on. */
 export type BackendStatus = 'ready' | 'degraded' | 'unavailable' | 'quarantined';
@@ -12,6 +13,8 @@ export interface InferRequest {
   version: string;
   /** The validated body, forwarded byte for byte. */
   body: Buffer;
+  /** The same request as the gateway parsed it, where it still has it (a remote backend reads it). */
+  parsed?: InferenceRequest;
   contentType: string;
   /** vigil's own request id (never the client's), for the pool's logs. */
   requestId: string;
@@ -37,9 +40,10 @@ export interface InferAnswer {
 /**
  * Why a backend could not answer. `unavailable`: nothing can take the request now (restarting or
  * quarantined); `gone`: the worker died with the request on it; `overloaded`: the backend's queue
- * is full; `timeout`: no answer before the deadline; `failed`: anything else (a broken answer).
+ * is full; `timeout`: no answer before the deadline; `down`: a remote server cannot be reached,
+ * fails its health checks or its circuit is open; `failed`: anything else (a broken answer).
  */
-export type BackendFailure = 'unavailable' | 'quarantined' | 'gone' | 'overloaded' | 'timeout' | 'failed';
+export type BackendFailure = 'unavailable' | 'quarantined' | 'gone' | 'overloaded' | 'timeout' | 'down' | 'failed';
 
 export class BackendError extends Error {
   constructor(
@@ -54,6 +58,7 @@ export class BackendError extends Error {
 }
 
 export interface Backend {
+  readonly kind: 'local' | 'oip-http';
   readonly status: BackendStatus;
   /** Seconds a client should wait before retrying while the backend is not ready: at least 1. */
   retryAfterSeconds(): number;
@@ -64,6 +69,8 @@ export interface Backend {
    * backend; the promise then rejects with the signal's reason.
    */
   infer(request: InferRequest, signal: AbortSignal): Promise<InferAnswer>;
+  /** What an operator sees of it on the admin port's /status (workers, or the remote's health and circuit). */
+  describe(): Record<string, unknown>;
   /** Closes connections; in-flight requests fail. */
   close(): Promise<void>;
 }

@@ -26,6 +26,7 @@ const WORKER_GONE = new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOENT', 'EPIPE', 'E
  * that grows with the attack.
  */
 export class LocalPoolBackend implements Backend {
+  readonly kind = 'local';
   private readonly clients = new Map<string, HttpPool>();
   private inflight = 0;
 
@@ -44,6 +45,13 @@ export class LocalPoolBackend implements Backend {
 
   load() {
     return { inflight: this.inflight, capacity: this.opts.maxQueue };
+  }
+
+  describe() {
+    return {
+      backend: 'local',
+      workers: this.pool.workers.map((w) => ({ index: w.index, state: w.state, pid: w.pid ?? null, inflight: w.inflight, restarts: w.restarts, reason: w.reason ?? null })),
+    };
   }
 
   async infer(request: InferRequest, signal: AbortSignal): Promise<InferAnswer> {

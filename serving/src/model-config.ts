@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { detectorConfigSchema } from '../../detectors/src/detector-config.js';
+import { backendConfigSchema } from './remote/remote-config.js';
 import { DATATYPES } from '../../oip/src/datatypes.js';
 import { NAME_PATTERN } from '../../oip/src/names.js';
 import type { ModelSignature } from '../../oip/src/signature.js';
@@ -21,7 +22,10 @@ const tensorSpec = z
 export const modelConfigSchema = z
   .object({
     platform: z.literal('onnx_onnxv1'),
-    digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 lowercase hex digits>'),
+    /** The pinned sha256 of model.onnx; required for a local pool (a remote server owns its artifact). */
+    digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 lowercase hex digits>').optional(),
+    /** Who runs the model: vigil's own pool (default) or a remote OIP server. */
+    backend: backendConfigSchema.default({ kind: 'local' }),
     max_batch_size: z.number().int().min(0).max(65536).default(0),
     inputs: z.array(tensorSpec).min(1),
     outputs: z.array(tensorSpec).min(1),
@@ -52,6 +56,7 @@ export const modelConfigSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    if (cfg.backend.kind === 'local' && !cfg.digest) ctx.addIssue({ code: 'custom', path: ['digest'], message: 'a model served by a local pool needs the sha256 digest of its model.onnx' });
     const numeric = cfg.detectors.profile?.enabled || cfg.detectors.squeeze?.enabled || cfg.detectors.extraction?.enabled;
     if (numeric) {
       const [input] = cfg.inputs;

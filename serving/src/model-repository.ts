@@ -62,6 +62,8 @@ async function loadVersion(name: string, version: string, dir: string): Promise<
     const reason = err instanceof ConfigFileError ? err.problems.join('; ') : (err as Error).message;
     return { ...base, status: 'refused', reason: `invalid ${CONFIG_FILE}: ${reason}` };
   }
+  // A remote server holds its own artifact: there is no model.onnx here to pin.
+  if (config.backend.kind !== 'local') return { ...base, status: 'ok', config };
   let actual: string;
   try {
     actual = await sha256OfFile(modelPath);

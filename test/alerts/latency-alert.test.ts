@@ -48,7 +48,7 @@ test('a model version that suddenly answers far more slowly than its usual raise
 
     const served = vigil.registry.resolve('digits', undefined);
     assert.equal(served.status, 'serving');
-    const pid = served.pool.workers[0].pid!;
+    const pid = served.pool!.workers[0].pid!;
     process.kill(pid, 'SIGSTOP');
     await new Promise((r) => setTimeout(r, 600)); // under the health checker's patience (3 × 1 s)
     process.kill(pid, 'SIGCONT');

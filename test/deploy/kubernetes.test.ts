@@ -3,40 +3,18 @@
 // a typo would break only at deploy time: selectors, named ports, probes, config and policy.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import * as operator from '@kubernetes-models/prometheus-operator';
-import * as k8s from 'kubernetes-models';
-import { parseAllDocuments, parse } from 'yaml';
+import { parse } from 'yaml';
 import { configSchema } from '../../gateway/src/config/schema.js';
 import { parsePolicyText } from '../../policies/src/compile-policy.js';
 import { BASE, generatedManifests } from '../../tools/kubernetes/build-manifests.js';
-
-type Doc = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> };
+import { applyOp, build, matches, modelOf, type Doc } from '../helpers/kustomize.js';
 
 async function base(): Promise<{ file: string; doc: Doc }[]> {
-  const kustomization = parse(await readFile(join(BASE, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
-  const out: { file: string; doc: Doc }[] = [];
-  for (const file of kustomization.resources) {
-    for (const d of parseAllDocuments(await readFile(join(BASE, file), 'utf8'))) {
-      assert.deepEqual(d.errors, [], `${file}: YAML`);
-      out.push({ file, doc: d.toJS() as Doc });
-    }
-  }
-  return out;
-}
-
-/** The kubernetes-models class of an apiVersion and kind ("apps/v1" → k8s.apps.v1). */
-function modelOf(apiVersion: string, kind: string): (new (data: unknown) => { validate(): void }) | undefined {
-  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
-  const key = group.replace(/\.(\w)/g, (_, c: string) => c.toUpperCase()).replace(/^(\w)/, (c) => c.toLowerCase());
-  const root = (group === 'monitoring.coreos.com' ? operator : k8s) as Record<string, any>;
-  const ns = group === '' ? root[version] : root[key.replace(/K8sIo$/, 'K8sIo')]?.[version];
-  return ns?.[kind];
+  return build(BASE);
 }
 
 const pods = (docs: Doc[]) => docs.filter((d) => d.kind === 'Deployment');
-const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 test('every manifest is valid against its Kubernetes or Prometheus Operator schema', async () => {
   const docs = await base();
@@ -155,17 +133,3 @@ test('the single-node overlay patches paths that exist in the base, and what it 
     new (modelOf(patched.apiVersion, patched.kind)!)(patched).validate();
   }
 });
-
-/** RFC 6902 add, replace and remove, as kustomize applies them; replace and remove need the path to exist. */
-function applyOp(doc: unknown, op: { op: string; path: string; value?: unknown }, where: string): void {
-  const keys = op.path.split('/').slice(1);
-  const last = keys.pop()!;
-  let at = doc as Record<string, unknown>;
-  for (const k of keys) {
-    assert.ok(at[k] !== undefined, `${where}: ${op.path} runs through a missing ${k}`);
-    at = at[k] as Record<string, unknown>;
-  }
-  if (op.op !== 'add') assert.ok(last in at, `${where}: ${op.op} ${op.path}: no such field in the base`);
-  if (op.op === 'remove') delete at[last];
-  else at[last] = op.value;
-}

@@ -43,7 +43,7 @@ limits: { roles: { analyst: { requests_per_minute: 10000, concurrency: 2 } } }
     const { authorization } = await vigil.auth(['analyst'], 'leaver');
     const served = vigil.registry.resolve('digits', undefined);
     assert.ok(served.status === 'serving');
-    const pid = served.pool.workers[0].pid!;
+    const pid = served.pool!.workers[0].pid!;
     process.kill(pid, 'SIGSTOP'); // the pool is "working" for as long as we like
     let gone: StoredAuditRecord[];
     try {

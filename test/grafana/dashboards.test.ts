@@ -245,7 +245,7 @@ describe('every metric a dashboard query reads is exported by a real vigil', () 
     // A pool worker killed: a restart.
     const served = vigil.registry.resolve('digits', undefined);
     assert.equal(served.status, 'serving');
-    const pid = served.pool.workers[0].pid!;
+    const pid = served.pool!.workers[0].pid!;
     process.kill(pid, 'SIGKILL');
 
     // The audit log's file removed underneath it: a write error (it then recovers in a new file).

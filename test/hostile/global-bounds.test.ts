@@ -30,7 +30,7 @@ async function replyOn(socket: Socket, ms = 5_000): Promise<string> {
 function frozen(vigil: TestVigil, model: string): { pid: number; thaw: () => void } {
   const served = vigil.registry.resolve(model, undefined);
   assert.ok(served.status === 'serving');
-  const pid = served.pool.workers[0].pid!;
+  const pid = served.pool!.workers[0].pid!;
   process.kill(pid, 'SIGSTOP');
   return { pid, thaw: () => process.kill(pid, 'SIGCONT') };
 }

@@ -29,7 +29,7 @@ class FaultyLauncher implements Launcher {
 const digitsWorker = (vigil: TestVigil) => {
   const v = vigil.registry.resolve('digits', undefined);
   assert.ok(v.status === 'serving');
-  return v.pool.workers[0];
+  return v.pool!.workers[0];
 };
 
 describe('hostile: quarantine has a way back', () => {

@@ -20,7 +20,7 @@ async function start(overrides: Parameters<typeof startTestVigil>[0]): Promise<T
 function workerPid(vigil: TestVigil, model: string): number {
   const served = vigil.registry.resolve(model, undefined);
   assert.equal(served.status, 'serving');
-  const pid = served.pool.workers[0].pid;
+  const pid = served.pool!.workers[0].pid;
   assert.ok(pid, `${model} has a live worker`);
   return pid;
 }
@@ -116,8 +116,8 @@ describe('a pool worker that keeps crashing', () => {
   test('is quarantined with a clear status instead of restarting forever', async () => {
     const served = vigil.registry.resolve('mnist', undefined);
     assert.equal(served.status, 'serving');
-    await waitFor('quarantine', () => served.pool.status === 'quarantined', 10_000);
-    assert.equal(served.pool.workers[0].restarts, 3);
+    await waitFor('quarantine', () => served.pool!.status === 'quarantined', 10_000);
+    assert.equal(served.pool!.workers[0].restarts, 3);
     const r = await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [0]));
     assert.equal(r.status, 503);
     assert.equal(r.json.code, 'POOL_QUARANTINED');
@@ -128,8 +128,8 @@ describe('a pool worker that keeps crashing', () => {
     assert.equal((await rawRequest(vigil.port, 'GET', '/v2/models/mnist/ready')).status, 503);
     // ... and nothing else is disturbed.
     assert.equal((await postJson(vigil.port, '/v2/models/digits/infer', inferRequest('digits', [0]))).status, 200);
-    const restartsBefore = served.pool.workers[0].restarts;
+    const restartsBefore = served.pool!.workers[0].restarts;
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(served.pool.workers[0].restarts, restartsBefore, 'no more restarts once quarantined');
+    assert.equal(served.pool!.workers[0].restarts, restartsBefore, 'no more restarts once quarantined');
   });
 });

@@ -60,7 +60,7 @@ describe('GET /metrics on the admin port', () => {
     for (const model of ['digits', 'mnist']) {
       const served = vigil.registry.resolve(model, undefined);
       assert.equal(served.status, 'serving');
-      const pid = served.pool.workers[0].pid!;
+      const pid = served.pool!.workers[0].pid!;
       near(sample(scrape, 'vigil_pool_worker_memory_usage', { model, version: '1', worker: '0' }), rssOf(pid), `${model} worker RSS`);
       // Loading ONNX Runtime alone takes more than one clock tick; the counter never runs ahead of the kernel's.
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');

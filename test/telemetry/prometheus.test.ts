@@ -455,7 +455,7 @@ async function causeEvents(vigil: TestVigil, policyFile: string): Promise<void> 
   const digits = () => {
     const served = vigil.registry.resolve('digits', undefined);
     assert.equal(served.status, 'serving');
-    return served.pool.workers[0];
+    return served.pool!.workers[0];
   };
   const pid = digits().pid;
   assert.ok(pid, 'digits has a live worker');

@@ -10,9 +10,9 @@ export async function modelsListCommand(opts: { config?: string; json?: boolean 
     version: v.version,
     status: v.status === 'ok' ? 'ok' : 'REFUSED',
     inputs: v.config?.inputs.map((t) => `${t.name}:${t.datatype}[${t.shape.join(',')}]`).join(' ') ?? '',
-    workers: v.config?.pool.workers ?? '',
+    backend: v.config?.backend.kind === 'oip-http' ? v.config.backend.url : v.config ? `local×${v.config.pool.workers}` : '',
     accuracy: (v.config?.training?.heldout_accuracy as number | undefined) ?? '',
-    digest: v.config?.digest.slice(0, 19) ?? '',
+    digest: v.config?.digest?.slice(0, 19) ?? '',
     reason: v.status === 'refused' ? v.reason : '',
   }));
   if (opts.json) {

@@ -1,5 +1,5 @@
 import type { RoutedContext } from '../context.js';
-import type { ModelRegistry } from '../model-registry.js';
+import { canServe, type ModelRegistry } from '../model-registry.js';
 import type { Responder } from '../respond.js';
 import type { Stage } from '../stage.js';
 
@@ -28,7 +28,7 @@ export function createAnswerStage(registry: ModelRegistry, serverInfo: { name: s
           return;
         case 'model.ready':
           if (ctx.target) {
-            const ready = ctx.target.pool.pick() !== undefined;
+            const ready = canServe(ctx.target.backend);
             return send(ctx, ready ? 200 : 503, JSON.stringify({ name: ctx.target.model, version: ctx.target.version, ready }));
           }
           return;

@@ -23,7 +23,9 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
       if (!ctx.body) return;
       const { model, version, backend } = ctx.target;
       const body = ctx.body.raw;
-      // The parsed tensors are not needed past screening (its rows are kept in ctx.screen); don't hold them across the round trip.
+      // A remote backend reads the parsed request (to plan squeezed rows); a local pool does not,
+      // and the tensors are not needed past screening: don't hold them across its round trip.
+      const parsed = backend.kind === 'oip-http' ? ctx.body.request : undefined;
       ctx.body.request = undefined;
       const trace = traceHeaders(ctx);
 
@@ -35,7 +37,7 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
       ctx.proxiedAt = process.hrtime.bigint();
       let answer;
       try {
-        answer = await backend.infer({ model, version, body, contentType: 'application/json', requestId: ctx.id, trace }, abort.signal);
+        answer = await backend.infer({ model, version, body, parsed, contentType: 'application/json', requestId: ctx.id, trace }, abort.signal);
       } catch (err) {
         if (err instanceof ClientGone) {
           // Audit that it ended unanswered; the pool has dropped its work on it.
@@ -93,6 +95,8 @@ export function errorOf(err: BackendError, backend: Backend): VigilError {
       return new VigilError('POOL_RESTARTING', 'the model pool worker stopped while handling this request; it is being restarted', retry);
     case 'overloaded':
       return new VigilError('OVERLOADED', `${err.message}; retry in ${retry['retry-after']} s`, retry);
+    case 'down':
+      return new VigilError('BACKEND_UNAVAILABLE', `${err.message}; retry in ${retry['retry-after']} s`, retry);
     case 'timeout':
       return new VigilError('POOL_TIMEOUT', err.message);
     case 'failed':

@@ -6,7 +6,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { DETECTORS } from '../../../detectors/src/registry.js';
 import type { GlobalBounds } from '../limits/global-bounds.js';
-import type { ModelRegistry } from '../model-registry.js';
+import { canServe, type ModelRegistry } from '../model-registry.js';
 import { observeRuntime } from './runtime-metrics.js';
 
 /**
@@ -184,7 +184,7 @@ export class VigilMetrics {
   observePools(registry: ModelRegistry): void {
     const m = this.provider.getMeter('vigil');
     const workers = m.createObservableGauge('vigil.pool.workers', { description: 'Pool workers by state (starting, up, backoff, quarantined, stopped)' });
-    const up = m.createObservableGauge('vigil.pool.up', { description: '1 while a model version has at least one live worker' });
+    const up = m.createObservableGauge('vigil.pool.up', { description: '1 while a model version takes requests: a live worker, or a remote backend passing its health checks with its circuit not open' });
     const pending = m.createObservableGauge('vigil.inference.pending', { description: 'Requests forwarded to a pool and not yet answered' });
     const capacity = m.createObservableGauge('vigil.pool.queue.limit', { description: 'Requests a pool takes at once (pools.max_queue); past it, 503 OVERLOADED' });
     m.addBatchObservableCallback(
@@ -192,16 +192,16 @@ export class VigilMetrics {
         for (const v of registry.all()) {
           if (v.status !== 'serving') continue;
           const labels = { model: v.model, version: v.version };
-          const counts: Record<string, number> = { starting: 0, up: 0, backoff: 0, quarantined: 0, stopped: 0 };
-          let inflight = 0;
-          for (const w of v.pool.workers) {
-            counts[w.state]++;
-            inflight += w.inflight;
+          if (v.pool) {
+            // A remote backend has no workers of vigil's: its `up` says whether it takes requests.
+            const counts: Record<string, number> = { starting: 0, up: 0, backoff: 0, quarantined: 0, stopped: 0 };
+            for (const w of v.pool.workers) counts[w.state]++;
+            for (const [state, n] of Object.entries(counts)) result.observe(workers, n, { ...labels, state });
           }
-          for (const [state, n] of Object.entries(counts)) result.observe(workers, n, { ...labels, state });
-          result.observe(up, counts.up > 0 ? 1 : 0, labels);
-          result.observe(pending, inflight, labels);
-          result.observe(capacity, v.backend.load().capacity, labels);
+          const load = v.backend.load();
+          result.observe(up, canServe(v.backend) ? 1 : 0, labels);
+          result.observe(pending, load.inflight, labels);
+          result.observe(capacity, load.capacity, labels);
         }
       },
       [workers, up, pending, capacity],

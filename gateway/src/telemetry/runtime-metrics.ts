@@ -45,7 +45,7 @@ export function observeRuntime(meter: Meter, registry: ModelRegistry): () => voi
       delay.reset();
 
       for (const v of registry.all()) {
-        if (v.status !== 'serving') continue;
+        if (v.status !== 'serving' || !v.pool) continue;
         for (const w of v.pool.workers) {
           // Only a live worker's pid is its own: once it exited, the number may be another process's.
           const live = w.state === 'up' || w.state === 'starting';

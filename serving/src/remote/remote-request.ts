@@ -1,0 +1,57 @@
+import { screenBatch } from '../../../detectors/src/screen-batch.js';
+import { poolScreenReport, poolScreenRows, type PoolScreenSpec } from '../../../detectors/src/squeeze/pool-screen.js';
+import type { InferenceRequest, ModelSignature } from '../../../oip/src/signature.js';
+import { answerBody, firstRows, rowsOfOutput, type AnswerCheck } from './oip-answer.js';
+
+/** What goes to a remote server for one client request, and how its answer is turned back. */
+export interface RemotePlan {
+  body: Buffer;
+  /** Outputs the answer must hold. */
+  wanted: string[];
+  /** Rows the answer must hold (batched models). */
+  rows: number | undefined;
+  /** The client's answer (and screening report) from a checked 200 answer. */
+  finish(check: Extract<AnswerCheck, { ok: true }>): { body: Buffer; screen?: string };
+}
+
+/**
+ * Plans the remote request. Without pool-phase screening the validated bytes go as they are.
+ * With it (feature squeezing, or the predictions extraction detection reads), the request becomes
+ * the client's rows followed by their squeezed copies, as vigil's own pool runs them: the remote
+ * server runs them as one batch, and the scores are computed here from its probabilities, so a
+ * remote model is screened by the same detectors with no code on the server. The server must
+ * then accept rows × (1 + squeezers) in one request (its max batch size).
+ */
+export function planRemote(
+  parsed: InferenceRequest,
+  raw: Buffer,
+  target: { model: string; version: string; signature: ModelSignature },
+  screen: PoolScreenSpec | undefined,
+): RemotePlan {
+  const sig = target.signature;
+  const requested = parsed.outputs?.map((o) => o.name) ?? sig.outputs.map((o) => o.name);
+  const clientRows = sig.maxBatchSize > 0 ? parsed.inputs[0]?.shape[0] : undefined;
+  const reply = (outputs: Map<string, ReturnType<typeof firstRows>>, rows: number | undefined) =>
+    answerBody(target.model, target.version, parsed.id, requested.map((n) => (rows === undefined ? outputs.get(n)! : firstRows(outputs.get(n)!, rows))));
+  if (!screen) {
+    return { body: raw, wanted: requested, rows: clientRows, finish: (c) => ({ body: reply(c.outputs, undefined) }) };
+  }
+  const { rows } = screenBatch(parsed, screen.features);
+  const all = poolScreenRows(rows, screen);
+  const data: number[] = [];
+  for (const row of all) for (const v of row) data.push(v);
+  const wanted = requested.includes(screen.probabilities) ? requested : [...requested, screen.probabilities];
+  const request: Record<string, unknown> = {};
+  if (parsed.id !== undefined) request.id = parsed.id;
+  request.inputs = [{ name: parsed.inputs[0].name, datatype: 'FP32', shape: [all.length, screen.features], data }];
+  request.outputs = wanted.map((name) => ({ name }));
+  return {
+    body: Buffer.from(JSON.stringify(request)),
+    wanted,
+    rows: all.length,
+    finish(c) {
+      const report = poolScreenReport(rowsOfOutput(c.outputs.get(screen.probabilities)!), rows.length, screen);
+      return { body: reply(c.outputs, rows.length), screen: JSON.stringify(report) };
+    },
+  };
+}
