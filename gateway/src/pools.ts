@@ -67,7 +67,7 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
       } catch (err) {
         return { model: v.name, version: v.version, status: 'refused', reason: (err as Error).message };
       }
-      const target = { model: v.name, version: v.version, signature, screen: screening.pool, maxQueue: opts.maxQueue };
+      const target = { model: v.name, version: v.version, signature, screen: screening.pool, maxQueue: opts.maxQueue, requestTimeoutMs: opts.runTimeoutMs };
       const backend = new RemoteOipBackend(backendConfig, target, tls, (e) => opts.onRemoteEvent(v.name, v.version, e));
       return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, backend, screening };
     }

@@ -196,6 +196,14 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     const [model, version] = slot.pool.split('/');
     metrics.poolRestarts.add(1, { model, version });
   });
+  for (const v of served) {
+    if (v.status !== 'serving' || v.config.backend.kind !== 'oip-http') continue;
+    const b = v.config.backend;
+    if (!b.url.startsWith('https:')) log.warn({ model: v.model, version: v.version, url: b.url }, `remote backend of ${v.model}/${v.version} over plain HTTP: tensors and answers cross the network unencrypted and unauthenticated`);
+    if (b.timeout_ms >= config.server.request_timeout_ms) {
+      log.warn({ model: v.model, version: v.version, timeout_ms: b.timeout_ms, request_timeout_ms: config.server.request_timeout_ms }, `backend.timeout_ms of ${v.model}/${v.version} is not under server.request_timeout_ms: it is cut to just under it`);
+    }
+  }
   await supervisor.start();
   // Remote backends: the first health check, so start-up says where each stands.
   await Promise.all(served.map((v) => (v.status === 'serving' && v.backend instanceof RemoteOipBackend ? v.backend.start() : undefined)));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { AuditFinding } from '../../gateway/src/audit/audit-record.js';
 import { queryAudit } from '../../gateway/src/audit/query.js';
@@ -127,12 +128,28 @@ describe('vigil pool serve as a remote backend, with mutual TLS', { skip: openss
     assert.equal(infer.json.code, 'ROUTE_NOT_FOUND');
   });
 
+  test('sockets that never handshake, or idle on the health port, are closed in seconds, so they cannot hold the connection slots', async () => {
+    const silent = (port: number) =>
+      new Promise<number>((resolve, reject) => {
+        const started = Date.now();
+        const socket = connect(port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(Date.now() - started));
+        setTimeout(() => {
+          socket.destroy();
+          reject(new Error(`a silent socket on port ${port} was still open after 15 s`));
+        }, 15_000).unref();
+      });
+    const closedAfter = await Promise.all([silent(pools.get('mnist')!.port), silent(pools.get('mnist')!.healthPort!)]);
+    for (const ms of closedAfter) assert.ok(ms < 15_000);
+  });
+
   test('a gateway holding a certificate the pool does not trust never reaches it: BACKEND_UNAVAILABLE', async () => {
     const port = pools.get('digits')!.port;
     const config = remoteBackendConfig.parse({ ...backendFor(port), tls: { ca: pki.ca, cert: pki.rogueClientCert, key: pki.rogueClientKey } });
     const sig = signatureOf(local.registry.resolve('digits', '1').config);
     const tls = { ca: readFileSync(pki.ca), cert: readFileSync(pki.rogueClientCert), key: readFileSync(pki.rogueClientKey) };
-    const backend = new RemoteOipBackend(config, { model: 'digits', version: '1', signature: sig, maxQueue: 8 }, tls);
+    const backend = new RemoteOipBackend(config, { model: 'digits', version: '1', signature: sig, maxQueue: 8, requestTimeoutMs: 5000 }, tls);
     try {
       await backend.start();
       assert.equal(backend.status, 'unavailable');

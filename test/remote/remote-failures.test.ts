@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait-for.js';
 // A remote OIP server that misbehaves on demand, in front of a real gateway: what a client gets
 // when the model's server dies, stalls, answers garbage, or keeps failing.
 
-type Mode = 'ok' | 'garbage' | 'shape' | 'stall' | 'fail500' | 'deep' | 'extra-rows';
+type Mode = 'ok' | 'garbage' | 'shape' | 'stall' | 'fail500' | 'deep' | 'extra-rows' | 'huge' | 'huge-chunked' | 'non-finite' | 'fraction' | 'chatty-400' | 'shed' | 'slow-ok';
 
 class FakeOip {
   mode: Mode = 'ok';
@@ -48,9 +48,40 @@ class FakeOip {
         { name: 'internal_embedding', datatype: 'FP32', shape: [rowsOut, 2], data: new Array(rowsOut * 2).fill(7) },
       ],
     });
+    const ok = JSON.stringify(answer(10));
     switch (this.mode) {
       case 'ok':
-        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer(10)));
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(ok);
+      case 'slow-ok':
+        return void setTimeout(() => res.writeHead(200).end(ok), 400);
+      case 'huge': {
+        // A valid answer padded to 64 MiB, announced up front.
+        const pad = 64 * 1024 * 1024 - ok.length;
+        res.writeHead(200, { 'content-length': 64 * 1024 * 1024 });
+        res.write(`${ok.slice(0, -1)},"pad":"`);
+        return void res.end(`${'x'.repeat(pad - 10)}"}`);
+      }
+      case 'huge-chunked': {
+        // The same with no length: it must be cut off as it streams in.
+        res.writeHead(200);
+        res.write(`${ok.slice(0, -1)},"pad":"`);
+        const chunk = 'x'.repeat(1024 * 1024);
+        let sent = 0;
+        const more = () => {
+          if (res.destroyed || sent++ >= 64) return void res.end('"}');
+          if (res.write(chunk)) setImmediate(more);
+          else res.once('drain', more);
+        };
+        return more();
+      }
+      case 'non-finite':
+        return void res.writeHead(200).end(ok.replace('"data":[0.1', '"data":[-1e309'));
+      case 'fraction':
+        return void res.writeHead(200).end(ok.replace('"data":[3', '"data":[3.5'));
+      case 'chatty-400':
+        return void res.writeHead(400).end('{"error":"Triton at 10.3.7.12: /models/digits/1/model.onnx, mail ops@internal","code":"INVALID_INFERENCE_REQUEST"}');
+      case 'shed':
+        return void res.writeHead(503, { 'retry-after': '7' }).end('{"error":"queue full","code":"POOL_OVERLOADED"}');
       case 'garbage':
         return void res.writeHead(200, { 'content-type': 'application/json' }).end('<script>alert(1)</script> not an answer');
       case 'shape':
@@ -117,23 +148,68 @@ describe('a remote backend that misbehaves', () => {
     assert.doesNotMatch(r.text, /someone-elses-name|internal_embedding/);
   });
 
+  const adminStatus = async () => {
+    const status = await rawRequest(vigil.adminPort, 'GET', '/status', { headers: await vigil.auth(['admin'], 'root') });
+    return status.json.models.find((m: { model: string }) => m.model === 'digits');
+  };
+
   for (const [mode, problem] of [
     ['garbage', /not JSON/],
-    ['shape', /shape \[1,3\]/],
+    ['shape', /dimension 1 of 10/],
     ['extra-rows', /expected 1 rows/],
     ['deep', /nests deeper/],
+    ['non-finite', /element 0 is not a valid FP32 value/],
+    ['fraction', /'label': element 0 is not a valid INT64 value/],
+    ['huge', /over the \d+ the signature allows/],
+    ['huge-chunked', /answer over the \d+ bytes the signature allows/],
   ] as const) {
-    test(`an answer that is not a valid inference response (${mode}) is 502 POOL_ERROR naming the problem, and none of it reaches the client`, async () => {
+    test(`an answer that is not a valid inference response (${mode}) is 502 POOL_ERROR; the problem is on /status, and nothing of the server's reaches the client`, async () => {
       await setup();
       fake.mode = mode;
       const r = await infer(`bad-${mode}`);
       assert.equal(r.status, 502, r.text);
       assert.equal(r.json.code, 'POOL_ERROR');
-      assert.match(r.json.error, problem);
-      assert.doesNotMatch(r.text, /script|someone-elses-name/);
+      assert.doesNotMatch(r.text, /script|someone-elses-name|127\.0\.0\.1|xxxx/);
+      assert.match((await adminStatus()).last_problem, problem);
       assert.equal(await auditCode(`bad-${mode}`), 'POOL_ERROR');
     });
   }
+
+  test("a server's 4xx is passed on as its catalogue code with vigil's words, never the server's, and does not count against the circuit", async () => {
+    await setup();
+    fake.mode = 'chatty-400';
+    for (let i = 0; i < 4; i++) {
+      const r = await infer(`chatty-${i}`);
+      assert.equal(r.status, 400);
+      assert.equal(r.json.code, 'INVALID_INFERENCE_REQUEST');
+      assert.doesNotMatch(r.text, /Triton|10\.3|ops@|onnx/);
+    }
+    assert.equal((await adminStatus()).circuit, 'closed');
+  });
+
+  test("a server shedding load gets its clients told to back off (503 OVERLOADED, its Retry-After), without opening the circuit", async () => {
+    await setup();
+    fake.mode = 'shed';
+    for (let i = 0; i < 5; i++) {
+      const r = await infer(`shed-${i}`);
+      assert.equal(r.status, 503);
+      assert.equal(r.json.code, 'OVERLOADED');
+      assert.equal(r.headers['retry-after'], '7');
+    }
+    assert.equal((await adminStatus()).circuit, 'closed');
+    fake.mode = 'ok';
+    assert.equal((await infer('after-shed')).status, 200);
+  });
+
+  test('a busy server is not taken for a dead one: health checks have their own connection', async () => {
+    await setup({ connections: 2, timeout_ms: 4500 });
+    fake.mode = 'slow-ok';
+    // 2 connections, each answer 400 ms: 16 requests keep both busy for about 3.2 s, far past the
+    // 2 × 200 ms a health check queued behind them would need to be counted as missed.
+    const results = await Promise.all(Array.from({ length: 16 }, (_, i) => infer(`busy-${i}`)));
+    assert.deepEqual([...new Set(results.map((r) => r.status))], [200]);
+    assert.equal((await adminStatus()).healthy, true);
+  });
 
   test('a 500 carrying a gateway code is not passed on as that code', async () => {
     await setup();
@@ -167,6 +243,33 @@ describe('a remote backend that misbehaves', () => {
     const events: string[] = [];
     for await (const r of queryAudit(vigil.config.audit.dir)) if (r.type === 'admin' && r.event === 'backend.circuit') events.push(String((r.detail as { state: string }).state));
     assert.deepEqual(events, ['open', 'half-open', 'closed']);
+  });
+
+  test('an open circuit closes on a passing health check once open_ms is up, with no client traffic at all: the gateway is ready again by itself', async () => {
+    await setup();
+    fake.mode = 'fail500';
+    for (let i = 0; i < 3; i++) await infer(`f${i}`);
+    assert.equal((await adminStatus()).circuit, 'open');
+    assert.equal((await rawRequest(vigil.adminPort, 'GET', '/readyz')).status, 503, 'its only model is out of service');
+    fake.mode = 'ok';
+    const hits = fake.hits;
+    await waitFor('the gateway ready again', async () => (await rawRequest(vigil.adminPort, 'GET', '/readyz')).status === 200, 5_000, 50);
+    await waitFor('a health check to close the circuit', async () => (await adminStatus()).circuit === 'closed', 5_000, 50);
+    assert.equal(fake.hits, hits, 'no inference was needed');
+  });
+
+  test("a server stalling past the gateway's own deadline still opens the circuit (timeout_ms is kept under server.request_timeout_ms)", async () => {
+    fake = new FakeOip();
+    await fake.listen();
+    const repo = await remoteRepository({ digits: { kind: 'oip-http', url: `http://127.0.0.1:${fake.port}`, timeout_ms: 30_000, circuit: { failures: 2, open_ms: 5000 } } });
+    cleanup = repo.cleanup;
+    vigil = await startTestVigil({ models: { repository: repo.dir }, server: { request_timeout_ms: 600 } });
+    headers = await vigil.auth(['analyst'], 'alice');
+    fake.mode = 'stall';
+    for (const id of ['s1', 's2']) assert.equal((await infer(id)).json.code, 'POOL_TIMEOUT');
+    const refused = await infer('s3');
+    assert.equal(refused.json.code, 'BACKEND_UNAVAILABLE', 'the circuit opened');
+    assert.equal(fake.hits, 2);
   });
 
   test('a server that stalls: 504 POOL_TIMEOUT after timeout_ms, the gateway answers everything else meanwhile, and the circuit opens', async () => {

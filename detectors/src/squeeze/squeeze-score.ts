@@ -29,7 +29,10 @@ export function squeezeScores(probs: ArrayLike<number>[], rows: number, squeezer
   for (let r = 0; r < rows; r++) {
     let best = { score: -1, by: squeezers[0] };
     for (let j = 0; j < k; j++) {
-      const d = l1(probs[r], probs[rows + r * k + j]);
+      // NaN (non-finite probabilities from a broken or hostile server) scores as the largest
+      // possible distance: a detector fails closed, never reads garbage as clean.
+      const raw = l1(probs[r], probs[rows + r * k + j]);
+      const d = Number.isNaN(raw) ? 2 : raw;
       if (d > best.score) best = { score: d, by: squeezers[j] };
     }
     scores.push(best);

@@ -3,6 +3,8 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { BackendError, type Backend } from '../backend.js';
 import type { ModelSignature } from '../../../oip/src/signature.js';
 
+const HANDSHAKE_TIMEOUT_MS = 5_000;
+
 export interface PoolServeOptions {
   model: string;
   version: string;
@@ -33,12 +35,16 @@ export function createPoolOipServer(opts: PoolServeOptions): Server {
       send(res, 500, { error: 'inference failed', code: 'INFERENCE_FAILED' });
     });
   };
+  // A socket that never completes its handshake holds a connection slot: 5 s, not Node's 120.
   const server = opts.tls
-    ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' } satisfies ServerOptions, handler)
+    ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2', handshakeTimeout: HANDSHAKE_TIMEOUT_MS } satisfies ServerOptions, handler)
     : createHttpServer(handler);
   server.maxConnections = opts.maxConnections;
   server.headersTimeout = 10_000;
   server.requestTimeout = opts.requestTimeoutMs + 5_000;
+  // Longer than the gateway's own keep-alive (10 s), so the gateway, not the pool, closes an idle
+  // connection: a pool closing one as the gateway reuses it would fail that request.
+  server.keepAliveTimeout = 65_000;
   return server;
 }
 
@@ -56,6 +62,8 @@ export function createPoolHealthServer(backend: Backend): Server {
   server.maxConnections = 64;
   server.headersTimeout = 5_000;
   server.requestTimeout = 5_000;
+  // A socket silent for this long is closed, so idle connections cannot crowd out the probes.
+  server.timeout = 5_000;
   return server;
 }
 

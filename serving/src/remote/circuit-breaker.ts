@@ -37,16 +37,33 @@ export class CircuitBreaker {
     return this.consecutive;
   }
 
-  /** Whether a request may go now. In half-open only the one trial request does. */
-  allow(): boolean {
-    if (this.state_ === 'closed') return true;
+  /**
+   * Whether a request may go now: `pass` while closed, `trial` for the one request that decides a
+   * half-open circuit (its holder must report success, failure or release), null when refused.
+   */
+  allow(): 'pass' | 'trial' | null {
+    if (this.state_ === 'closed') return 'pass';
     if (this.state_ === 'open') {
-      if (this.now() < this.openUntil) return false;
+      if (this.now() < this.openUntil) return null;
       this.set('half-open', {});
     }
-    if (this.trialOut) return false;
+    if (this.trialOut) return null;
     this.trialOut = true;
-    return true;
+    return 'trial';
+  }
+
+  /** Open, but its time is up: the next request is a trial (so the backend counts as serving). */
+  get trialDue(): boolean {
+    return (this.state_ === 'open' && this.now() >= this.openUntil) || (this.state_ === 'half-open' && !this.trialOut);
+  }
+
+  /**
+   * A passing active health check once open_ms has passed closes the circuit, as Envoy's
+   * `successful_active_health_check_uneject_host` does: without it a circuit that opened while
+   * traffic stopped would stay open (and the model unready) until a client happened to call.
+   */
+  healthPassed(): void {
+    if (this.trialDue) this.success();
   }
 
   success(): void {
@@ -63,8 +80,8 @@ export class CircuitBreaker {
     if (this.state_ === 'half-open' || (this.state_ === 'closed' && this.consecutive >= this.opts.failures)) this.open();
   }
 
-  /** A request that ended without a verdict on the server (the client left): frees the trial. */
-  release(): void {
+  /** The trial request ended without a verdict on the server (its client left): the next request is the trial. */
+  releaseTrial(): void {
     this.trialOut = false;
   }
 

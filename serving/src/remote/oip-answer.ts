@@ -1,5 +1,5 @@
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../../oip/src/json-depth.js';
-import type { Datatype } from '../../../oip/src/datatypes.js';
+import { ELEMENT_CHECK, type Datatype } from '../../../oip/src/datatypes.js';
 import type { ModelSignature } from '../../../oip/src/signature.js';
 import { walkTensorData } from '../../../oip/src/tensor-data.js';
 
@@ -41,9 +41,10 @@ export function checkAnswer(body: Buffer, sig: ModelSignature, wanted: readonly 
     const spec = sig.outputs.find((o) => o.name === name);
     if (!spec) continue; // an output the model does not declare: never passed on
     if (found.has(spec.name)) return bad(`output '${spec.name}' appears twice`);
-    if (datatype !== spec.datatype) return bad(`output '${spec.name}' is ${String(datatype).slice(0, 16)}, the model declares ${spec.datatype}`);
+    // The server's own text is never echoed: it could be anything, and this problem reaches logs and /status.
+    if (datatype !== spec.datatype) return bad(`output '${spec.name}' is not of the declared datatype ${spec.datatype}`);
     if (!Array.isArray(shape) || shape.length !== spec.shape.length || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      return bad(`output '${spec.name}' has shape ${JSON.stringify(shape)?.slice(0, 40)}, the model declares [${spec.shape.join(',')}]`);
+      return bad(`output '${spec.name}' does not have a shape of the declared rank ${spec.shape.length} with non-negative integer dimensions`);
     }
     for (let i = 0; i < shape.length; i++) {
       const declared = spec.shape[i];
@@ -56,17 +57,16 @@ export function checkAnswer(body: Buffer, sig: ModelSignature, wanted: readonly 
       flat.push(v);
       return true;
     });
-    if (problem) return bad(`output '${spec.name}': ${problem.kind === 'count' ? problem.message : `element ${problem.index} is not ${spec.datatype}`}`);
+    if (problem) return bad(`output '${spec.name}': ${problem.kind === 'count' ? problem.message : `element ${problem.index} is not a valid ${spec.datatype} value`}`);
     found.set(spec.name, { name: spec.name, datatype: spec.datatype, shape: shape as number[], data: flat });
   }
   for (const name of wanted) if (!found.has(name)) return bad(`output '${name}' is missing`);
   return { ok: true, outputs: found };
 }
 
+/** The same element rules as a request's: finite floats within the datatype, integers in range. */
 function elementFits(v: unknown, datatype: Datatype): boolean {
-  if (datatype === 'BYTES') return typeof v === 'string';
-  if (datatype === 'BOOL') return typeof v === 'boolean';
-  return typeof v === 'number';
+  return ELEMENT_CHECK[datatype](v) === null;
 }
 
 function bad(problem: string): AnswerCheck {
@@ -94,4 +94,31 @@ export function rowsOfOutput(t: AnswerTensor): Float32Array[] {
   const rows: Float32Array[] = [];
   for (let r = 0; r < t.shape[0]; r++) rows.push(Float32Array.from(t.data.slice(r * per, (r + 1) * per) as number[]));
   return rows;
+}
+
+/** Bytes one JSON element may take: a float's shortest form with sign, exponent and separator. */
+const BYTES_PER_ELEMENT = 32;
+/** Room for names, shapes, ids, parameters and whitespace. */
+const ANSWER_SLACK = 64 * 1024;
+/** For outputs whose size the signature does not fix (a variable dimension past the batch, BYTES). */
+export const UNBOUNDED_ANSWER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The most bytes a valid answer of `rows` rows can take, from the declared outputs: a remote
+ * answer past it is refused while it streams in, before it is buffered or parsed. Unbounded
+ * outputs (a variable dimension past the batch, BYTES) fall back to UNBOUNDED_ANSWER_BYTES.
+ */
+export function answerByteLimit(sig: ModelSignature, rows: number | undefined): number {
+  let elements = 0;
+  for (const o of sig.outputs) {
+    if (o.datatype === 'BYTES') return UNBOUNDED_ANSWER_BYTES;
+    let n = 1;
+    for (let i = 0; i < o.shape.length; i++) {
+      const d = i === 0 && sig.maxBatchSize > 0 ? (rows ?? sig.maxBatchSize) : o.shape[i];
+      if (d < 0) return UNBOUNDED_ANSWER_BYTES; // a variable dimension past the batch
+      n *= d;
+    }
+    elements += n;
+  }
+  return Math.min(UNBOUNDED_ANSWER_BYTES, elements * BYTES_PER_ELEMENT + ANSWER_SLACK);
 }

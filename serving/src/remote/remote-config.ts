@@ -18,8 +18,12 @@ const remoteBackendSchema = z
     /** The model's name and version on that server; default: the same as here. */
     model: z.string().regex(NAME_PATTERN).optional(),
     version: z.string().regex(/^[0-9]{1,9}$/).optional(),
-    /** One request's deadline at the server (the gateway's own server.request_timeout_ms still applies). */
-    timeout_ms: z.number().int().min(10).max(600_000).default(30_000),
+    /**
+     * One request's deadline at the server; a request that runs past it counts against the
+     * circuit. Capped just under the gateway's server.request_timeout_ms, so the gateway's own
+     * deadline never hides a slow server from the circuit.
+     */
+    timeout_ms: z.number().int().min(10).max(600_000).default(10_000),
     /** Connections kept open to the server; more concurrent requests queue in the client. */
     connections: z.number().int().min(1).max(1024).default(32),
     /** Active health checks: GET /v2/models/{m}/versions/{v}/ready. */
@@ -35,8 +39,8 @@ const remoteBackendSchema = z
     /**
      * Circuit breaking (Envoy's outlier detection, in short): after `failures` requests in a row
      * fail (no connection, timeout, a 5xx, a broken answer), requests are refused at once for
-     * `open_ms`, doubling on each reopening up to `max_open_ms`; then one trial request, or a
-     * passing health check, closes it again.
+     * `open_ms`, doubling on each reopening up to `max_open_ms`; after that one trial request,
+     * or the next passing health check, closes it again.
      */
     circuit: z
       .object({
