@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { configSchema } from '../../gateway/src/config/schema.js';
+import { EXPORTED_SERIES } from '../../gateway/src/telemetry/metrics.js';
 import { parsePolicyText } from '../../policies/src/compile-policy.js';
 import { BASE, generatedManifests } from '../../tools/kubernetes/build-manifests.js';
 import { applyOp, build, matches, modelOf, type Doc } from '../helpers/kustomize.js';
@@ -80,6 +81,8 @@ test('selectors, named ports, probes and references line up', async () => {
 
   const hpa = byKind('HorizontalPodAutoscaler')[0];
   assert.ok(pods(docs).some((d) => d.metadata.name === hpa.spec.scaleTargetRef.name), 'the HPA scales the gateway');
+  for (const m of hpa.spec.metrics.filter((x: any) => x.type === 'Pods')) assert.ok(EXPORTED_SERIES.includes(m.pods.metric.name), `the HPA's ${m.pods.metric.name} is a series vigil exports`);
+  assert.ok(hpa.spec.metrics.some((x: any) => x.type === 'Resource'), 'CPU stands in while the adapter is missing');
   const pdb = byKind('PodDisruptionBudget')[0];
   assert.ok(matches(pdb.spec.selector.matchLabels, gateway.labels));
   assert.ok(pdb.spec.minAvailable < hpa.spec.minReplicas, 'a drain can always evict one gateway pod');
