@@ -31,5 +31,5 @@ const vigil = await startVigil(config, pino({ level: 'warn' }), {
 });
 const mnist = vigil.registry.resolve('mnist', undefined);
 const poolPid = mnist.status === 'serving' ? mnist.pool!.workers[0].pid : undefined;
-process.stdout.write(`${JSON.stringify({ port: vigil.port, poolSocket: join(opts.runtimeDir, 'mnist.1.0.sock'), poolPid })}\n`);
+process.stdout.write(`${JSON.stringify({ port: vigil.port, poolSocket: join(opts.runtimeDir, 'mnist.1.0', 'pool.sock'), poolPid })}\n`);
 process.once('SIGTERM', () => void vigil.stop().then(() => process.exit(0)));

@@ -95,7 +95,7 @@ export async function startVigilChild(nodeFlags = npmStartNodeFlags(), opts: { c
     const poolPid = status.models.find((m) => m.model === 'mnist')!.workers[0].pid;
     const peakRssMb = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
     const mint = async (sub: string, roles: string[]) => ({ authorization: `Bearer ${await mintDevToken(key, { sub, roles, ttlSeconds: 3600 })}` });
-    return { child, port, adminPort, mint, poolPid, poolSocket: join(runtimeDir, 'mnist.1.0.sock'), auth: { authorization: `Bearer ${analystToken}` }, peakRssMb, stop };
+    return { child, port, adminPort, mint, poolPid, poolSocket: join(runtimeDir, 'mnist.1.0', 'pool.sock'), auth: { authorization: `Bearer ${analystToken}` }, peakRssMb, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import { RemoteOipBackend } from '../../serving/src/remote/remote-backend.js';
+import type { Isolation } from './isolation.js';
 import type { Supervisor } from '../../serving/src/supervisor/supervisor.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { queryAudit } from './audit/query.js';
@@ -18,6 +19,8 @@ import type { VigilMetrics } from './telemetry/metrics.js';
 export interface AdminDeps {
   registry: ModelRegistry;
   supervisor: Supervisor;
+  /** How the pools are isolated (shown on /status). */
+  isolation: Isolation;
   isDraining: () => boolean;
   /** The gateway can serve: not draining, its audit log writable, some model answering. */
   isReady: () => boolean;
@@ -93,7 +96,7 @@ export function createAdminApp(deps: AdminDeps) {
   app.get('/status', async (req, res, next) => {
     try {
       await allow(req, res, 'admin:status');
-      res.json(statusOf(registry, supervisor, isDraining(), deps.audit.healthy));
+      res.json({ ...statusOf(registry, supervisor, isDraining(), deps.audit.healthy), isolation: deps.isolation });
     } catch (err) {
       next(err);
     }

@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalPoolBackend } from '../../serving/src/local-pool-backend.js';
 import { readRemoteTls, RemoteOipBackend, type RemoteEvent } from '../../serving/src/remote/remote-backend.js';
@@ -19,6 +20,21 @@ function tracingEnv(): Record<string, string> {
 }
 
 const WORKER_MAIN = fileURLToPath(new URL('../../serving/src/worker/main.js', import.meta.url));
+/** The project root (above dist/): its compiled code and the packages the worker imports. */
+const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * What a worker needs of the project, read-only: the compiled code, the installed packages
+ * (onnxruntime-node's native library among them; no secrets live there) and package.json (it
+ * makes dist/ ES modules). Node itself and the system libraries come from /usr (bwrap.ts); a
+ * node installed elsewhere is bound where it is.
+ */
+function codeFor(main: string): string[] {
+  const paths = ['dist', 'node_modules', 'package.json'].map((p) => join(PROJECT_ROOT, p));
+  if (!main.startsWith(join(PROJECT_ROOT, 'dist'))) paths.push(main);
+  if (!process.execPath.startsWith('/usr/')) paths.push(process.execPath);
+  return paths;
+}
 // sun_path is 108 bytes on Linux, including the terminating NUL.
 const MAX_SOCKET_PATH = 107;
 
@@ -48,6 +64,8 @@ export interface PoolOptions {
   screening: ReadonlyMap<ModelVersion, ModelScreening>;
   /** A remote backend's health or circuit changed. */
   onRemoteEvent: (model: string, version: string, e: RemoteEvent) => void;
+  /** Tests only (a hostile worker in the sandbox): the script a model version's workers run instead of vigil's. */
+  workerMain?: (model: string, version: string) => string | undefined;
 }
 
 /**
@@ -73,10 +91,13 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
     }
     const definitions: WorkerDefinition[] = [];
     for (let index = 0; index < v.config.pool.workers; index++) {
-      const socketPath = join(runtimeDir, `${v.name}.${v.version}.${index}.sock`);
+      // A directory per worker: a sandboxed worker sees only its own socket, never another pool's.
+      const socketDir = join(runtimeDir, `${v.name}.${v.version}.${index}`);
+      const socketPath = join(socketDir, 'pool.sock');
       if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
         throw new Error(`socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes; choose a shorter models.runtime_dir`);
       }
+      mkdirSync(socketDir, { recursive: true, mode: 0o700 });
       const spec: WorkerSpec = {
         model: v.name,
         version: v.version,
@@ -94,14 +115,24 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
           maxQueueDelayMs: v.config.dynamic_batching.max_queue_delay_microseconds / 1000,
         },
       };
+      const main = opts.workerMain?.(v.name, v.version) ?? WORKER_MAIN;
+      const traces = process.env.VIGIL_TRACES_DIR;
       definitions.push({
         socketPath,
         launch: {
           id: `${v.name}/${v.version}#${index}`,
           command: process.execPath,
-          args: [WORKER_MAIN],
+          args: [main],
           // A pool sees only what it needs: none of the gateway's secrets are in its environment.
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: opts.logLevel, ...tracingEnv(), [WORKER_SPEC_ENV]: JSON.stringify(spec) },
+          // ONNX Runtime 1.30 on Linux starts a telemetry client that uploads over HTTPS unless
+          // told not to: a pool must not phone anyone (and in the sandbox it cannot).
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: opts.logLevel, ORT_DISABLE_TELEMETRY: '1', ...tracingEnv(), [WORKER_SPEC_ENV]: JSON.stringify(spec) },
+          // Sandboxed, it sees vigil's code, this model version's directory and its own socket's.
+          sandbox: {
+            readOnly: [...codeFor(main), v.dir],
+            writable: [socketDir, ...(traces ? [resolve(traces)] : [])],
+            resources: v.config.pool.resources && { memoryMb: v.config.pool.resources.memory_mb, cpus: v.config.pool.resources.cpus, pids: v.config.pool.resources.pids },
+          },
         },
       });
     }

@@ -6,7 +6,6 @@ import { RemoteOipBackend } from '../../serving/src/remote/remote-backend.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { scanRepository } from '../../serving/src/model-repository.js';
-import { ChildProcessLauncher } from '../../serving/src/supervisor/child-process-launcher.js';
 import type { Launcher } from '../../serving/src/supervisor/launcher.js';
 import type { Supervisor } from '../../serving/src/supervisor/supervisor.js';
 import { PolicyStore } from '../../policies/src/index.js';
@@ -53,6 +52,7 @@ import type { VigilConfig } from './config/schema.js';
 import { ModelRegistry, type ServedVersion } from './model-registry.js';
 import { createPipeline, vigilStageLists, type StageLists, type StageSet } from './pipeline.js';
 import { sourceResolver } from './client-address.js';
+import { chooseIsolation, type Isolation } from './isolation.js';
 import { createPools, supervisorOf } from './pools.js';
 import { prepareRuntimeDir } from './runtime-dir.js';
 import { LARGE_BODY_BYTES, ParseTurns } from './limits/parse-turns.js';
@@ -77,6 +77,8 @@ export interface Vigil {
 
 export interface VigilSeams {
   launcher?: Launcher;
+  /** Tests only: the script a model version's workers run instead of vigil's (a hostile worker). */
+  workerMain?: (model: string, version: string) => string | undefined;
   /** Stores to use instead of those the config names (e.g. one that fails, to test `on_store_failure`). */
   stores?: Partial<Stores>;
   /**
@@ -92,7 +94,6 @@ export interface VigilSeams {
 
 /** Starts vigil: pools for every loadable model version, the OIP port and the admin port. */
 export async function startVigil(config: VigilConfig, log: Logger, seams: VigilSeams = {}): Promise<Vigil> {
-  const launcher = seams.launcher ?? new ChildProcessLauncher();
   const metrics = new VigilMetrics(VERSION);
   if (startTracing('vigil-gateway', { 'service.version': VERSION })) log.info('traces are exported (OTLP and/or VIGIL_TRACES_DIR)');
   // Security parts first: if the policy, the audit log or the keys cannot be loaded, nothing starts.
@@ -168,6 +169,10 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     if (v.status === 'refused') log.error({ model: v.name, version: v.version, reason: v.reason }, `MODEL REFUSED: ${v.name}/${v.version} will not be served: ${v.reason}`);
   }
   const runtime = await prepareRuntimeDir(config.models.runtime_dir);
+  // A launcher from the seams (tests) means the test decides how workers run.
+  const chosen = seams.launcher ? undefined : chooseIsolation(config.pools.isolation, log);
+  const launcher = seams.launcher ?? chosen!.launcher;
+  const isolation: Isolation = chosen?.isolation ?? { requested: config.pools.isolation, mode: 'process', limits: 'none', seccomp: false, problems: ['a test launcher'] };
   const supervisor = supervisorOf(config.pools, launcher, log);
   const served = createPools(versions, supervisor, runtime.path, {
     maxBodyBytes: config.server.max_body_bytes,
@@ -175,6 +180,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     logLevel: log.level,
     maxQueue: config.pools.max_queue,
     screening,
+    workerMain: seams.workerMain,
     onRemoteEvent: (model, version, e) => {
       // One line and one audit record per change of a remote's health or circuit, never per request.
       const down = e.event === 'health' ? !e.healthy : e.state === 'open';
@@ -196,6 +202,15 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     const [model, version] = slot.pool.split('/');
     metrics.poolRestarts.add(1, { model, version });
   });
+  supervisor.on('worker-oom', (slot: { pool: string; index: number }) => {
+    const [model, version] = slot.pool.split('/');
+    metrics.poolOomKills.add(1, { model, version });
+    const v = served.find((x) => x.model === model && x.version === version);
+    const memoryMb = (v?.status === 'serving' && v.config.pool.resources?.memory_mb) || null;
+    log.error({ model, version, worker: slot.index, memoryMb }, `pool worker of ${slot.pool} killed for going over its memory limit (OOM)`);
+    void admin('pool.oom', 'failed', { model, version, worker: slot.index, memory_mb: memoryMb });
+  });
+  metrics.observeIsolation(isolation);
   for (const v of served) {
     if (v.status !== 'serving' || v.config.backend.kind !== 'oip-http') continue;
     const b = v.config.backend;
@@ -284,6 +299,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const adminApp = createAdminApp({
     registry,
     supervisor,
+    isolation,
     isDraining: () => draining,
     isReady,
     authenticate: stageSet.authenticate,
@@ -304,6 +320,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     // A port in use must not leave pools behind.
     server.close();
     await supervisor.stop(config.pools.stop_grace_ms);
+    chosen?.close();
     await Promise.all(served.map((v) => (v.status === 'serving' ? v.backend.close() : undefined)));
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
     policyStore.close();
@@ -330,6 +347,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     server.closeAllConnections();
     await closed;
     await supervisor.stop(config.pools.stop_grace_ms);
+    chosen?.close();
     await Promise.all(served.map((v) => (v.status === 'serving' ? v.backend.close() : undefined)));
     adminServer.closeAllConnections();
     await new Promise<void>((r) => adminServer.close(() => r()));

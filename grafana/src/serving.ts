@@ -71,6 +71,29 @@ export function servingDashboard(): dashboard.Dashboard {
       }),
     )
     .withPanel(
+      statPanel({
+        title: 'Instances with pools not sandboxed',
+        description: 'How many vigil instances run their pool workers as plain processes? With pools.isolation: sandbox that means bubblewrap could not make a sandbox there (see its /status and start-up log): a compromised worker could read the gateway\'s keys and reach the network.',
+        unit: UNIT.count,
+        width: 12,
+        queries: [{ expr: `count(${vigil('vigil_pool_isolation', 'mode="process"')}) or vector(0)` }],
+        thresholds: RED_FROM_ONE,
+        noValue: '0',
+      }),
+    )
+    .withPanel(
+      statPanel({
+        title: 'OOM kills since start',
+        description: 'How many times has the kernel killed a worker of each pool for going over its memory limit (pool.resources.memory_mb in model.yaml)? Each failed the requests in flight in it; the worker was restarted like after any crash.',
+        unit: UNIT.count,
+        width: 12,
+        queries: [{ expr: sumBy(BY_VERSION, perModel('vigil_pool_oom_kills_total')), legend: VERSION_LEGEND }],
+        thresholds: RED_FROM_ONE,
+        noValue: '0',
+        showNames: true,
+      }),
+    )
+    .withPanel(
       timeseriesPanel({
         title: 'Workers by state',
         description: 'How many workers of each pool are starting, up, in restart backoff, quarantined or stopped? Only states with workers in them are drawn.',

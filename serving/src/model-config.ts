@@ -34,6 +34,19 @@ export const modelConfigSchema = z
       .object({
         workers: z.number().int().min(1).max(64).default(1),
         intra_op_threads: z.number().int().min(1).max(64).default(1),
+        /**
+         * Limits of each worker process of the pool (cgroups; in `pools.isolation: sandbox`).
+         * Past memory_mb the kernel kills the worker (reported as OOM); past pids it cannot fork or
+         * start threads; cpus caps its CPU time in cores. Absent: no limit.
+         */
+        resources: z
+          .object({
+            memory_mb: z.number().int().min(64).max(1_048_576).optional(),
+            cpus: z.number().min(0.05).max(256).optional(),
+            pids: z.number().int().min(16).max(65_536).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),

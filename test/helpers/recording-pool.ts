@@ -15,7 +15,7 @@ export class RecordingPoolLauncher implements Launcher {
 /** How many requests the recording pool of model/version has received, asked on its own socket. */
 export function receivedBy(runtimeDir: string, model: string, version = '1'): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: join(runtimeDir, `${model}.${version}.0.sock`), path: '/received', agent: false }, (res) => {
+    const req = request({ socketPath: join(runtimeDir, `${model}.${version}.0`, 'pool.sock'), path: '/received', agent: false }, (res) => {
       let text = '';
       res.on('data', (d) => (text += d));
       res.on('end', () => resolve((JSON.parse(text) as { received: number }).received));

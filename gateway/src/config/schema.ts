@@ -257,6 +257,12 @@ export const configSchema = z
         stop_grace_ms: ms.default(5_000),
         /** Requests in flight to one model version's pool at once; past it, 503 OVERLOADED at once. */
         max_queue: z.number().int().min(1).max(100_000).default(1024),
+        /**
+         * sandbox: every worker in bubblewrap (no network, a read-only view of only its code and
+         * model) and a cgroup with its pool's limits; process: plain child processes. Where the
+         * sandbox cannot be made, vigil starts in process mode and says so loudly.
+         */
+        isolation: z.enum(['sandbox', 'process']).default('sandbox'),
         restart: z
           .object({
             initial_backoff_ms: ms.default(250),

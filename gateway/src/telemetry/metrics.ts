@@ -35,6 +35,8 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_pool_up',
   'vigil_pool_workers',
   'vigil_pool_restarts_total',
+  'vigil_pool_oom_kills_total',
+  'vigil_pool_isolation',
   'vigil_policy_reloads_total',
   'vigil_audit_write_errors_total',
   'vigil_alerts_total',
@@ -90,6 +92,7 @@ export class VigilMetrics {
   readonly detectorFindings: Counter;
   readonly quarantines: Counter;
   readonly poolRestarts: Counter;
+  readonly poolOomKills: Counter;
   readonly policyReloads: Counter;
   readonly auditWriteErrors: Counter;
   readonly alerts: Counter;
@@ -139,6 +142,7 @@ export class VigilMetrics {
     this.detectorFindings = m.createCounter('vigil.detector.findings', { description: 'Anomalous detector findings by detector, signal, the action the policy took and its mode' });
     this.quarantines = m.createCounter('vigil.quarantines', { description: 'Principals quarantined, by the detector whose finding did it' });
     this.poolRestarts = m.createCounter('vigil.pool.restarts', { description: 'Pool worker exits that led to a restart or quarantine' });
+    this.poolOomKills = m.createCounter('vigil.pool.oom_kills', { description: 'Pool workers the kernel killed for going over their memory limit (pool.resources.memory_mb)' });
     this.policyReloads = m.createCounter('vigil.policy.reloads', { description: 'Policy reloads by outcome (ok, failed)' });
     this.auditWriteErrors = m.createCounter('vigil.audit.write_errors', { description: 'Audit log write failures (each one fails requests closed)' });
     this.alerts = m.createCounter('vigil.alerts', { description: 'Anomaly alert transitions, by rule, severity and state (firing, resolved)' });
@@ -151,7 +155,11 @@ export class VigilMetrics {
    * before the first event, or an alert on the first restart (or audit write error) never fires.
    */
   seedRareEvents(registry: ModelRegistry): void {
-    for (const v of registry.all()) if (v.status === 'serving') this.poolRestarts.add(0, { model: v.model, version: v.version });
+    for (const v of registry.all()) {
+      if (v.status !== 'serving') continue;
+      this.poolRestarts.add(0, { model: v.model, version: v.version });
+      if (v.pool) this.poolOomKills.add(0, { model: v.model, version: v.version });
+    }
     this.policyReloads.add(0, { outcome: 'ok' });
     this.policyReloads.add(0, { outcome: 'failed' });
     this.auditWriteErrors.add(0);
@@ -173,6 +181,15 @@ export class VigilMetrics {
       .addCallback((r) => {
         for (const h of health()) r.observe(h.up ? 1 : 0, { store: h.store, kind: h.kind });
       });
+  }
+
+  /** How the pools are isolated: 1 on the series of the mode in force (requested, mode, limits, seccomp). */
+  observeIsolation(isolation: { requested: string; mode: string; limits: string; seccomp: boolean }): void {
+    const labels = { requested: isolation.requested, mode: isolation.mode, limits: isolation.limits, seccomp: String(isolation.seccomp) };
+    this.provider
+      .getMeter('vigil')
+      .createObservableGauge('vigil.pool.isolation', { description: 'How pool workers are isolated: mode (sandbox, process), limits (cgroup-v1, cgroup-v2, none), seccomp; requested is pools.isolation' })
+      .addCallback((r) => r.observe(1, labels));
   }
 
   /** Alert counters at 0 for each rule (state firing), so increase() sees the first alert. */

@@ -1,4 +1,7 @@
-/** How a pool worker process is started: the seam where a sandbox launcher plugs in later. */
+import type { ResourceLimits } from './sandbox/cgroups.js';
+import type { SandboxView } from './sandbox/bwrap.js';
+
+/** How a pool worker process is started: plainly, or in a sandbox (SandboxLauncher). */
 export interface LaunchSpec {
   /** For logs: `<model>/<version>#<index>`. */
   id: string;
@@ -6,6 +9,8 @@ export interface LaunchSpec {
   args: string[];
   /** The complete environment of the new process: nothing is inherited implicitly. */
   env: Record<string, string>;
+  /** What the worker may see and use when it runs sandboxed (a plain launcher ignores it). */
+  sandbox?: SandboxView & { resources?: ResourceLimits };
 }
 
 export interface ExitStatus {
@@ -13,6 +18,8 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
   /** The process could not be started at all: the errno code (EMFILE, EAGAIN, ENOENT, …). */
   spawnError?: string;
+  /** The kernel killed it for going over its cgroup's memory limit. */
+  oom?: boolean;
 }
 
 export interface LaunchedProcess {

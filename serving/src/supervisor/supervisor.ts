@@ -48,7 +48,7 @@ export interface WorkerDefinition {
  * loop) never count against a worker.
  *
  * Events: 'worker-up' (slot), 'worker-exit' (slot, reason), 'worker-quarantined' (slot),
- * 'worker-spawn-failed' (slot, errno code).
+ * 'worker-spawn-failed' (slot, errno code), 'worker-oom' (slot).
  */
 export class Supervisor extends EventEmitter {
   private readonly pools = new Map<string, Pool>();
@@ -161,8 +161,12 @@ export class Supervisor extends EventEmitter {
       this.retryLater(slot, maxBackoffMs);
       return;
     }
-    const reason = status.spawnError ? `could not be started: ${status.spawnError}` : status.signal ? `killed by ${status.signal}` : `exited with status ${status.code}`;
+    const reason = status.oom
+      ? 'OOM: killed by the kernel for going over its memory limit (pool.resources.memory_mb)'
+      : status.spawnError ? `could not be started: ${status.spawnError}` : status.signal ? `killed by ${status.signal}` : `exited with status ${status.code}`;
     slot.reason = reason;
+    // An OOM kill is told apart from other crashes, and counts towards quarantine like any crash.
+    if (status.oom) this.emit('worker-oom', slot);
     this.emit('worker-exit', slot, reason);
     if (status.code === EXIT_DO_NOT_RESTART) {
       this.quarantine(slot, `worker refused to serve (${reason}); restarting cannot help`, false);

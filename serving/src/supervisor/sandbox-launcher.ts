@@ -1,0 +1,133 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import type { ExitStatus, LaunchedProcess, Launcher, LaunchSpec } from './launcher.js';
+import { bwrapArgs } from './sandbox/bwrap.js';
+import type { CgroupHost, WorkerCgroup } from './sandbox/cgroups.js';
+
+/** The status the cgroup-joining shell exits with when the kernel refuses the move. */
+const CGROUP_JOIN_FAILED = 125;
+const INFO_FD = 4;
+const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+const SECCOMP_FD = 5;
+
+/**
+ * Starts each worker inside bubblewrap (bwrap.ts says what it sees) and, where cgroups can be
+ * made, in a cgroup of its own with the pool's limits. The process joins its cgroup before it
+ * execs bwrap (a shell writes its own pid to cgroup.procs, then execs), so not one instruction
+ * of the worker runs outside its limits. The worker's pid, for metrics and signals, is the one
+ * bwrap reports on its info fd, not bwrap's own.
+ */
+export class SandboxLauncher implements Launcher {
+  constructor(
+    private readonly bwrap: string,
+    private readonly cgroups: CgroupHost | undefined,
+    /** A compiled seccomp filter (seccomp.ts), handed to bwrap on a pipe; absent: none. */
+    private readonly seccomp: Buffer | undefined,
+  ) {}
+
+  launch(spec: LaunchSpec): LaunchedProcess {
+    const view = spec.sandbox ?? { readOnly: [], writable: [] };
+    let cgroup: WorkerCgroup | undefined;
+    let cgroupError: string | undefined;
+    if (this.cgroups) {
+      try {
+        cgroup = this.cgroups.create(spec.id.replace(/[^A-Za-z0-9_.-]/g, '_'), spec.sandbox?.resources ?? {});
+      } catch (err) {
+        cgroupError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      }
+    }
+    if (cgroupError) return failed(`ECGROUP (${cgroupError})`);
+    const ooms = cgroup?.oomKills() ?? 0;
+    const sandbox = [this.bwrap, ...bwrapArgs(view, { info: INFO_FD, seccomp: this.seccomp ? SECCOMP_FD : undefined }), spec.command, ...spec.args];
+    const command = cgroup ? '/bin/sh' : sandbox[0];
+    const args = cgroup
+      ? ['-c', `IFS=:; for f in $VIGIL_CGROUP_PROCS; do echo $$ > "$f" || exit ${CGROUP_JOIN_FAILED}; done; unset VIGIL_CGROUP_PROCS IFS; exec "$@"`, 'vigil-sandbox', ...sandbox]
+      : sandbox.slice(1);
+    const env = cgroup ? { ...spec.env, VIGIL_CGROUP_PROCS: cgroup.procsFiles.join(':') } : spec.env;
+    const child = spawn(command, args, {
+      env,
+      // 3: the IPC channel (bwrap passes it through: the worker exits when the gateway dies);
+      // 4: bwrap's info (the worker's pid); 5: the seccomp program.
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', this.seccomp ? 'pipe' : 'ignore'],
+      detached: true,
+    });
+    if (this.seccomp) {
+      const pipe = (child.stdio as unknown as Writable[])[SECCOMP_FD];
+      // bwrap reads the program once and closes its end; a bwrap that dies first must not make
+      // the write an uncaught error in the gateway.
+      pipe.on('error', () => undefined);
+      pipe.end(this.seccomp);
+    }
+    // bwrap runs a reaper as pid 1 of the new namespace and the worker as its child: the info fd
+    // names the reaper; the worker is the reaper's one child.
+    let reaperPid: number | undefined;
+    let workerPid: number | undefined;
+    readInfo((child.stdio as unknown as Readable[])[INFO_FD], (pid) => (reaperPid = pid));
+    const worker = () => (workerPid ??= reaperPid === undefined ? undefined : childOf(reaperPid));
+    const exited = new Promise<ExitStatus>((resolve) => {
+      child.once('exit', (code, signal) => {
+        const oom = cgroup !== undefined && cgroup.oomKills() > ooms;
+        // The last processes of the namespace may take a moment to be reaped: try again once.
+        cgroup?.remove();
+        if (cgroup) setTimeout(() => cgroup.remove(), 1_000).unref();
+        if (code === CGROUP_JOIN_FAILED && cgroup) return resolve({ code: null, signal: null, spawnError: 'ECGROUP (could not join its cgroup)' });
+        // bwrap exits 128+N when the worker died of signal N: report the signal, as a plain child's.
+        const died = code !== null && code > 128 ? SIGNAL_NAMES.get(code - 128) : undefined;
+        resolve(died ? { code: null, signal: died, oom } : { code, signal, oom });
+      });
+      child.once('error', (err: NodeJS.ErrnoException) => {
+        cgroup?.remove();
+        resolve({ code: null, signal: null, spawnError: err.code ?? err.message });
+      });
+    });
+    return {
+      get pid() {
+        return worker() ?? child.pid;
+      },
+      exited,
+      kill: (signal) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        // The worker itself gets the signal (a graceful SIGTERM reaches it); bwrap follows it
+        // out. Killing bwrap instead would only SIGKILL the worker (--die-with-parent).
+        const pid = worker();
+        if (pid !== undefined) {
+          try {
+            process.kill(pid, signal);
+            return;
+          } catch {
+            // gone already: fall through to bwrap
+          }
+        }
+        child.kill(signal);
+      },
+    };
+  }
+}
+
+/** The one child of a process, from /proc (undefined until it has forked it). */
+function childOf(pid: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** bwrap's info fd carries `{"child-pid": N, …}` once the sandbox is up. */
+function readInfo(stream: Readable, onPid: (pid: number) => void): void {
+  let text = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    text += chunk;
+    const m = /"child-pid"\s*:\s*(\d+)/.exec(text);
+    if (m) onPid(Number(m[1]));
+  });
+  stream.on('error', () => undefined);
+}
+
+function failed(reason: string): LaunchedProcess {
+  return { pid: undefined, exited: Promise.resolve({ code: null, signal: null, spawnError: reason }), kill: () => undefined };
+}
