@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigFileError } from '../../oip/src/yaml-with-schema.js';
 import { apikeyCreateCommand } from './commands/apikey-create.js';
@@ -13,8 +14,11 @@ import { policyExplainCommand, type PolicyExplainOptions } from './commands/poli
 import { startCommand } from './commands/start.js';
 import { tokenCommand } from './commands/token.js';
 
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const program = new Command('vigil')
   .description('vigil: a secured, observable Open Inference Protocol gateway in front of isolated ONNX Runtime pools')
+  .version(VERSION, '-V, --version', 'print the version of vigil')
   .showHelpAfterError();
 
 program
