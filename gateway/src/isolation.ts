@@ -5,6 +5,7 @@ import { SandboxLauncher } from '../../serving/src/supervisor/sandbox-launcher.j
 import { bwrapPath, probeBwrap } from '../../serving/src/supervisor/sandbox/bwrap.js';
 import { openCgroups, type CgroupHost } from '../../serving/src/supervisor/sandbox/cgroups.js';
 import { seccompFilter } from '../../serving/src/supervisor/sandbox/seccomp.js';
+import { workerCode } from './pools.js';
 
 /** How the pools are isolated, as /status, the metric and the start-up log report it. */
 export interface Isolation {
@@ -16,6 +17,8 @@ export interface Isolation {
   seccomp: boolean;
   /** Why a part of the sandbox is missing. */
   problems: string[];
+  /** The uid sandboxed workers run as, when vigil runs as root. */
+  uid?: number;
 }
 
 /**
@@ -24,14 +27,16 @@ export interface Isolation {
  * still starts (a security product that will not start gets switched off) but says so loudly: an
  * error at start, /status, `vigil_pool_isolation` and the Serving dashboard.
  */
-export function chooseIsolation(requested: 'sandbox' | 'process', log: Logger): { launcher: Launcher; isolation: Isolation; close(): void } {
+export function chooseIsolation(requested: 'sandbox' | 'process', log: Logger, sandboxUid = 65534): { launcher: Launcher; isolation: Isolation; close(): void } {
   if (requested === 'process') {
     log.warn('pools.isolation is process: pool workers are plain processes that can read what the gateway can and reach the network');
     return { launcher: new ChildProcessLauncher(), isolation: { requested, mode: 'process', limits: 'none', seccomp: false, problems: [] }, close: () => undefined };
   }
   const problems: string[] = [];
   const bwrap = bwrapPath();
-  const bwrapProblem = bwrap ? probeBwrap(bwrap) : 'bubblewrap is not installed (Debian package bubblewrap)';
+  // Never root in the sandbox: as root, vigil drops workers to sandbox_uid (setpriv) first.
+  const user = process.geteuid?.() === 0 ? { uid: sandboxUid, gid: sandboxUid } : undefined;
+  const bwrapProblem = bwrap ? probeBwrap(bwrap, workerCode(), user) : 'bubblewrap is not installed (Debian package bubblewrap)';
   if (bwrapProblem) problems.push(bwrapProblem);
   const cg = openCgroups();
   const cgroups: CgroupHost | undefined = 'problem' in cg ? undefined : cg;
@@ -45,6 +50,7 @@ export function chooseIsolation(requested: 'sandbox' | 'process', log: Logger): 
     limits: cgroups && bwrap && !bwrapProblem ? (cgroups.version === 2 ? 'cgroup-v2' : 'cgroup-v1') : 'none',
     seccomp: !!filter && !bwrapProblem,
     problems,
+    ...(user && !bwrapProblem ? { uid: user.uid } : {}),
   };
   if (isolation.mode === 'process') {
     log.error({ problems }, 'POOLS ARE NOT SANDBOXED: pools.isolation is sandbox but the sandbox cannot be made here; workers run as plain processes (see /status)');
@@ -57,5 +63,5 @@ export function chooseIsolation(requested: 'sandbox' | 'process', log: Logger): 
     cgroups?.close();
     return { launcher: new ChildProcessLauncher(), isolation, close: () => undefined };
   }
-  return { launcher: new SandboxLauncher(bwrap!, cgroups, filter), isolation, close: () => cgroups?.close() };
+  return { launcher: new SandboxLauncher(bwrap!, cgroups, filter, user), isolation, close: () => cgroups?.close() };
 }

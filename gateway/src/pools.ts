@@ -10,13 +10,16 @@ import type { Launcher } from '../../serving/src/supervisor/launcher.js';
 import { Supervisor, type WorkerDefinition } from '../../serving/src/supervisor/supervisor.js';
 import type { VigilConfig } from './config/schema.js';
 import { TRACING_ENV } from '../../serving/src/tracing.js';
-import { WORKER_SPEC_ENV, type WorkerSpec } from '../../serving/src/worker/worker-spec.js';
+import { MODEL_FD_ENV, WORKER_SPEC_ENV, type WorkerSpec } from '../../serving/src/worker/worker-spec.js';
 import type { ServedVersion } from './model-registry.js';
 import type { ModelScreening } from './screening/model-screening.js';
 
-/** Where traces go is the one part of the gateway's environment a pool shares. */
-function tracingEnv(): Record<string, string> {
-  return Object.fromEntries(TRACING_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]!]));
+/**
+ * Where traces go is the one part of the gateway's environment a pool shares. A sandboxed worker
+ * has no network to export over, and must not hold the collector's credentials (OTLP headers).
+ */
+function tracingEnv(sandboxed: boolean): Record<string, string> {
+  return Object.fromEntries(TRACING_ENV.filter((k) => process.env[k] !== undefined && !(sandboxed && k === 'OTEL_EXPORTER_OTLP_HEADERS')).map((k) => [k, process.env[k]!]));
 }
 
 const WORKER_MAIN = fileURLToPath(new URL('../../serving/src/worker/main.js', import.meta.url));
@@ -29,6 +32,10 @@ const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
  * makes dist/ ES modules). Node itself and the system libraries come from /usr (bwrap.ts); a
  * node installed elsewhere is bound where it is.
  */
+export function workerCode(): string[] {
+  return codeFor(WORKER_MAIN);
+}
+
 function codeFor(main: string): string[] {
   const paths = ['dist', 'node_modules', 'package.json'].map((p) => join(PROJECT_ROOT, p));
   if (!main.startsWith(join(PROJECT_ROOT, 'dist'))) paths.push(main);
@@ -64,6 +71,8 @@ export interface PoolOptions {
   screening: ReadonlyMap<ModelVersion, ModelScreening>;
   /** A remote backend's health or circuit changed. */
   onRemoteEvent: (model: string, version: string, e: RemoteEvent) => void;
+  /** Whether workers run sandboxed (pools.isolation in force). */
+  sandboxed: boolean;
   /** Tests only (a hostile worker in the sandbox): the script a model version's workers run instead of vigil's. */
   workerMain?: (model: string, version: string) => string | undefined;
 }
@@ -116,7 +125,11 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
         },
       };
       const main = opts.workerMain?.(v.name, v.version) ?? WORKER_MAIN;
-      const traces = process.env.VIGIL_TRACES_DIR;
+      // Each worker writes its spans in a directory of its own: never where the gateway's file is
+      // (a sandboxed worker could otherwise swap that file for a link and have the gateway write anywhere).
+      const traces = process.env.VIGIL_TRACES_DIR ? resolve(process.env.VIGIL_TRACES_DIR) : undefined;
+      const workerTraces = traces && join(traces, 'pools', `${v.name}.${v.version}.${index}`);
+      if (workerTraces) mkdirSync(workerTraces, { recursive: true });
       definitions.push({
         socketPath,
         launch: {
@@ -126,11 +139,20 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
           // A pool sees only what it needs: none of the gateway's secrets are in its environment.
           // ONNX Runtime 1.30 on Linux starts a telemetry client that uploads over HTTPS unless
           // told not to: a pool must not phone anyone (and in the sandbox it cannot).
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: opts.logLevel, ORT_DISABLE_TELEMETRY: '1', ...tracingEnv(), [WORKER_SPEC_ENV]: JSON.stringify(spec) },
-          // Sandboxed, it sees vigil's code, this model version's directory and its own socket's.
+          env: {
+            PATH: process.env.PATH ?? '/usr/bin:/bin',
+            LOG_LEVEL: opts.logLevel,
+            ORT_DISABLE_TELEMETRY: '1',
+            ...tracingEnv(opts.sandboxed),
+            ...(workerTraces ? { VIGIL_TRACES_DIR: workerTraces } : {}),
+            [WORKER_SPEC_ENV]: JSON.stringify(spec),
+          },
+          // Sandboxed, it sees vigil's code and its own socket's directory, and gets its model
+          // file open (so it needs neither the path nor the right to read it).
           sandbox: {
-            readOnly: [...codeFor(main), v.dir],
-            writable: [socketDir, ...(traces ? [resolve(traces)] : [])],
+            readOnly: codeFor(main),
+            writable: [socketDir, ...(workerTraces ? [workerTraces] : [])],
+            files: { [MODEL_FD_ENV]: v.modelPath },
             resources: v.config.pool.resources && { memoryMb: v.config.pool.resources.memory_mb, cpus: v.config.pool.resources.cpus, pids: v.config.pool.resources.pids },
           },
         },

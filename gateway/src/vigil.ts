@@ -170,7 +170,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   }
   const runtime = await prepareRuntimeDir(config.models.runtime_dir);
   // A launcher from the seams (tests) means the test decides how workers run.
-  const chosen = seams.launcher ? undefined : chooseIsolation(config.pools.isolation, log);
+  const chosen = seams.launcher ? undefined : chooseIsolation(config.pools.isolation, log, config.pools.sandbox_uid);
   const launcher = seams.launcher ?? chosen!.launcher;
   const isolation: Isolation = chosen?.isolation ?? { requested: config.pools.isolation, mode: 'process', limits: 'none', seccomp: false, problems: ['a test launcher'] };
   const supervisor = supervisorOf(config.pools, launcher, log);
@@ -180,6 +180,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     logLevel: log.level,
     maxQueue: config.pools.max_queue,
     screening,
+    sandboxed: isolation.mode === 'sandbox',
     workerMain: seams.workerMain,
     onRemoteEvent: (model, version, e) => {
       // One line and one audit record per change of a remote's health or circuit, never per request.

@@ -37,7 +37,9 @@ describe('traces across the gateway and its pools (file exporter)', () => {
 
   async function spans(): Promise<SpanLine[]> {
     const out: SpanLine[] = [];
-    for (const f of await readdir(dir)) {
+    // The gateway's file at the top, each pool worker's in pools/<model>.<version>.<index>/.
+    for (const f of await readdir(dir, { recursive: true })) {
+      if (!f.endsWith('.jsonl')) continue;
       for (const line of (await readFile(join(dir, f), 'utf8')).split('\n')) if (line) out.push(JSON.parse(line) as SpanLine);
     }
     return out;

@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { scanRepository } from '../../../serving/src/model-repository.js';
 import type { Server } from 'node:http';
 import { createPoolHealthServer, createPoolOipServer } from '../../../serving/src/pool-serve/pool-oip-server.js';
-import { ChildProcessLauncher } from '../../../serving/src/supervisor/child-process-launcher.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../logger.js';
+import { chooseIsolation } from '../isolation.js';
 import { createPools, supervisorOf } from '../pools.js';
 import { prepareRuntimeDir } from '../runtime-dir.js';
 
@@ -69,7 +69,8 @@ export async function poolServeCommand(opts: PoolServeOptions): Promise<number> 
   if (!tls) log.warn('PLAINTEXT: the pool is served without TLS or client certificates; anyone who reaches the port can run the model');
 
   const runtime = await prepareRuntimeDir(config.models.runtime_dir);
-  const supervisor = supervisorOf(config.pools, new ChildProcessLauncher(), log);
+  const isolation = chooseIsolation(config.pools.isolation, log, config.pools.sandbox_uid);
+  const supervisor = supervisorOf(config.pools, isolation.launcher, log);
   // No screening here: the gateway screens, and computes squeeze scores from extra rows it sends.
   const screening = new Map([[version, { features: null, request: [], answer: [] }]]);
   const [served] = createPools([version], supervisor, runtime.path, {
@@ -78,6 +79,7 @@ export async function poolServeCommand(opts: PoolServeOptions): Promise<number> 
     logLevel: log.level,
     maxQueue: config.pools.max_queue,
     screening,
+    sandboxed: isolation.isolation.mode === 'sandbox',
     onRemoteEvent: () => undefined,
   });
   if (served.status !== 'serving') throw new Error(`unreachable: ${served.reason}`);
@@ -113,6 +115,7 @@ export async function poolServeCommand(opts: PoolServeOptions): Promise<number> 
     server.close();
     health?.close();
     await supervisor.stop(config.pools.stop_grace_ms);
+    isolation.close();
     await served.backend.close();
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });
     process.exit(0);

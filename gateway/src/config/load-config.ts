@@ -22,6 +22,7 @@ const ENV_OVERRIDES: { name: string; apply: (c: VigilConfig, v: string) => void;
   { name: 'VIGIL_AUDIT_DIR', apply: (c, v) => (c.audit.dir = resolve(v)) },
   { name: 'VIGIL_STATE_DIR', apply: (c, v) => (c.auth.state_dir = resolve(v)) },
   { name: 'VIGIL_REPLICA_ID', apply: (c, v) => (c.server.replica_id = v) },
+  { name: 'VIGIL_POOLS_ISOLATION', apply: (c, v) => (c.pools.isolation = v as VigilConfig['pools']['isolation']) },
 ];
 
 /**

@@ -263,6 +263,8 @@ export const configSchema = z
          * sandbox cannot be made, vigil starts in process mode and says so loudly.
          */
         isolation: z.enum(['sandbox', 'process']).default('sandbox'),
+        /** The account sandboxed workers run as when vigil runs as root (uid and gid; 65534 is nobody). */
+        sandbox_uid: z.number().int().min(1).max(4_294_967_294).default(65534),
         restart: z
           .object({
             initial_backoff_ms: ms.default(250),

@@ -1,14 +1,18 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chownSync, closeSync, openSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
+import { holdWatchPipe } from './child-process-launcher.js';
 import type { ExitStatus, LaunchedProcess, Launcher, LaunchSpec } from './launcher.js';
-import { bwrapArgs } from './sandbox/bwrap.js';
+import { bwrapArgs, dropPrivileges } from './sandbox/bwrap.js';
 import type { CgroupHost, WorkerCgroup } from './sandbox/cgroups.js';
 
 /** The status the cgroup-joining shell exits with when the kernel refuses the move. */
 const CGROUP_JOIN_FAILED = 125;
 const INFO_FD = 4;
+/** Files passed by descriptor start here (after the seccomp pipe). */
+const FIRST_FILE_FD = 6;
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 const SECCOMP_FD = 5;
 
@@ -20,11 +24,18 @@ const SECCOMP_FD = 5;
  * bwrap reports on its info fd, not bwrap's own.
  */
 export class SandboxLauncher implements Launcher {
+  private starts = 0;
+
   constructor(
     private readonly bwrap: string,
     private readonly cgroups: CgroupHost | undefined,
     /** A compiled seccomp filter (seccomp.ts), handed to bwrap on a pipe; absent: none. */
     private readonly seccomp: Buffer | undefined,
+    /**
+     * The unprivileged account workers run as when the gateway is root (bwrapArgs says why and
+     * how): a sandbox never runs its worker as root.
+     */
+    private readonly user?: { uid: number; gid: number },
   ) {}
 
   launch(spec: LaunchSpec): LaunchedProcess {
@@ -33,26 +44,44 @@ export class SandboxLauncher implements Launcher {
     let cgroupError: string | undefined;
     if (this.cgroups) {
       try {
-        cgroup = this.cgroups.create(spec.id.replace(/[^A-Za-z0-9_.-]/g, '_'), spec.sandbox?.resources ?? {});
+        // A fresh cgroup per start: a late cleanup of the last one can never remove this one.
+        cgroup = this.cgroups.create(`${spec.id.replace(/[^A-Za-z0-9_.-]/g, '_')}.${this.starts++}`, spec.sandbox?.resources ?? {});
       } catch (err) {
         cgroupError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       }
     }
     if (cgroupError) return failed(`ECGROUP (${cgroupError})`);
     const ooms = cgroup?.oomKills() ?? 0;
-    const sandbox = [this.bwrap, ...bwrapArgs(view, { info: INFO_FD, seccomp: this.seccomp ? SECCOMP_FD : undefined }), spec.command, ...spec.args];
+    // The files it reads by descriptor (its model), opened here: it needs no path to them, nor the right to read them.
+    // The model file is opened here and passed by descriptor: the worker needs no path to it,
+    // nor (dropped to another user) the right to read it.
+    const passed = Object.entries(view.files ?? {});
+    const fds: number[] = [];
+    try {
+      if (this.user) for (const dir of view.writable) chownSync(dir, this.user.uid, this.user.gid);
+      for (const [, path] of passed) fds.push(openSync(path, 'r'));
+    } catch (err) {
+      for (const fd of fds) closeSync(fd);
+      cgroup?.remove();
+      return failed(`EOPEN (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    const fileEnv = Object.fromEntries(passed.map(([name], i) => [name, String(FIRST_FILE_FD + i)]));
+    const drop = this.user ? dropPrivileges(this.user) : [];
+    const sandbox = [this.bwrap, ...bwrapArgs(view, { info: INFO_FD, seccomp: this.seccomp ? SECCOMP_FD : undefined }, this.user), ...drop, spec.command, ...spec.args];
     const command = cgroup ? '/bin/sh' : sandbox[0];
     const args = cgroup
       ? ['-c', `IFS=:; for f in $VIGIL_CGROUP_PROCS; do echo $$ > "$f" || exit ${CGROUP_JOIN_FAILED}; done; unset VIGIL_CGROUP_PROCS IFS; exec "$@"`, 'vigil-sandbox', ...sandbox]
       : sandbox.slice(1);
-    const env = cgroup ? { ...spec.env, VIGIL_CGROUP_PROCS: cgroup.procsFiles.join(':') } : spec.env;
+    const env = { ...spec.env, ...fileEnv, ...(cgroup ? { VIGIL_CGROUP_PROCS: cgroup.procsFiles.join(':') } : {}) };
     const child = spawn(command, args, {
       env,
-      // 3: the IPC channel (bwrap passes it through: the worker exits when the gateway dies);
+      // 3: the watch pipe (bwrap passes it through: the worker exits when the gateway dies);
       // 4: bwrap's info (the worker's pid); 5: the seccomp program.
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe', this.seccomp ? 'pipe' : 'ignore'],
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe', this.seccomp ? 'pipe' : 'ignore', ...fds],
       detached: true,
     });
+    for (const fd of fds) closeSync(fd);
+    holdWatchPipe((child.stdio as unknown as Socket[])[3]);
     if (this.seccomp) {
       const pipe = (child.stdio as unknown as Writable[])[SECCOMP_FD];
       // bwrap reads the program once and closes its end; a bwrap that dies first must not make

@@ -1,5 +1,6 @@
 // Entry point of one pool worker process: load and verify the model, serve OIP on the socket.
 // It knows nothing about restarts; the supervisor in the gateway process does.
+import { readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import pino from 'pino';
 import { sha256OfBytes } from '../file-digest.js';
@@ -7,7 +8,8 @@ import { startTracing, stopTracing } from '../tracing.js';
 import { GraphConfigError, OnnxRunner } from './onnx-runner.js';
 import { createPoolServer } from './pool-server.js';
 import { EXIT_DO_NOT_RESTART } from '../exit-codes.js';
-import { WORKER_SPEC_ENV, type WorkerSpec } from './worker-spec.js';
+import { exitWhenGatewayGoes } from './parent-watch.js';
+import { MODEL_FD_ENV, WORKER_SPEC_ENV, type WorkerSpec } from './worker-spec.js';
 
 const spec = JSON.parse(process.env[WORKER_SPEC_ENV] ?? 'null') as WorkerSpec | null;
 if (!spec) {
@@ -16,13 +18,15 @@ if (!spec) {
 }
 const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { component: 'pool', model: spec.model, version: spec.version, worker: spec.index, pid: process.pid } });
 
-// The parent's death closes the IPC channel: a pool never outlives its gateway.
-process.on('disconnect', () => process.exit(0));
+// The gateway's death closes the watch pipe: a pool never outlives its gateway.
+exitWhenGatewayGoes();
 
 async function main(s: WorkerSpec): Promise<void> {
   startTracing('vigil-pool', { 'vigil.model': s.model, 'vigil.version': s.version });
   // Hash exactly the bytes handed to ONNX Runtime, so nothing can swap the file in between.
-  const bytes = await readFile(s.modelPath);
+  // Sandboxed, the model comes open on a descriptor; otherwise by its path.
+  const fd = process.env[MODEL_FD_ENV];
+  const bytes = fd ? readFileSync(Number(fd)) : await readFile(s.modelPath);
   const digest = sha256OfBytes(bytes);
   if (digest !== s.digest) {
     log.fatal({ expected: s.digest, actual: digest }, 'model file does not match its pinned digest; refusing to serve');

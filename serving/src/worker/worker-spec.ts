@@ -29,3 +29,6 @@ export interface BatchingSpec {
 }
 
 export const WORKER_SPEC_ENV = 'VIGIL_WORKER_SPEC';
+
+/** Set when the model file is handed over open (a sandboxed worker): the descriptor to read it from. */
+export const MODEL_FD_ENV = 'VIGIL_MODEL_FD';

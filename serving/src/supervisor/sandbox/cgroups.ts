@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** What model.yaml's `pool.resources` asks of every worker of a pool. */
 export interface ResourceLimits {
@@ -75,6 +75,7 @@ function tryV2(own: Map<string, string>, pid: number): CgroupHost | { problem: s
   const parent = join(mine, `vigil-${pid}`);
   try {
     mkdirSync(parent, { recursive: true });
+    sweepStale(parent);
     // Children may only get limits the parent delegates to them.
     writeFileSync(join(parent, 'cgroup.subtree_control'), '+memory +pids +cpu');
   } catch (err) {
@@ -97,7 +98,7 @@ function tryV2(own: Map<string, string>, pid: number): CgroupHost | { problem: s
         remove: () => quietly(() => rmdirSync(dir)),
       };
     },
-    close: () => removeTree(parent),
+    close: () => removeTreeSoon(parent),
   };
 }
 
@@ -109,6 +110,7 @@ function tryV1(own: Map<string, string>, pid: number): CgroupHost | { problem: s
     const parent = join(base, own.get(c)!, `vigil-${pid}`);
     try {
       mkdirSync(parent, { recursive: true });
+      sweepStale(parent);
     } catch (err) {
       return { problem: `cannot make ${parent}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
     }
@@ -141,7 +143,7 @@ function tryV1(own: Map<string, string>, pid: number): CgroupHost | { problem: s
       };
     },
     close: () => {
-      for (const p of parents.values()) removeTree(p);
+      for (const p of parents.values()) removeTreeSoon(p);
     },
   };
 }
@@ -161,6 +163,39 @@ function safely(fn: () => CgroupHost | { problem: string }): CgroupHost | { prob
     return fn();
   } catch (err) {
     return { problem: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
+  }
+}
+
+/**
+ * Removes what earlier vigils left beside `parent` (vigil-<pid> of a process that is gone: killed
+ * before it could clean up), so restarts do not pile up cgroups.
+ */
+function sweepStale(parent: string): void {
+  const dir = dirname(parent);
+  quietly(() => {
+    for (const e of readdirSync(dir)) {
+      const m = /^vigil-(\d+)$/.exec(e);
+      if (m && join(dir, e) !== parent && !alive(Number(m[1]))) removeTree(join(dir, e));
+    }
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** removeTree, retried for up to 2 s while the last processes are reaped (a cgroup with processes cannot be removed). */
+function removeTreeSoon(dir: string): void {
+  const deadline = Date.now() + 2_000;
+  for (;;) {
+    removeTree(dir);
+    if (!existsSync(dir) || Date.now() > deadline) return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50); // shutdown only: a short synchronous wait
   }
 }
 

@@ -4,7 +4,8 @@
 // program is small: a deny-list on top of namespaces that already take the network and the host's
 // files away. Denied: what lets a process reach past its sandbox or into the kernel's less
 // trodden paths (other processes' memory, mounts and namespaces, keyrings, eBPF, perf, modules,
-// userfaultfd, io_uring) and every socket family but AF_UNIX (the worker's own socket).
+// userfaultfd, io_uring), new namespaces by clone (clone3 is made to look absent, so glibc uses
+// clone, whose flags a filter can see) and every socket family but AF_UNIX.
 
 /** errno values (the same on x86_64 and aarch64). */
 const EPERM = 1;
@@ -12,12 +13,16 @@ const ENOSYS = 38;
 const EAFNOSUPPORT = 97;
 
 const AF_UNIX = 1;
+/** CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME. */
+const CLONE_NEW_ANY = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080;
 
 interface ArchTable {
   audit: number;
   /** x86_64's x32 ABI marks its syscall numbers with this bit; refuse them all. */
   x32Bit?: number;
   socket: number;
+  /** clone: refused when its flags ask for a new namespace (unshare's way round). */
+  clone: number;
   /** Syscalls refused with EPERM. */
   denied: number[];
   /** Refused with ENOSYS, so libraries fall back as on a kernel without them (libuv's io_uring). */
@@ -36,14 +41,16 @@ const TABLES: Record<string, ArchTable> = {
     audit: 0xc000003e,
     x32Bit: 0x40000000,
     socket: 41,
+    clone: 56,
     denied: [101, 310, 311, 165, 166, 155, 161, 272, 308, 250, 248, 249, 321, 298, 323, 246, 320, 175, 313, 176, 167, 168, 169, 304, 303, 163, 164, 227, 179, 300, 428, 429, 430, 431, 432, 433, 442],
-    missing: [425, 426, 427],
+    missing: [425, 426, 427, 435],
   },
   arm64: {
     audit: 0xc00000b7,
     socket: 198,
+    clone: 220,
     denied: [117, 270, 271, 40, 39, 41, 51, 97, 268, 219, 217, 218, 280, 241, 282, 104, 294, 105, 273, 106, 224, 225, 142, 265, 264, 89, 170, 112, 60, 262, 428, 429, 430, 431, 432, 433, 442],
-    missing: [425, 426, 427],
+    missing: [425, 426, 427, 435],
   },
 };
 
@@ -80,6 +87,12 @@ export function program(t: ArchTable): Insn[] {
   for (const nr of t.denied) p.push([JEQ_K, 0, 1, nr], [RET_K, 0, 0, retErrno(EPERM)]);
   for (const nr of t.missing) p.push([JEQ_K, 0, 1, nr], [RET_K, 0, 0, retErrno(ENOSYS)]);
   p.push(
+    // clone with a CLONE_NEW* flag: EPERM; any other clone (threads, fork): allowed.
+    [JEQ_K, 0, 4, t.clone],
+    [LD_W_ABS, 0, 0, ARG0_LOW],
+    [JSET_K, 0, 1, CLONE_NEW_ANY],
+    [RET_K, 0, 0, retErrno(EPERM)],
+    [RET_K, 0, 0, RET_ALLOW],
     [JEQ_K, 0, 4, t.socket],
     [LD_W_ABS, 0, 0, ARG0_LOW],
     [JEQ_K, 0, 1, AF_UNIX],
