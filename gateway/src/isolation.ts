@@ -22,8 +22,8 @@ export interface Isolation {
 }
 
 /**
- * Chooses the launcher for `pools.isolation`. Sandbox mode needs bubblewrap (a working user
- * namespace) for the sandbox and writable cgroups for the limits; whatever is missing, vigil
+ * Chooses the launcher for `pools.isolation`. Sandbox mode needs bubblewrap able to make its
+ * namespaces (tried once, as the workers will run) and writable cgroups for the limits; whatever is missing, vigil
  * still starts (a security product that will not start gets switched off) but says so loudly: an
  * error at start, /status, `vigil_pool_isolation` and the Serving dashboard.
  */

@@ -52,7 +52,6 @@ export class SandboxLauncher implements Launcher {
     }
     if (cgroupError) return failed(`ECGROUP (${cgroupError})`);
     const ooms = cgroup?.oomKills() ?? 0;
-    // The files it reads by descriptor (its model), opened here: it needs no path to them, nor the right to read them.
     // The model file is opened here and passed by descriptor: the worker needs no path to it,
     // nor (dropped to another user) the right to read it.
     const passed = Object.entries(view.files ?? {});
@@ -150,6 +149,7 @@ function readInfo(stream: Readable, onPid: (pid: number) => void): void {
   let text = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
+    if (text.length > 4096) return; // bwrap's info is a few hundred bytes
     text += chunk;
     const m = /"child-pid"\s*:\s*(\d+)/.exec(text);
     if (m) onPid(Number(m[1]));
