@@ -100,7 +100,7 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
     }
     const definitions: WorkerDefinition[] = [];
     for (let index = 0; index < v.config.pool.workers; index++) {
-      // A directory per worker: a sandboxed worker sees only its own socket, never another pool's.
+      // A directory per worker's socket (a sandboxed worker sees none of them: it is handed its socket).
       const socketDir = join(runtimeDir, `${v.name}.${v.version}.${index}`);
       const socketPath = join(socketDir, 'pool.sock');
       if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
@@ -147,12 +147,13 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
             ...(workerTraces ? { VIGIL_TRACES_DIR: workerTraces } : {}),
             [WORKER_SPEC_ENV]: JSON.stringify(spec),
           },
-          // Sandboxed, it sees vigil's code and its own socket's directory, and gets its model
-          // file open (so it needs neither the path nor the right to read it).
+          // Sandboxed, it sees vigil's code (and its traces directory), and gets its model file
+          // open and its socket listening: no path to either, no right to write beside them.
           sandbox: {
             readOnly: codeFor(main),
-            writable: [socketDir, ...(workerTraces ? [workerTraces] : [])],
+            writable: workerTraces ? [workerTraces] : [],
             files: { [MODEL_FD_ENV]: v.modelPath },
+            listen: socketPath,
             resources: v.config.pool.resources && { memoryMb: v.config.pool.resources.memory_mb, cpus: v.config.pool.resources.cpus, pids: v.config.pool.resources.pids },
           },
         },

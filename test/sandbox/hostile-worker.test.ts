@@ -20,7 +20,7 @@ const HOSTILE = fileURLToPath(new URL('../fixtures/hostile-worker.js', import.me
 const PROJECT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** POST to the hostile worker's own socket. */
-function ask(vigil: TestVigil, path: string, timeoutMs = 30_000): Promise<string> {
+function ask(vigil: TestVigil, path: string, body = '', timeoutMs = 30_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: join(vigil.runtimeDir, 'digits.1.0', 'pool.sock'), method: 'POST', path, agent: false, timeout: timeoutMs }, (res) => {
       let text = '';
@@ -29,7 +29,7 @@ function ask(vigil: TestVigil, path: string, timeoutMs = 30_000): Promise<string
       res.on('error', () => resolve(text));
     });
     req.on('error', (e) => (path === '/eat-memory' ? resolve('') : reject(e)));
-    req.end();
+    req.end(body);
   });
 }
 
@@ -46,10 +46,10 @@ async function plan(vigil: TestVigil, repoDir: string, netns: TestNetns | null):
   const p: AttackPlan = {
     connect: [`127.0.0.1:${vigil.port}`, `127.0.0.1:${vigil.adminPort}`, ...(netns ? [`${netns.address}:7777`] : [])],
     read: [...stateFiles, BUNDLED_POLICY, join(repoDir, 'mnist', '1', 'model.onnx'), '/etc/passwd'],
-    write: [join(repoDir, 'digits', '1', 'pwned'), join(PROJECT, 'dist', 'pwned'), `/tmp/vigil-pwned-${process.pid}`],
+    // Its own socket's path last: replacing it with a link would send the gateway elsewhere.
+    write: [join(repoDir, 'digits', '1', 'pwned'), join(PROJECT, 'dist', 'pwned'), `/tmp/vigil-pwned-${process.pid}`, join(vigil.runtimeDir, 'digits.1.0', 'pool.sock')],
     sockets: [join(vigil.runtimeDir, 'mnist.1.0', 'pool.sock')],
   };
-  await writeFile(join(vigil.runtimeDir, 'digits.1.0', 'attack-plan.json'), JSON.stringify(p));
   return p;
 }
 
@@ -84,7 +84,7 @@ describe('a hostile worker in the sandbox', { skip: sandboxSkip }, () => {
         return new Promise<boolean>((resolve) => connect(7777, netns!.address).once('connect', () => resolve(true)).once('error', () => resolve(false)));
       });
     }
-    const report = JSON.parse(await ask(vigil, '/attack')) as Record<string, string>;
+    const report = JSON.parse(await ask(vigil, '/attack', JSON.stringify(targets))) as Record<string, string>;
     for (const t of targets.connect) assert.notEqual(report[`connect ${t}`], 'CONNECTED', `connect ${t}`);
     // seccomp refuses every socket family but AF_UNIX, before the empty network namespace would.
     for (const t of targets.connect) assert.equal(report[`connect ${t}`], 'EAFNOSUPPORT', `connect ${t}`);
@@ -96,6 +96,7 @@ describe('a hostile worker in the sandbox', { skip: sandboxSkip }, () => {
     assert.equal(report[`write ${targets.write[2]}`], 'OK', 'it has a /tmp of its own…');
     assert.equal(existsSync(targets.write[2]), false, '…which is not the host\'s');
     assert.equal(report[`socket ${targets.sockets[0]}`], 'ENOENT', "another pool's socket is not there");
+    assert.equal(report[`write ${targets.write[3]}`], 'ENOENT', 'nor its own socket\'s path: it was handed the socket, listening');
     assert.ok(Number(report['processes visible']) <= 3, `sees ${report['processes visible']} processes: its own namespace`);
     assert.equal((await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [0]), headers)).status, 200);
   });
@@ -154,7 +155,8 @@ describe('the same hostile worker as a plain process (pools.isolation: process):
 
   test("it reads the gateway's signing key and the policy, reaches the gateway's ports and another pool's socket", async () => {
     const targets = await plan(vigil, repo.dir, null);
-    const report = JSON.parse(await ask(vigil, '/attack')) as Record<string, string>;
+    targets.write.pop(); // its socket: clobbering it would only stop this worker
+    const report = JSON.parse(await ask(vigil, '/attack', JSON.stringify(targets))) as Record<string, string>;
     for (const f of targets.write) await rm(f, { force: true }); // what the control wrote
     assert.equal(report[`read ${targets.read[0]}`], 'OK', 'the signing key');
     assert.equal(report[`read ${BUNDLED_POLICY}`], 'OK');

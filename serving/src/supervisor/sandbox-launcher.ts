@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { chownSync, closeSync, openSync, readFileSync } from 'node:fs';
+import { chownSync, closeSync, linkSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { LISTEN_FD_ENV } from '../worker/worker-spec.js';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Socket } from 'node:net';
@@ -64,7 +66,19 @@ export class SandboxLauncher implements Launcher {
       cgroup?.remove();
       return failed(`EOPEN (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
-    const fileEnv = Object.fromEntries(passed.map(([name], i) => [name, String(FIRST_FILE_FD + i)]));
+    const fileEnv: Record<string, string> = Object.fromEntries(passed.map(([name], i) => [name, String(FIRST_FILE_FD + i)]));
+    let listening: ReturnType<typeof listenFor> | undefined;
+    if (view.listen) {
+      try {
+        listening = listenFor(view.listen);
+      } catch (err) {
+        for (const fd of fds) closeSync(fd);
+        cgroup?.remove();
+        return failed(`ELISTEN (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+      fileEnv[LISTEN_FD_ENV] = String(FIRST_FILE_FD + fds.length);
+      fds.push(listening.fd);
+    }
     const drop = this.user ? dropPrivileges(this.user) : [];
     const sandbox = [this.bwrap, ...bwrapArgs(view, { info: INFO_FD, seccomp: this.seccomp ? SECCOMP_FD : undefined }, this.user), ...drop, spec.command, ...spec.args];
     const command = cgroup ? '/bin/sh' : sandbox[0];
@@ -79,7 +93,8 @@ export class SandboxLauncher implements Launcher {
       stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe', this.seccomp ? 'pipe' : 'ignore', ...fds],
       detached: true,
     });
-    for (const fd of fds) closeSync(fd);
+    for (const fd of fds.slice(0, listening ? -1 : undefined)) closeSync(fd);
+    listening?.release();
     holdWatchPipe((child.stdio as unknown as Socket[])[3]);
     if (this.seccomp) {
       const pipe = (child.stdio as unknown as Writable[])[SECCOMP_FD];
@@ -132,6 +147,31 @@ export class SandboxLauncher implements Launcher {
       },
     };
   }
+}
+
+/**
+ * The worker's listening socket, made here and passed by descriptor, so the worker needs no
+ * writable directory on the host (where it could fill the disk, or swap its socket for a link to
+ * another pool's). `release` closes the gateway's copy without removing the socket file: libuv
+ * unlinks a pipe's path when it closes its handle, so the path is kept by a second link that
+ * takes its place again. (Node offers no other way to make a listening Unix socket to hand over.)
+ */
+function listenFor(path: string): { fd: number; release(): void } {
+  rmSync(path, { force: true });
+  const server = createServer();
+  server.listen(path); // binds and listens at once for a path; nothing is accepted before release
+  const handle = (server as unknown as { _handle: { fd: number; close(): void } | null })._handle;
+  if (!handle || !(handle.fd >= 0)) throw new Error('no listening descriptor');
+  return {
+    fd: handle.fd,
+    release() {
+      const keep = `${path}.keep`;
+      rmSync(keep, { force: true });
+      linkSync(path, keep);
+      handle.close();
+      renameSync(keep, path);
+    },
+  };
 }
 
 /** The one child of a process, from /proc (undefined until it has forked it). */

@@ -9,7 +9,7 @@ import { GraphConfigError, OnnxRunner } from './onnx-runner.js';
 import { createPoolServer } from './pool-server.js';
 import { EXIT_DO_NOT_RESTART } from '../exit-codes.js';
 import { exitWhenGatewayGoes } from './parent-watch.js';
-import { MODEL_FD_ENV, WORKER_SPEC_ENV, type WorkerSpec } from './worker-spec.js';
+import { listenTarget, MODEL_FD_ENV, WORKER_SPEC_ENV, type WorkerSpec } from './worker-spec.js';
 
 const spec = JSON.parse(process.env[WORKER_SPEC_ENV] ?? 'null') as WorkerSpec | null;
 if (!spec) {
@@ -53,10 +53,11 @@ async function main(s: WorkerSpec): Promise<void> {
     onError: (err) => log.error({ err }, 'inference failed'),
   });
   server.keepAliveTimeout = 60_000;
-  await rm(s.socketPath, { force: true });
+  const target = listenTarget(s.socketPath);
+  if (typeof target === 'string') await rm(target, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(s.socketPath, resolve);
+    server.listen(target, resolve);
   });
   log.info({ socket: s.socketPath }, 'pool worker serving');
 

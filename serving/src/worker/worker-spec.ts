@@ -32,3 +32,15 @@ export const WORKER_SPEC_ENV = 'VIGIL_WORKER_SPEC';
 
 /** Set when the model file is handed over open (a sandboxed worker): the descriptor to read it from. */
 export const MODEL_FD_ENV = 'VIGIL_MODEL_FD';
+
+/**
+ * Set when the gateway made the worker's listening socket and passed it (a sandboxed worker): the
+ * descriptor to accept on. The worker then needs no writable directory to make one in.
+ */
+export const LISTEN_FD_ENV = 'VIGIL_LISTEN_FD';
+
+/** Where a worker listens: the socket the gateway passed, else its socket path. */
+export function listenTarget(socketPath: string): string | { fd: number } {
+  const fd = process.env[LISTEN_FD_ENV];
+  return fd ? { fd: Number(fd) } : socketPath;
+}

@@ -16,10 +16,12 @@ export function bwrapPath(env: NodeJS.ProcessEnv = process.env): string | null {
 export interface SandboxView {
   /** Bound read-only at the same path (the worker's code). */
   readOnly: string[];
-  /** Bound writable at the same path (the directory of its socket, its traces directory). */
+  /** Bound writable at the same path (its traces directory). */
   writable: string[];
   /** Files handed over open, by descriptor: environment variable → path (the model file). */
   files?: Record<string, string>;
+  /** A Unix socket path the launcher listens on for the worker and hands over (LISTEN_FD_ENV). */
+  listen?: string;
 }
 
 /**
