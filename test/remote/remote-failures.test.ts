@@ -242,7 +242,10 @@ describe('a remote backend that misbehaves', () => {
     assert.equal(back.json.model_name, 'digits');
     const events: string[] = [];
     for await (const r of queryAudit(vigil.config.audit.dir)) if (r.type === 'admin' && r.event === 'backend.circuit') events.push(String((r.detail as { state: string }).state));
-    assert.deepEqual(events, ['open', 'half-open', 'closed']);
+    // Closed by the trial request (through half-open) or by a health check that passed first: either way, audited.
+    assert.equal(events[0], 'open');
+    assert.equal(events.at(-1), 'closed');
+    assert.ok(events.length <= 3, events.join(' → '));
   });
 
   test('an open circuit closes on a passing health check once open_ms is up, with no client traffic at all: the gateway is ready again by itself', async () => {
