@@ -10,13 +10,11 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import autocannon from 'autocannon';
-import { loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
 import { spawnPoolServe, type PoolServeProcess } from '../test/helpers/pool-serve-process.js';
 import { poolServeRepository, remoteRepository } from '../test/helpers/remote-models.js';
 import { makeTestPki, opensslSkip } from '../test/helpers/test-pki.js';
 import { spawnVigil, type VigilProcess } from '../test/helpers/vigil-process.js';
-import { cpuMicros, DIGITS_BODY, MNIST_BODY } from './bench-support.js';
+import { CALLERS_POLICY, callerTokens, cpuMicros, loadOneCallerEach } from './bench-support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 64;
@@ -29,15 +27,8 @@ if (opensslSkip) {
 
 const scratch = await mkdtemp(join(tmpdir(), 'vigil-bench-remote-'));
 const stateDir = join(scratch, 'state');
-await writeFile(
-  join(scratch, 'policy.yaml'),
-  `version: 1
-roles: { analyst: bench }
-grants: [{ id: g, roles: [analyst], actions: [infer], models: [digits, mnist] }]
-limits: { roles: { analyst: { requests_per_minute: 100000000, items_per_minute: 100000000, concurrency: 1000 } } }
-`,
-);
-const tokens = await Promise.all(Array.from({ length: CONNECTIONS }, async (_, i) => mintDevToken(await loadOrCreateDevKey(stateDir), { sub: `caller-${i}`, roles: ['analyst'], ttlSeconds: 3600 })));
+await writeFile(join(scratch, 'policy.yaml'), CALLERS_POLICY);
+const tokens = await callerTokens(stateDir, CONNECTIONS);
 
 async function gateway(name: string, repository: string): Promise<VigilProcess> {
   const file = join(scratch, `${name}.yaml`);
@@ -60,23 +51,10 @@ interface Result {
 }
 
 async function load(port: number, model: string, gatewayPid: number, serverPid?: number): Promise<Result> {
-  let next = 0;
-  const run = (duration: number) =>
-    autocannon({
-      url: `http://127.0.0.1:${port}/v2/models/${model}/infer`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: model === 'mnist' ? MNIST_BODY : DIGITS_BODY,
-      connections: CONNECTIONS,
-      duration,
-      setupClient: (client) => client.setHeaders({ 'content-type': 'application/json', authorization: `Bearer ${tokens[next++ % tokens.length]}` }),
-    });
-  await run(1);
-  const g0 = cpuMicros(gatewayPid);
-  const s0 = serverPid ? cpuMicros(serverPid) : 0;
-  const r = await run(SECONDS);
+  const cpu = () => [cpuMicros(gatewayPid), serverPid ? cpuMicros(serverPid) : 0];
+  const { result: r, cpuMicros: [gateway, server] } = await loadOneCallerEach(port, model, tokens, SECONDS, cpu);
   const n = Math.max(1, r.requests.total);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, gatewayCpu: (cpuMicros(gatewayPid) - g0) / n, serverCpu: serverPid ? (cpuMicros(serverPid) - s0) / n : 0 };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, gatewayCpu: gateway / n, serverCpu: server / n };
 }
 
 const results = new Map<string, Result>();

@@ -9,12 +9,10 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import autocannon from 'autocannon';
-import { loadOrCreateDevKey, mintDevToken } from '../gateway/src/auth/dev-signing-key.js';
 import { haproxySkip, startHaproxy } from '../test/helpers/haproxy.js';
 import { redisSkip, startRedis, type TestRedis } from '../test/helpers/redis-server.js';
 import { spawnVigil, type VigilProcess } from '../test/helpers/vigil-process.js';
-import { cpuMicros, DIGITS_BODY, MNIST_BODY } from './bench-support.js';
+import { CALLERS_POLICY, callerTokens, cpuMicros, loadOneCallerEach } from './bench-support.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 64;
@@ -26,15 +24,8 @@ if (redisSkip || haproxySkip) {
 
 const scratch = await mkdtemp(join(tmpdir(), 'vigil-bench-replicas-'));
 const stateDir = join(scratch, 'state');
-await writeFile(
-  join(scratch, 'policy.yaml'),
-  `version: 1
-roles: { analyst: bench }
-grants: [{ id: g, roles: [analyst], actions: [infer], models: [digits, mnist] }]
-limits: { roles: { analyst: { requests_per_minute: 100000000, items_per_minute: 100000000, concurrency: 1000 } } }
-`,
-);
-const tokens = await Promise.all(Array.from({ length: CONNECTIONS }, async (_, i) => mintDevToken(await loadOrCreateDevKey(stateDir), { sub: `caller-${i}`, roles: ['analyst'], ttlSeconds: 3600 })));
+await writeFile(join(scratch, 'policy.yaml'), CALLERS_POLICY);
+const tokens = await callerTokens(stateDir, CONNECTIONS);
 
 async function config(name: string, redis: TestRedis | null): Promise<string> {
   const store = redis ? `{ kind: redis, url: "${redis.url}" }` : '{ kind: memory }';
@@ -79,25 +70,10 @@ interface Result {
 }
 
 async function load(port: number, model: string, pids: { gateways: number[]; redis?: number }): Promise<Result> {
-  let next = 0;
-  const run = (duration: number) =>
-    autocannon({
-      url: `http://127.0.0.1:${port}/v2/models/${model}/infer`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: model === 'mnist' ? MNIST_BODY : DIGITS_BODY,
-      connections: CONNECTIONS,
-      duration,
-      // One caller per connection.
-      setupClient: (client) => client.setHeaders({ 'content-type': 'application/json', authorization: `Bearer ${tokens[next++ % tokens.length]}` }),
-    });
-  await run(1);
-  const cpu = () => pids.gateways.reduce((s, p) => s + cpuMicros(p), 0);
-  const g0 = cpu();
-  const r0 = pids.redis ? cpuMicros(pids.redis) : 0;
-  const r = await run(SECONDS);
+  const cpu = () => [pids.gateways.reduce((sum, p) => sum + cpuMicros(p), 0), pids.redis ? cpuMicros(pids.redis) : 0];
+  const { result: r, cpuMicros: [gateway, redis] } = await loadOneCallerEach(port, model, tokens, SECONDS, cpu);
   const n = Math.max(1, r.requests.total);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, gatewayCpu: (cpu() - g0) / n, redisCpu: pids.redis ? (cpuMicros(pids.redis) - r0) / n : 0 };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, gatewayCpu: gateway / n, redisCpu: redis / n };
 }
 
 const rows: { label: string; model: string; r: Result }[] = [];

@@ -1,6 +1,7 @@
 import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { BackendError, type Backend } from '../backend.js';
+import { readBodyWithin, sendJson } from '../http-body.js';
 import type { ModelSignature } from '../../../oip/src/signature.js';
 
 const HANDSHAKE_TIMEOUT_MS = 5_000;
@@ -121,30 +122,14 @@ async function handle(opts: PoolServeOptions, req: IncomingMessage, res: ServerR
 }
 
 function send(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  sendJson(res, status, JSON.stringify(body), headers);
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new HttpError(413, 'BODY_TOO_LARGE', `the body exceeds ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-    req.on('aborted', () => reject(new HttpError(400, 'CLIENT_CLOSED', 'the request body was cut off')));
-  });
+  return readBodyWithin(
+    req,
+    limit,
+    () => new HttpError(413, 'BODY_TOO_LARGE', `the body exceeds ${limit} bytes`),
+    () => new HttpError(400, 'CLIENT_CLOSED', 'the request body was cut off'),
+  );
 }

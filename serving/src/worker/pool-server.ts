@@ -12,6 +12,7 @@ import { OnnxRunner, rowsOf, type Feeds, type RawOutput } from './onnx-runner.js
 import { CancelledError, DynamicBatcher, type BatchTiming } from './batcher.js';
 import type { BatchingSpec } from './worker-spec.js';
 import { BATCH_HEADER, COMPUTE_HEADER, QUEUE_HEADER } from './pool-headers.js';
+import { readBodyWithin, sendJson } from '../http-body.js';
 
 export interface PoolServerOptions {
   model: string;
@@ -63,11 +64,11 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     if (req.method === 'GET' && (path === '/v2/health/live' || path === '/v2/health/ready')) {
       // ONNX Runtime runs off the event loop, so a hung run leaves this answering: say so instead.
       const busy = batcher.busyFor();
-      if (busy > opts.runTimeoutMs) return send(res, 503, JSON.stringify({ error: `the model has been running one batch for ${Math.round(busy)} ms`, code: 'RUN_STUCK' }));
-      return send(res, 200, '');
+      if (busy > opts.runTimeoutMs) return sendJson(res, 503, JSON.stringify({ error: `the model has been running one batch for ${Math.round(busy)} ms`, code: 'RUN_STUCK' }));
+      return sendJson(res, 200, '');
     }
-    if (req.method === 'GET' && path === base) return send(res, 200, metadata);
-    if (req.method === 'GET' && path === `${base}/ready`) return send(res, 200, readyBody);
+    if (req.method === 'GET' && path === base) return sendJson(res, 200, metadata);
+    if (req.method === 'GET' && path === `${base}/ready`) return sendJson(res, 200, readyBody);
     if (path !== `${base}/infer`) throw new PoolHttpError(404, 'ROUTE_NOT_FOUND', `no such endpoint in this pool: ${path}`);
     if (req.method !== 'POST') throw new PoolHttpError(405, 'METHOD_NOT_ALLOWED', 'infer takes POST');
 
@@ -104,7 +105,7 @@ export function createPoolServer(opts: PoolServerOptions): Server {
       const response: Record<string, unknown> = { model_name: opts.model, model_version: opts.version };
       if (checked.request.id !== undefined) response.id = checked.request.id;
       response.outputs = outputs;
-      send(res, 200, JSON.stringify(response), headers);
+      sendJson(res, 200, JSON.stringify(response), headers);
     } catch (err) {
       span.setStatus({ code: SpanStatusCode.ERROR });
       throw err;
@@ -116,9 +117,9 @@ export function createPoolServer(opts: PoolServerOptions): Server {
   return createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (err instanceof CancelledError) return; // nobody is left to answer
-      if (err instanceof PoolHttpError) return send(res, err.status, JSON.stringify({ error: err.message, code: err.code }));
+      if (err instanceof PoolHttpError) return sendJson(res, err.status, JSON.stringify({ error: err.message, code: err.code }));
       opts.onError(err);
-      send(res, 500, JSON.stringify({ error: 'inference failed inside the pool', code: 'INFERENCE_FAILED' }));
+      sendJson(res, 500, JSON.stringify({ error: 'inference failed inside the pool', code: 'INFERENCE_FAILED' }));
     });
   });
 }
@@ -167,29 +168,6 @@ function traceBatch(span: Span, t: BatchTiming, rows: number): void {
     .end(hrTime(t.finishedAt));
 }
 
-function send(res: ServerResponse, status: number, body: string, extra: Record<string, string> = {}): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(status, { ...extra, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new PoolHttpError(413, 'BODY_TOO_LARGE', `the body exceeds ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+  return readBodyWithin(req, limit, () => new PoolHttpError(413, 'BODY_TOO_LARGE', `the body exceeds ${limit} bytes`));
 }
