@@ -49,6 +49,8 @@ describe('configuration', () => {
     assert.equal(config.models.repository, '/srv/models');
     await assert.rejects(loadConfig('vigil.yaml', { PORT: 'http' }), /PORT="http": must be a port number/);
     await assert.rejects(loadConfig('vigil.yaml', { PORT: '70000' }), /server\.port \(from the environment\)/);
+    assert.equal((await loadConfig('vigil.yaml', { VIGIL_POOLS_ISOLATION: 'process' })).config.pools.isolation, 'process');
+    await assert.rejects(loadConfig('vigil.yaml', { VIGIL_POOLS_ISOLATION: 'none' }), /pools\.isolation \(from the environment\)/);
   });
 
   test('`vigil config check` exits 0 on a good file and 1 with every problem on a bad one', async () => {

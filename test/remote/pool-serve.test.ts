@@ -177,6 +177,27 @@ describe('vigil pool serve as a remote backend, with mutual TLS', { skip: openss
     assert.equal(again.status, 200, again.text);
   });
 
+  test('a body over server.max_body_bytes is refused with 413 before it is read, and the pool serves on', async () => {
+    const port = pools.get('digits')!.port;
+    const big = (length: number) =>
+      new Promise<{ status: number; code?: string }>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/v2/models/digits/versions/1/infer', servername: 'localhost', ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey), agent: false, headers: { 'content-type': 'application/json', 'content-length': length } },
+          (res) => {
+            let text = '';
+            res.on('data', (d) => (text += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { code?: string }).code }));
+          },
+        );
+        req.on('error', reject);
+        req.write('{"inputs":[');
+        req.end();
+      });
+    assert.deepEqual(await big(64 * 1024 * 1024), { status: 413, code: 'BODY_TOO_LARGE' });
+    const ok = await postJson(remote.port, '/v2/models/digits/infer', row(digits.inputs[2], 64), headers);
+    assert.equal(ok.status, 200, ok.text);
+  });
+
   test('pool serve refuses to start without the TLS files unless told --plaintext', async () => {
     await assert.rejects(spawnPoolServe(['--model', 'digits', '--listen', '127.0.0.1:0'], { VIGIL_MODEL_REPOSITORY: poolRepo.dir }), /exited \(2\)/);
   });
