@@ -36,6 +36,8 @@ export interface PoolNeeds {
   /** Squeezed copies of each row to run beside it (pool phase). */
   squeezers?: SqueezerName[];
   image?: [number, number];
+  /** Squeeze with a fresh secret draw of the randomised squeezers per request. */
+  randomize?: boolean;
   /** The output holding class probabilities; absent: the default, 'probabilities'. */
   probabilities?: string;
 }

@@ -18,12 +18,33 @@ export interface Finding {
   verdict: 'clean' | 'anomalous';
   /** The batch row the score comes from (the worst one), when the detector scores rows. */
   item?: number;
+  /**
+   * Detectors that score rows: how many of the request's `of` rows were past the threshold. The
+   * policy may act on the count or the share (`min_rows`, `min_fraction`), not only the worst row.
+   */
+  rows?: number;
+  of?: number;
   /** One line for a security reader; never tensor values. */
   detail?: string;
 }
 
-export function finding(detector: string, signal: string, score: number, threshold: number | null, extra: Pick<Finding, 'item' | 'detail'> = {}): Finding {
+export function finding(detector: string, signal: string, score: number, threshold: number | null, extra: Pick<Finding, 'item' | 'detail' | 'rows' | 'of'> = {}): Finding {
   return { detector, signal, score, threshold, verdict: threshold !== null && score > threshold ? 'anomalous' : 'clean', ...extra };
+}
+
+/**
+ * The finding of a request's rows: the worst row's score (its verdict is the request's), with how
+ * many rows were past the threshold. `by` names the signal of each row (one name for all if a string).
+ */
+export function rowsFinding(detector: string, by: string | readonly string[], scores: readonly number[], threshold: number | null): Finding {
+  let item = 0;
+  let rows = 0;
+  for (let r = 0; r < scores.length; r++) {
+    if (scores[r] > scores[item]) item = r;
+    if (threshold !== null && scores[r] > threshold) rows++;
+  }
+  const signal = typeof by === 'string' ? by : by[item];
+  return finding(detector, signal, round(scores[item]), threshold, { item, rows, of: scores.length });
 }
 
 /**

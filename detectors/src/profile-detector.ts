@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { calibrated } from './calibrated.js';
 import { defineDetector } from './detector.js';
-import { finding, round, type Finding, type ScreenBatch } from './finding.js';
+import { rowsFinding, type Finding, type ScreenBatch } from './finding.js';
 
 /** A model's training profile (profile.json beside model.onnx): per-feature statistics. */
 export interface TrainingProfile {
@@ -93,16 +93,14 @@ export class ProfileDetector {
     return sum / mean.length;
   }
 
-  /** The worst row's finding; without a calibrated threshold the score is recorded, never anomalous. */
+  /** The rows' finding (the worst row's score, how many rows are past the threshold); without a calibrated threshold it is recorded, never anomalous. */
   inspect(batch: ScreenBatch): Finding {
     return this.worst(batch.rows.map((row) => this.score(row)));
   }
 
-  /** The finding of the worst of some rows' scores. */
+  /** The finding of some rows' scores. */
   worst(scores: number[]): Finding {
-    let item = 0;
-    for (let r = 1; r < scores.length; r++) if (scores[r] > scores[item]) item = r;
-    return finding('profile', 'z2_mean', round(scores[item]), this.cfg.threshold ?? null, { item });
+    return rowsFinding('profile', 'z2_mean', scores, this.cfg.threshold ?? null);
   }
 
   /** Whether one row's score is past the threshold (the extraction detector counts such rows). */

@@ -154,6 +154,13 @@ const detectorAction = (action: 'allow' | 'flag' | 'block' | 'quarantine') =>
       mode: z.enum(['enforce', 'shadow']).default('enforce'),
       /** What an anomalous verdict does: allow (record only), flag (record, count, feed alerts), block the request, or quarantine the principal. */
       action: z.enum(['allow', 'flag', 'block', 'quarantine']).default(action),
+      /**
+       * block and quarantine act only on a finding with at least this many anomalous rows, and at
+       * least this share of the request's rows; below that the finding is flagged. Findings that
+       * do not count rows (structural, extraction) always meet them.
+       */
+      min_rows: z.number().int().min(1).default(1),
+      min_fraction: z.number().min(0).max(1).default(0),
     })
     .strict()
     .prefault({});

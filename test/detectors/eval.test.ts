@@ -6,11 +6,13 @@ import { test } from 'node:test';
 import type { ClientRun } from '../../tools/detectors-eval/extraction-eval.js';
 import type { BlackBoxResult } from '../../tools/detectors-eval/black-box-eval.js';
 import type { DetectionRow } from '../../tools/detectors-eval/white-box-eval.js';
+import type { AdaptiveRow } from '../../tools/detectors-eval/adaptive-eval.js';
 import { runNode } from '../helpers/run-node.js';
 
 interface Report {
   fpr: { combined: number };
   white: DetectionRow[];
+  adaptive: { rows: AdaptiveRow[]; stolenAgreement: number };
   black: BlackBoxResult;
   extraction: ClientRun[];
 }
@@ -18,13 +20,14 @@ interface Report {
 // `npm run eval:detectors`, as a user runs it, on the shipped mnist model and its calibrated
 // thresholds. Quality is asserted with a margin under the issue's targets (combined detection
 // ≥ 90% at ≤ 5% FPR; every extraction attacker within 500 queries, no benign client flagged);
-// the evaluation is seeded, so a drop below the margin is a real regression. Its timing and cost
-// figures are printed, never asserted.
+// the evaluation is seeded, so a drop below the margin is a real regression. The adaptive attacks
+// are asserted to work (a broken attack would make the detectors look better than they are), on 30
+// inputs instead of 50 to save CI time. Its timing and cost figures are printed, never asserted.
 test('the detector evaluation meets its targets on mnist, with a margin', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'vigil-eval-test-'));
   try {
     const file = join(dir, 'eval.json');
-    const ran = await runNode(['dist/tools/detectors-eval/run-eval.js', '--json', file]);
+    const ran = await runNode(['dist/tools/detectors-eval/run-eval.js', '--json', file], { EVAL_ADAPTIVE: '30' });
     assert.equal(ran.code, 0, ran.stderr);
     for (const line of ran.stdout.trimEnd().split('\n')) t.diagnostic(line);
     const r = JSON.parse(await readFile(file, 'utf8')) as Report;
@@ -35,6 +38,15 @@ test('the detector evaluation meets its targets on mnist, with a margin', async 
       assert.ok(row.detection.combined >= 0.85, `${row.attack}: combined detection ${row.detection.combined}`);
       assert.ok(row.auc.combined >= 0.95, `${row.attack}: combined ROC-AUC ${row.auc.combined}`);
     }
+    const [minimal, bpdaFixed, bpdaRandom, eot, transferFixed, transferEot] = r.adaptive.rows;
+    assert.equal(r.adaptive.rows.length, 6);
+    for (const row of [minimal, bpdaFixed, bpdaRandom, eot]) assert.ok(row.successes >= 0.8 * row.attacked, `${row.attack}: fooled ${row.successes}/${row.attacked}`);
+    for (const row of [transferFixed, transferEot]) assert.ok(row.successes >= row.attacked / 2, `${row.attack}: transferred ${row.successes}/${row.attacked}`);
+    // The measured weakness stays measured: BPDA walks past fixed squeezers, and the detectors make it pay several times the L2.
+    assert.ok(bpdaFixed.detection <= 0.2, `BPDA vs fixed squeezers detected ${bpdaFixed.detection}`);
+    assert.ok(bpdaFixed.medianL2 >= 2.5 * minimal.medianL2, `L2 ${bpdaFixed.medianL2} vs ${minimal.medianL2} undefended`);
+    assert.ok(bpdaRandom.detection >= 0.3, `randomised squeezers caught ${bpdaRandom.detection} of the BPDA that assumes fixed ones`);
+    assert.ok(r.adaptive.stolenAgreement >= 0.9, `the stolen model agrees on ${r.adaptive.stolenAgreement}`);
     assert.ok(r.black.successes >= r.black.attacked / 2, `SimBA through the gateway fooled the model on ${r.black.successes}/${r.black.attacked}`);
     assert.ok(r.black.flaggedBy.combined >= 0.8 * r.black.successes, `the gateway flagged ${r.black.flaggedBy.combined}/${r.black.successes} black-box adversarial examples`);
     for (const c of r.extraction.filter((x) => x.kind === 'attacker')) assert.ok(c.flaggedAt !== null && c.flaggedAt <= 500, `${c.client}: flagged at ${c.flaggedAt}`);

@@ -124,6 +124,22 @@ describe('verdicts and model configs that would screen nothing', () => {
     assert.equal((await quarantine.check('user:alice'))?.reason, 'profile:z2_mean');
   });
 
+  test('block and quarantine act on the share of anomalous rows: below min_rows or min_fraction the finding is flagged and no one is quarantined', async () => {
+    const ctx = () => ({ modes: {}, shadowDenials: [], principal: { id: 'user:bob', method: 'jwt', roles: [] }, source: '127.0.0.1' }) as unknown as RequestContext;
+    const quarantine = new Quarantine();
+    const actions = policySchema.parse({ version: 1, roles: {}, detectors: { profile: { action: 'quarantine', min_rows: 2, min_fraction: 0.5 }, squeeze: { action: 'block', min_fraction: 0.5 } } }).detectors;
+    const rows = (detector: string, n: number, of: number) => ({ ...finding(detector, 's', 9, 2), rows: n, of });
+    const low = ctx();
+    assert.deepEqual(await findingVerdicts(low, [rows('profile', 1, 1), rows('squeeze', 2, 5)], actions, quarantine), []);
+    assert.deepEqual(low.screen!.findings.map((f) => f.action), ['flag', 'flag']);
+    assert.equal(await quarantine.check('user:bob'), undefined);
+    const high = ctx();
+    const refused = await findingVerdicts(high, [rows('profile', 2, 4), rows('squeeze', 3, 5)], actions, quarantine);
+    assert.deepEqual(refused.map((r) => r.error.code), ['PRINCIPAL_QUARANTINED', 'ADVERSARIAL_INPUT']);
+    assert.ok(await quarantine.check('user:bob'));
+    assert.equal(policySchema.safeParse({ version: 1, roles: {}, detectors: { profile: { min_fraction: 1.5 } } }).success, false);
+  });
+
   test('a model the numeric detectors cannot screen is refused at load, never served unscreened', () => {
     const base = parseYaml(readFileSync('models/mnist/1/model.yaml', 'utf8')) as Record<string, any>;
     const problems = (change: (c: Record<string, any>) => void) => {

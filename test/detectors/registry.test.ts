@@ -28,7 +28,7 @@ test('every registered detector has a unique name and a catalogued refusal code 
 
 test("a policy without a detectors section gets every registered detector's default action, enforced", () => {
   const { detectors } = policySchema.parse({ version: 1, roles: {} });
-  for (const d of DETECTOR_REGISTRY) assert.deepEqual((detectors as Record<string, unknown>)[d.name], { mode: 'enforce', action: d.defaultAction }, d.name);
+  for (const d of DETECTOR_REGISTRY) assert.deepEqual((detectors as Record<string, unknown>)[d.name], { mode: 'enforce', action: d.defaultAction, min_rows: 1, min_fraction: 0 }, d.name);
   assert.equal(policySchema.safeParse({ version: 1, roles: {}, detectors: { telepathy: { action: 'block' } } }).success, false, 'an unregistered detector name is refused');
 });
 

@@ -78,6 +78,20 @@ describe('screening through the gateway, enforced', () => {
     assert.match(metrics, /vigil_detector_findings_total\{[^}]*detector="profile"[^}]*action="block"[^}]*\} 1\b/);
   });
 
+  test('squeezing is randomised per request: the same adversarial digit, sent 8 times, is scored with different secret draws and flagged every time', async () => {
+    const adv = adversarialDigit(0.1);
+    const scores: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await postJson(vigil.port, '/v2/models/mnist/infer', digit(adv), { ...headers, 'x-request-id': `draw-${i}` });
+      assert.equal(r.status, 200);
+      const f = findingOf(await auditOf(vigil, `draw-${i}`), 'squeeze')!;
+      assert.equal(f.verdict, 'anomalous', `draw ${i}: score ${f.score}`);
+      scores.push(f.score);
+    }
+    // Offline, no one score of this digit comes up in more than 12% of draws: 8 equal ones would mean a fixed squeezer.
+    assert.ok(new Set(scores).size >= 2, `scores ${scores.join(', ')}`);
+  });
+
   test('structural: a value outside the declared range and an unknown parameter are refused with STRUCTURAL_CHECK_FAILED', async () => {
     const data = heldout.inputs[1001].slice();
     data[400] = 7;
@@ -86,6 +100,53 @@ describe('screening through the gateway, enforced', () => {
     assert.match(range.json.error, /outside the declared range/);
     const param = await postJson(vigil.port, '/v2/models/mnist/infer', digit(heldout.inputs[1001], { parameters: { debug_dump: true } }), headers);
     assert.deepEqual([param.status, param.json.code], [400, 'STRUCTURAL_CHECK_FAILED']);
+  });
+});
+
+describe('per-row verdicts (min_rows 2, min_fraction 0.5, as the bundled policy)', () => {
+  let vigil: TestVigil;
+  let headers: Record<string, string>;
+  before(async () => {
+    const file = await writePolicy(policy('  profile: { action: block, min_rows: 2, min_fraction: 0.5 }\n  squeeze: { action: allow }'));
+    vigil = await startTestVigil({ policy: { file } });
+    headers = await vigil.auth(['analyst'], 'alice');
+  });
+  after(() => vigil.stop());
+  const batch = (rows: number[][]) => ({ inputs: [{ name: 'input', shape: [rows.length, 784], datatype: 'FP32', data: rows.flat() }] });
+
+  test('one dense FGSM row among four clean digits is flagged and answered; its finding counts 1 of 5 rows', async () => {
+    const rows = [heldout.inputs[1010], adversarialDigit(0.3), heldout.inputs[1011], heldout.inputs[1012], heldout.inputs[1013]];
+    const r = await postJson(vigil.port, '/v2/models/mnist/infer', batch(rows), { ...headers, 'x-request-id': 'one-of-five' });
+    assert.equal(r.status, 200);
+    const f = findingOf(await auditOf(vigil, 'one-of-five'), 'profile')!;
+    assert.deepEqual([f.verdict, f.action, f.rows, f.of, f.item], ['anomalous', 'flag', 1, 5, 1]);
+  });
+
+  test('a single anomalous row alone is flagged, not refused (min_rows 2)', async () => {
+    const r = await postJson(vigil.port, '/v2/models/mnist/infer', batch([adversarialDigit(0.3)]), { ...headers, 'x-request-id': 'one-of-one' });
+    assert.equal(r.status, 200);
+    const f = findingOf(await auditOf(vigil, 'one-of-one'), 'profile')!;
+    assert.deepEqual([f.action, f.rows, f.of], ['flag', 1, 1]);
+  });
+
+  test('a batch whose rows are mostly anomalous (3 of 4) is refused, and the audit says how many', async () => {
+    const adv = adversarialDigit(0.3);
+    const noisy = heldout.inputs[1020].map((v, i) => Math.min(1, Math.max(0, v + (i % 2 ? 0.3 : -0.3))));
+    const r = await postJson(vigil.port, '/v2/models/mnist/infer', batch([adv, heldout.inputs[1014], noisy, adv]), { ...headers, 'x-request-id': 'three-of-four' });
+    assert.deepEqual([r.status, r.json.code], [422, 'INPUT_OUT_OF_DISTRIBUTION']);
+    const rec = await auditOf(vigil, 'three-of-four');
+    assert.equal(rec.rule, 'detector:profile');
+    const f = findingOf(rec, 'profile')!;
+    assert.deepEqual([f.action, f.rows, f.of], ['block', 3, 4]);
+  });
+
+  test('two of five rows meet min_rows but not min_fraction: flagged', async () => {
+    const adv = adversarialDigit(0.3);
+    const rows = [adv, adv, heldout.inputs[1015], heldout.inputs[1016], heldout.inputs[1017]];
+    const r = await postJson(vigil.port, '/v2/models/mnist/infer', batch(rows), { ...headers, 'x-request-id': 'two-of-five' });
+    assert.equal(r.status, 200);
+    const f = findingOf(await auditOf(vigil, 'two-of-five'), 'profile')!;
+    assert.deepEqual([f.action, f.rows, f.of], ['flag', 2, 5]);
   });
 });
 

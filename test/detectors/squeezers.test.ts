@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { medianSmooth, reduceBitDepth, rint } from '../../detectors/src/squeeze/squeezers.js';
+import { BIT_JITTER, medianSmooth, reduceBitDepth, rint } from '../../detectors/src/squeeze/squeezers.js';
+import { secretRng, seededRng } from '../../detectors/src/squeeze/squeeze-rng.js';
 import { squeezedBatch, squeezeScores } from '../../detectors/src/squeeze/squeeze-score.js';
 
 // Reference values from numpy 2 / scipy 1.17 (the numerics of Xu et al.'s reference code):
@@ -80,6 +81,42 @@ describe('squeezers: parity with numpy and scipy', () => {
 
   test('a row that does not fill the image is refused, not guessed', () => {
     assert.throws(() => medianSmooth(new Float32Array(15), [4, 4], 2), /does not hold 15 values/);
+  });
+});
+
+describe('randomised squeezers', () => {
+  test('1-bit: the rounding point is drawn per copy inside [0.5 - jitter, 0.5 + jitter]; values outside it never change', () => {
+    const rng = seededRng([1, 2, 3, 4]);
+    const x = Float32Array.from([0.5 - BIT_JITTER - 0.01, 0.5 + BIT_JITTER + 0.01, 0.5, 0, 1]);
+    const middle = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      const out = Array.from(reduceBitDepth(x, 1, [0, 1], rng));
+      assert.deepEqual([out[0], out[1], out[3], out[4]], [0, 1, 0, 1]);
+      middle.add(out[2]);
+    }
+    assert.deepEqual([...middle].sort(), [0, 1], '0.5 goes either way, depending on the draw');
+  });
+
+  test('2x2 median: each copy uses one of the four windows that contain a pixel; 3x3 stays centred', () => {
+    const img = f32(IMG);
+    const seen = new Set<string>();
+    const rng = seededRng([9, 8, 7, 6]);
+    for (let i = 0; i < 100; i++) {
+      seen.add(Array.from(medianSmooth(img, [4, 4], 2, rng)).join());
+      assert.deepEqual(medianSmooth(img, [4, 4], 3, rng), medianSmooth(img, [4, 4], 3));
+    }
+    // The four anchors give four different images here, scipy's among them.
+    assert.equal(seen.size, 4);
+    assert.ok(seen.has(Array.from(f32(SCIPY_MEDIAN_2)).join()));
+  });
+
+  test('a seeded generator repeats itself; the secret one is seeded afresh each time', () => {
+    const a = seededRng([5, 6, 7, 8]);
+    const b = seededRng([5, 6, 7, 8]);
+    const xs = Array.from({ length: 5 }, () => a());
+    assert.deepEqual(Array.from({ length: 5 }, () => b()), xs);
+    assert.ok(xs.every((v) => v >= 0 && v < 1));
+    assert.notDeepEqual(Array.from({ length: 4 }, secretRng()), Array.from({ length: 4 }, secretRng()));
   });
 });
 

@@ -1,4 +1,4 @@
-import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUNDLED_MODELS } from './vigil-harness.js';
@@ -8,15 +8,30 @@ import { BUNDLED_MODELS } from './vigil-harness.js';
  * each version keeps its model.yaml (signature, detectors, profile) but not its model.onnx, and
  * gains the `backend:` section given for it.
  */
-export async function remoteRepository(backends: Record<string, Record<string, unknown>>): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+export async function remoteRepository(backends: Record<string, Record<string, unknown>>, edit: (yaml: string) => string = (y) => y): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'vigil-remote-models-'));
   for (const [model, backend] of Object.entries(backends)) {
     const version = join(dir, model, '1');
     await cp(join(BUNDLED_MODELS, model, '1'), version, { recursive: true, filter: (src) => !src.endsWith('model.onnx') });
-    await appendFile(join(version, 'model.yaml'), `\nbackend: ${JSON.stringify(backend)}\n`);
+    const file = join(version, 'model.yaml');
+    await writeFile(file, `${edit(await readFile(file, 'utf8'))}\nbackend: ${JSON.stringify(backend)}\n`);
   }
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/** The bundled repository with every model.yaml edited, e.g. fixed squeezers where a test compares two gateways' scores. */
+export async function editedRepository(edit: (yaml: string) => string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'vigil-edited-models-'));
+  await cp(BUNDLED_MODELS, dir, { recursive: true });
+  for (const model of ['digits', 'mnist']) {
+    const file = join(dir, model, '1', 'model.yaml');
+    await writeFile(file, edit(await readFile(file, 'utf8')));
+  }
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Fixed squeezers: randomised ones give the same row a different score on each request. */
+export const fixedSqueezers = (yaml: string) => yaml.replace(/^(\s+)randomize: true$/m, '$1randomize: false');
 
 /** A copy of the bundled repository for `vigil pool serve`, with room for the gateway's squeezed copies in one batch. */
 export async function poolServeRepository(maxBatchSize = 256): Promise<{ dir: string; cleanup: () => Promise<void> }> {

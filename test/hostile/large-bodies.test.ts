@@ -99,7 +99,8 @@ describe('hostile: many callers uploading large bodies', () => {
     assert.ok(served.status === 'serving');
     const room = Math.floor((modelBodyBound(served.signature)! - 200) / 2);
     const junk = Buffer.from(`{"inputs":[{"name":"input","shape":[64,784],"datatype":"FP32","data":[${new Array(room).fill('0').join(',')}]}]}`);
-    const valid = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [64, 784], datatype: 'FP32', data: new Array(64 * 784).fill(0.5) }] }));
+    // 64 real digits: a uniform grey batch is out of distribution, and the bundled policy blocks it.
+    const valid = Buffer.from(JSON.stringify(inferRequest('mnist', Array.from({ length: 64 }, (_, i) => 1000 + i))));
     const dispatcher = new Agent({ connections: 64 });
     const until = Date.now() + 4000;
     const abusers = await Promise.all(Array.from({ length: 20 }, (_, i) => vigil.auth(['analyst'], `uploader-${i}`)));

@@ -13,7 +13,7 @@ import { adversarialDigit } from '../helpers/adversarial.js';
 import { loadHeldout } from '../helpers/heldout.js';
 import { writePolicy } from '../helpers/policy-file.js';
 import { spawnPoolServe, type PoolServeProcess } from '../helpers/pool-serve-process.js';
-import { poolServeRepository, remoteRepository } from '../helpers/remote-models.js';
+import { editedRepository, fixedSqueezers, poolServeRepository, remoteRepository } from '../helpers/remote-models.js';
 import { makeTestPki, opensslSkip, type TestPki } from '../helpers/test-pki.js';
 import { postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -42,6 +42,7 @@ describe('vigil pool serve as a remote backend, with mutual TLS', { skip: openss
   let pki: TestPki;
   let poolRepo: Awaited<ReturnType<typeof poolServeRepository>>;
   let gatewayRepo: Awaited<ReturnType<typeof remoteRepository>>;
+  let localRepo: Awaited<ReturnType<typeof editedRepository>>;
   const pools = new Map<string, PoolServeProcess>();
   let remote: TestVigil;
   let local: TestVigil;
@@ -64,15 +65,17 @@ describe('vigil pool serve as a remote backend, with mutual TLS', { skip: openss
     poolRepo = await poolServeRepository();
     const [d, m] = await Promise.all([serve('digits'), serve('mnist')]);
     pools.set('digits', d).set('mnist', m);
-    gatewayRepo = await remoteRepository({ digits: backendFor(d.port), mnist: backendFor(m.port) });
+    // Both gateways squeeze with fixed squeezers, so the same row must get the same score from each.
+    gatewayRepo = await remoteRepository({ digits: backendFor(d.port), mnist: backendFor(m.port) }, fixedSqueezers);
+    localRepo = await editedRepository(fixedSqueezers);
     const file = await writePolicy(policy);
-    [remote, local] = await Promise.all([startTestVigil({ models: { repository: gatewayRepo.dir }, policy: { file } }), startTestVigil({ policy: { file } })]);
+    [remote, local] = await Promise.all([startTestVigil({ models: { repository: gatewayRepo.dir }, policy: { file } }), startTestVigil({ models: { repository: localRepo.dir }, policy: { file } })]);
     headers = await remote.auth(['analyst'], 'alice');
     localHeaders = await local.auth(['analyst'], 'alice');
   });
   after(async () => {
     await Promise.all([remote?.stop(), local?.stop(), ...[...pools.values()].map((p) => p.stop())]);
-    await Promise.all([poolRepo?.cleanup(), gatewayRepo?.cleanup()]);
+    await Promise.all([poolRepo?.cleanup(), gatewayRepo?.cleanup(), localRepo?.cleanup()]);
   });
 
   test('a model served by a pool on another "host" answers as a local pool does', async () => {

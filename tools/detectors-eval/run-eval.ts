@@ -1,17 +1,20 @@
 // `npm run eval:detectors`: how well vigil's detectors work on the bundled mnist model, measured
 // end to end and reproducibly (every random choice is seeded). Prints one report of tables;
 // `--json FILE` also writes the figures (the test in test/detectors/eval.test.ts asserts on them).
-//   EVAL_SAMPLES (200), EVAL_BLACKBOX (20), EVAL_BENIGN (25), EVAL_COST_SECONDS (5) scale it.
+//   EVAL_SAMPLES (200), EVAL_ADAPTIVE (50), EVAL_EOT_DRAWS (8), EVAL_BLACKBOX (20), EVAL_BENIGN (25),
+//   EVAL_COST_SECONDS (5) scale it.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { modelConfigSchema } from '../../serving/src/model-config.js';
 import { importOnnxWeights } from '../train/onnx-import.js';
 import { loadYamlWithSchema } from '../../oip/src/yaml-with-schema.js';
+import { calibrateJoint } from '../calibration/calibration.js';
 import { loadHeldoutFile, OfflineScorer, splitHeldout } from '../calibration/offline-scorer.js';
+import { adaptiveEval } from './adaptive-eval.js';
 import { blackBoxEval } from './black-box-eval.js';
 import { costEval } from './cost-eval.js';
 import { extractionEval } from './extraction-eval.js';
-import { flagged, whiteBoxEval } from './white-box-eval.js';
+import { flagged, whiteBoxEval, type Thresholds } from './white-box-eval.js';
 
 const DIR = 'models/mnist/1';
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
@@ -31,7 +34,7 @@ if (t.profile === undefined || t.squeeze === undefined) throw new Error(`${DIR}/
 const thresholds = { profile: t.profile, squeeze: t.squeeze };
 const weights = importOnnxWeights(await readFile(join(DIR, 'model.onnx')));
 const heldout = await loadHeldoutFile(DIR, config.heldout!);
-const { evaluation } = splitHeldout(heldout);
+const { calibration, evaluation } = splitHeldout(heldout);
 const scorer = await OfflineScorer.open(config, DIR);
 
 say('# vigil detector evaluation: mnist (784-128-10 MLP)');
@@ -46,6 +49,13 @@ const fpr = {
 say(`False-positive rate on the ${clean.length} held-out inputs calibration never saw: profile ${pct(fpr.profile)}, squeeze ${pct(fpr.squeeze)}, combined ${pct(fpr.combined)}.`);
 say();
 
+// The fixed (deterministic) squeezers, calibrated here the same way, for the adaptive rows' baseline.
+const heldoutRows = (idx: number[]) => idx.map((i) => Float32Array.from(heldout.inputs[i]));
+const targetFpr = config.detectors.squeeze?.calibration?.fpr ?? 0.05;
+const fixedCal = await scorer.score(heldoutRows(calibration), false);
+const fixedThresholds = calibrateJoint({ profile: fixedCal.map((s) => s.profile), squeeze: fixedCal.map((s) => s.squeeze) }, targetFpr).thresholds as unknown as Thresholds;
+const fixedFpr = (await scorer.score(heldoutRows(evaluation), false)).filter((s) => flagged(s, fixedThresholds)).length / evaluation.length;
+
 const white = await whiteBoxEval(weights, heldout, evaluation, scorer, clean, thresholds, env('EVAL_SAMPLES', 200));
 say('## White-box attacks (gradients from the shipped weights; only successful adversarial examples count)');
 say();
@@ -54,6 +64,17 @@ say('|---|---|---|---|---|---|---|---|');
 for (const r of white) {
   say(`| ${r.attack} | ${r.successes}/${r.attacked} (${pct(r.successes / r.attacked)}) | ${pct(r.detection.profile)} | ${pct(r.detection.squeeze)} | **${pct(r.detection.combined)}** | ${f3(r.auc.profile)} | ${f3(r.auc.squeeze)} | ${f3(r.auc.combined)} |`);
 }
+say();
+
+const adaptiveSettings = { samples: env('EVAL_ADAPTIVE', 50), steps: 100, draws: env('EVAL_EOT_DRAWS', 8), stolenQueries: 3000 };
+const adaptive = await adaptiveEval(weights, heldout, evaluation, scorer, { fixed: fixedThresholds, randomised: thresholds }, adaptiveSettings);
+say(`## Adaptive white-box attacks (BPDA through the squeezers, staying under the profile threshold; ${adaptiveSettings.steps} DDN steps, L2)`);
+say();
+say(`Randomised squeezers (shipped): squeeze threshold ${thresholds.squeeze}, combined FPR ${pct(fpr.combined)}. Fixed squeezers, calibrated here the same way: squeeze threshold ${fixedThresholds.squeeze.toFixed(5)}, combined FPR ${pct(fixedFpr)}. The stolen model agrees with the served one on ${pct(adaptive.stolenAgreement)} of the held-out inputs.`);
+say();
+say('| attack | scored with | success | evaded both detectors | detected | median L2 |');
+say('|---|---|---|---|---|---|');
+for (const r of adaptive.rows) say(`| ${r.attack} | ${r.squeezers} squeezers | ${r.successes}/${r.attacked} | ${r.evaded} | **${pct(r.detection)}** | ${r.medianL2.toFixed(2)} |`);
 say();
 
 const black = await blackBoxEval(weights, heldout, evaluation, { samples: env('EVAL_BLACKBOX', 20), maxQueries: 1000 });
@@ -87,11 +108,14 @@ for (const r of cost) say(`| ${r.detectors} | ${r.rps.toFixed(0)} | ×${r.ratio.
 say();
 
 const whiteMin = Math.min(...white.map((r) => r.detection.combined));
+const [, fixedBpda, , eot] = adaptive.rows;
+const l2Ratio = eot.medianL2 / fixedBpda.medianL2;
 const attackersFlagged = extraction.filter((r) => r.kind === 'attacker').every((r) => r.flaggedAt !== null && r.flaggedAt <= budget);
 say('## Targets');
 say();
 say(`- combined detection ≥ 90% at ≤ 5% FPR for every white-box attack: lowest ${pct(whiteMin)} at ${pct(fpr.combined)} → ${whiteMin >= 0.9 && fpr.combined <= 0.05 ? 'met' : 'NOT met'}`);
+say(`- adaptive BPDA + EOT against randomised squeezers detected ≥ 50%, or needing ≥ 2× the L2 it needs against fixed ones: detected ${pct(eot.detection)}, L2 ×${l2Ratio.toFixed(2)} → ${eot.detection >= 0.5 || l2Ratio >= 2 ? 'met' : 'NOT met'}`);
 say(`- every synthetic extraction attacker flagged within ${budget} queries, no benign client flagged: ${attackersFlagged && benignFlagged.length === 0 ? 'met' : 'NOT met'}`);
 say(`- evaluation time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
-if (jsonOut) await writeFile(jsonOut, JSON.stringify({ thresholds, fpr, white, black, extraction, cost }, null, 2));
+if (jsonOut) await writeFile(jsonOut, JSON.stringify({ thresholds, fpr, fixed: { thresholds: fixedThresholds, fpr: fixedFpr }, white, adaptive, black, extraction, cost }, null, 2));

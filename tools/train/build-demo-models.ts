@@ -162,7 +162,7 @@ function demoDetectors(name: string, features: number): Record<string, unknown> 
   return {
     structural: { max_elements: 64 * features, parameters: [], tensor_parameters: [] },
     profile: { enabled: true },
-    ...(name === 'mnist' ? { squeeze: { enabled: true, image: [side, side], squeezers: ['bit_depth_1', 'median_2x2', 'median_3x3'] } } : {}),
+    ...(name === 'mnist' ? { squeeze: { enabled: true, image: [side, side], squeezers: ['bit_depth_1', 'median_2x2', 'median_3x3'], randomize: true } } : {}),
     extraction: { enabled: true },
   };
 }

@@ -1,6 +1,7 @@
 import type { SqueezerName } from './squeezers.js';
 import { round } from '../finding.js';
 import { squeezedBatch, squeezeScores } from './squeeze-score.js';
+import { secretRng, type Rng } from './squeeze-rng.js';
 
 /** What a pool worker needs to screen in the same run as the inference (part of its WorkerSpec). */
 export interface PoolScreenSpec {
@@ -9,6 +10,8 @@ export interface PoolScreenSpec {
   squeezers: SqueezerName[];
   range: [number, number];
   image?: [number, number];
+  /** Squeeze each request with a fresh secret draw of the randomised squeezers (model.yaml `randomize`). */
+  randomize?: boolean;
   /** The output holding class probabilities. */
   probabilities: string;
 }
@@ -26,8 +29,14 @@ export interface PoolScreenReport {
 /** Pool → gateway only; the gateway never forwards it to clients. */
 export const SCREEN_HEADER = 'x-vigil-screen';
 
-export function poolScreenRows(rows: Float32Array[], spec: PoolScreenSpec): Float32Array[] {
-  return spec.squeezers.length === 0 ? rows : squeezedBatch(rows, spec.squeezers, spec);
+/**
+ * The rows the model runs for one request: the request's, then their squeezed copies. Randomised
+ * squeezing draws from the CSPRNG per request; `rng` is for calibration and tests, which must be
+ * reproducible.
+ */
+export function poolScreenRows(rows: Float32Array[], spec: PoolScreenSpec, rng?: Rng): Float32Array[] {
+  if (spec.squeezers.length === 0) return rows;
+  return squeezedBatch(rows, spec.squeezers, spec, spec.randomize ? (rng ?? secretRng()) : undefined);
 }
 
 /** Turns the probabilities of the whole run (rows, then squeezed copies) into the report. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { calibrated } from '../calibrated.js';
 import { defineDetector } from '../detector.js';
-import { finding } from '../finding.js';
+import { rowsFinding } from '../finding.js';
 import { SQUEEZERS } from './squeezers.js';
 
 export const squeezeConfigSchema = z
@@ -10,6 +10,12 @@ export const squeezeConfigSchema = z
     /** Height and width of the image the flat input holds (median smoothing needs it). */
     image: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
     squeezers: z.array(z.enum(SQUEEZERS)).min(1).default(['bit_depth_1', 'median_2x2']),
+    /**
+     * Squeeze each request with a fresh secret draw of the randomised squeezers (random rounding
+     * points, random median windows), so an adaptive attacker has no fixed squeezer to optimise
+     * against. Thresholds must be calibrated with the same setting.
+     */
+    randomize: z.boolean().default(true),
     /** The model output holding class probabilities (a softmax). */
     probabilities: z.string().default('probabilities'),
     ...calibrated,
@@ -39,12 +45,10 @@ export const squeezeDetector = defineDetector({
     if (model.features === null) throw new Error('the squeeze detector needs one FP32 input of shape [-1, features]');
     const threshold = cfg.threshold ?? null;
     return {
-      pool: { squeezers: cfg.squeezers, image: cfg.image, probabilities: cfg.probabilities },
+      pool: { squeezers: cfg.squeezers, image: cfg.image, randomize: cfg.randomize, probabilities: cfg.probabilities },
       inspect({ report }) {
         if (!report?.squeeze || !report.by) return { findings: [] };
-        let item = 0;
-        for (let r = 1; r < report.squeeze.length; r++) if (report.squeeze[r] > report.squeeze[item]) item = r;
-        return { findings: [finding('squeeze', report.by[item], report.squeeze[item], threshold, { item })] };
+        return { findings: [rowsFinding('squeeze', report.by, report.squeeze, threshold)] };
       },
     };
   },

@@ -1,4 +1,5 @@
 import type { SqueezerName } from './squeezers.js';
+import type { Rng } from './squeeze-rng.js';
 import { squeeze, type SqueezeGeometry } from './squeezers.js';
 
 /** L1 distance between two probability vectors (0 … 2). */
@@ -11,11 +12,12 @@ export function l1(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /**
  * The batch the model runs for n rows and k squeezers: the n rows as sent, then each row's k
  * squeezed copies (row-major: row r's copy j at n + r·k + j). One run serves the answer and the
- * score, so screening costs one larger batch rather than k more round trips.
+ * score, so screening costs one larger batch rather than k more round trips. With `rng`, every
+ * copy is squeezed by the randomised variant, drawn afresh.
  */
-export function squeezedBatch(rows: Float32Array[], squeezers: readonly SqueezerName[], geo: SqueezeGeometry): Float32Array[] {
+export function squeezedBatch(rows: Float32Array[], squeezers: readonly SqueezerName[], geo: SqueezeGeometry, rng?: Rng): Float32Array[] {
   const out = rows.slice();
-  for (const row of rows) for (const s of squeezers) out.push(squeeze(s, row, geo));
+  for (const row of rows) for (const s of squeezers) out.push(squeeze(s, row, geo, rng));
   return out;
 }
 

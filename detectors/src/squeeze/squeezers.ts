@@ -3,6 +3,8 @@
 // published thresholds and ours mean the same thing. Hand-written: they run in the pool on every
 // inference row, and no library gives these exact semantics on flat float32 rows.
 
+import type { Rng } from './squeeze-rng.js';
+
 export const SQUEEZERS = ['bit_depth_1', 'bit_depth_2', 'bit_depth_3', 'bit_depth_4', 'bit_depth_5', 'median_2x2', 'median_3x3'] as const;
 export type SqueezerName = (typeof SQUEEZERS)[number];
 
@@ -14,16 +16,28 @@ export function rint(x: number): number {
 }
 
 /**
+ * How far a randomised bit-depth squeezer moves its rounding point, in levels: at 1 bit on [0, 1]
+ * the threshold is drawn from [0.35, 0.65] instead of sitting at 0.5. (Drawn per pixel, or wider,
+ * it changed clean digits so much that calibration had to raise the threshold by a third, which
+ * helped the adaptive attacker more than the randomness hurt it: see detectors/README.md.)
+ */
+export const BIT_JITTER = 0.15;
+
+/**
  * Bit-depth reduction to `bits` bits over the value range [lo, hi]: each value snaps to one of
  * 2^bits evenly spaced levels. With 1 bit on [0,1] images, 0.5 itself rounds to 0 (half to even).
+ * With `rng`, the rounding point is drawn afresh for each copy (±BIT_JITTER of a level), so an
+ * attacker cannot aim a perturbation just short of a known threshold.
  */
-export function reduceBitDepth(row: Float32Array, bits: number, [lo, hi]: readonly [number, number]): Float32Array {
+export function reduceBitDepth(row: Float32Array, bits: number, [lo, hi]: readonly [number, number], rng?: Rng): Float32Array {
   const levels = 2 ** bits - 1;
   const width = hi - lo;
   const out = new Float32Array(row.length);
+  const offset = rng ? 0.5 + BIT_JITTER * (2 * rng() - 1) : 0;
   for (let i = 0; i < row.length; i++) {
     const v = Math.min(Math.max((row[i] - lo) / width, 0), 1);
-    out[i] = lo + (rint(v * levels) / levels) * width;
+    const level = rng ? Math.min(levels, Math.floor(v * levels + offset)) : rint(v * levels);
+    out[i] = lo + (level / levels) * width;
   }
   return out;
 }
@@ -34,29 +48,47 @@ export function reduceBitDepth(row: Float32Array, bits: number, [lo, hi]: readon
  * −⌊size/2⌋ … size−1−⌊size/2⌋ (so a 2×2 window covers the pixel, its upper and left
  * neighbours), edges reflect (d c b a | a b c d), and an even-sized window takes the upper of
  * its two middle values (rank ⌊n/2⌋), never their mean.
+ *
+ * With `rng`, an even window's anchor is drawn for each copy from the size² windows that contain
+ * a pixel (not only scipy's), so the squeezed image differs per request in a way an attacker
+ * cannot know in advance. (Drawn per pixel, it blurred clean digits: see reduceBitDepth.)
  */
-export function medianSmooth(row: Float32Array, [height, width]: readonly [number, number], size: number): Float32Array {
+export function medianSmooth(row: Float32Array, [height, width]: readonly [number, number], size: number, rng?: Rng): Float32Array {
   if (height * width !== row.length) throw new Error(`median smoothing: image ${height}x${width} does not hold ${row.length} values`);
   const out = new Float32Array(row.length);
   const before = Math.floor(size / 2);
   // A reflected, padded copy makes every window a fixed set of offsets: no per-pixel edge logic.
-  const pw = width + size - 1;
-  const padded = new Float64Array((height + size - 1) * pw);
-  for (let y = 0; y < height + size - 1; y++) {
-    const src = reflect(y - before, height) * width;
-    for (let x = 0; x < pw; x++) padded[y * pw + x] = row[src + reflect(x - before, width)];
+  // A random anchor can put the window up to size-1 pixels off on either side: pad for that.
+  const pad = rng ? size - 1 : before;
+  const pw = width + (rng ? 2 * (size - 1) : size - 1);
+  const ph = height + (rng ? 2 * (size - 1) : size - 1);
+  const padded = new Float64Array(ph * pw);
+  for (let y = 0; y < ph; y++) {
+    const src = reflect(y - pad, height) * width;
+    for (let x = 0; x < pw; x++) padded[y * pw + x] = row[src + reflect(x - pad, width)];
   }
+  // The top-left of pixel (y, x)'s window in the padded image: centred, or the drawn anchor. An
+  // odd window stays centred: moving it shifts the whole image a pixel, and the model's answers
+  // on clean digits moved so much that its threshold rose by over 40%.
+  const random = rng && size % 2 === 0;
+  const dy = random ? Math.floor(rng() * size) : rng ? before : 0;
+  const dx = random ? Math.floor(rng() * size) : rng ? before : 0;
+  const corner = (y: number, x: number) => (y + dy) * pw + x + dx;
   // This runs on every pixel of every screened row in the pool: the common windows get a fixed
   // selection network (a TypedArray#sort per pixel was ~40% of the pool's CPU on mnist).
   if (size === 2) {
     for (let y = 0; y < height; y++) {
-      for (let x = 0, i = y * pw; x < width; x++, i++) out[y * width + x] = upperMedian4(padded[i], padded[i + 1], padded[i + pw], padded[i + pw + 1]);
+      for (let x = 0; x < width; x++) {
+        const i = corner(y, x);
+        out[y * width + x] = upperMedian4(padded[i], padded[i + 1], padded[i + pw], padded[i + pw + 1]);
+      }
     }
     return out;
   }
   if (size === 3) {
     for (let y = 0; y < height; y++) {
-      for (let x = 0, i = y * pw; x < width; x++, i++) {
+      for (let x = 0; x < width; x++) {
+        const i = corner(y, x);
         const j = i + pw;
         const k = j + pw;
         out[y * width + x] = median9(padded[i], padded[i + 1], padded[i + 2], padded[j], padded[j + 1], padded[j + 2], padded[k], padded[k + 1], padded[k + 2]);
@@ -68,7 +100,8 @@ export function medianSmooth(row: Float32Array, [height, width]: readonly [numbe
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let n = 0;
-      for (let dy = 0; dy < size; dy++) for (let dx = 0; dx < size; dx++) w[n++] = padded[(y + dy) * pw + x + dx];
+      const i = corner(y, x);
+      for (let r = 0; r < size; r++) for (let c = 0; c < size; c++) w[n++] = padded[i + r * pw + c];
       w.sort();
       out[y * width + x] = w[Math.floor((size * size) / 2)];
     }
@@ -128,8 +161,9 @@ export interface SqueezeGeometry {
   image?: readonly [number, number];
 }
 
-export function squeeze(name: SqueezerName, row: Float32Array, geo: SqueezeGeometry): Float32Array {
-  if (name.startsWith('bit_depth_')) return reduceBitDepth(row, Number(name.slice('bit_depth_'.length)), geo.range);
+/** One squeezed copy of a row; with `rng`, the randomised variant of the squeezer. */
+export function squeeze(name: SqueezerName, row: Float32Array, geo: SqueezeGeometry, rng?: Rng): Float32Array {
+  if (name.startsWith('bit_depth_')) return reduceBitDepth(row, Number(name.slice('bit_depth_'.length)), geo.range, rng);
   if (!geo.image) throw new Error(`squeezer ${name} needs the image shape`);
-  return medianSmooth(row, geo.image, name === 'median_2x2' ? 2 : 3);
+  return medianSmooth(row, geo.image, name === 'median_2x2' ? 2 : 3, rng);
 }

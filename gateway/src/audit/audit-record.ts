@@ -52,6 +52,9 @@ export interface AuditFinding {
   mode: 'enforce' | 'shadow';
   action: string;
   item?: number;
+  /** Rows past the threshold, of the request's rows (detectors that score rows). */
+  rows?: number;
+  of?: number;
   detail?: string;
 }
 

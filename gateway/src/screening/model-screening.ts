@@ -47,7 +47,7 @@ export async function loadModelScreening(config: ModelConfig, dir: string, servi
     if (!config.outputs.some((o) => o.name === probabilities)) throw new Error(`detectors need the class probabilities output '${probabilities}', which the model does not declare`);
     const range = ranges.get(signature.inputs[0].name);
     if (squeezers.length > 0 && !range) throw new Error("squeezing needs the input's value range");
-    screening.pool = { features, squeezers, range: range ? [range[0], range[1]] : [0, 1], image: needs.find((n) => n.image)?.image, probabilities };
+    screening.pool = { features, squeezers, range: range ? [range[0], range[1]] : [0, 1], image: needs.find((n) => n.image)?.image, randomize: needs.some((n) => n.randomize), probabilities };
   }
   return screening;
 }

@@ -5,12 +5,26 @@ import type { RequestContext } from '../context.js';
 import { VigilError, type ErrorCode } from '../errors.js';
 import type { Quarantine } from './quarantine.js';
 import { refuse, type Refusal } from '../stage.js';
+import type { RecordedFinding } from './recorded-finding.js';
 
 // A detector whose refusalCode is not in the catalogue fails to compile here.
 const REFUSAL = new Map<string, { code: ErrorCode; message: string }>(
   DETECTOR_REGISTRY.map((d: RegisteredDetector) => [d.name, { code: d.refusalCode satisfies ErrorCode, message: d.refusalMessage }]),
 );
-type DetectorRule = { mode: 'enforce' | 'shadow'; action: 'allow' | 'flag' | 'block' | 'quarantine' };
+type DetectorRule = { mode: 'enforce' | 'shadow'; action: 'allow' | 'flag' | 'block' | 'quarantine'; min_rows?: number; min_fraction?: number };
+
+/**
+ * What an anomalous finding does: the rule's action, but a block or quarantine needs the rule's
+ * share of the request's rows to be anomalous (one odd row in a batch of fifty is flagged, not
+ * refused). Findings that do not count rows always qualify.
+ */
+function actionOf(f: Finding, rule: DetectorRule | undefined): RecordedFinding['action'] {
+  if (f.verdict === 'clean') return 'none';
+  const action = rule?.action ?? 'flag';
+  if ((action !== 'block' && action !== 'quarantine') || f.rows === undefined || !f.of) return action;
+  const enough = f.rows >= (rule?.min_rows ?? 1) && f.rows / f.of >= (rule?.min_fraction ?? 0);
+  return enough ? action : 'flag';
+}
 
 /** The key of a caller (quarantine, extraction state, alerts): anonymous callers are told apart by address, as in the limits. */
 export function callerKey(ctx: RequestContext): string {
@@ -36,7 +50,7 @@ export async function findingVerdicts(ctx: RequestContext, findings: Finding[], 
     const rule = (actions as Record<string, DetectorRule | undefined> | undefined)?.[f.detector];
     const mode = rule?.mode ?? 'shadow';
     ctx.modes[`detector:${f.detector}`] = mode;
-    const action = f.verdict === 'clean' ? 'none' : (rule?.action ?? 'flag');
+    const action = actionOf(f, rule);
     screen.findings.push({ ...f, mode, action });
     if (action !== 'block' && action !== 'quarantine') continue;
     // A finding of a detector the registry does not know is refused as an internal fault: fail closed.
