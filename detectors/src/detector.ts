@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { InferenceRequest, ModelSignature } from '../../oip/src/signature.js';
+import type { BudgetStore } from './budget/budget-store.js';
 import type { ExtractionStore } from './extraction/extraction-store.js';
 import type { Finding, ScreenBatch } from './finding.js';
 import type { PoolScreenReport } from './squeeze/pool-screen.js';
@@ -29,6 +30,7 @@ export interface ModelFacts {
 /** What the gateway shares with detectors that keep state across requests (chosen by config). */
 export interface DetectorServices {
   extraction: ExtractionStore;
+  budget: BudgetStore;
 }
 
 /** What a pool-phase or answer-phase detector needs the pool to compute in the same run. */
@@ -52,6 +54,10 @@ export interface Inspection {
   /** The caller's key (per principal, or per address when anonymous) and the model version ("name/version"). */
   caller: string;
   model: string;
+  /** The API key's owner (policy `api_keys[].owner`), when the caller used one. */
+  owner?: string;
+  /** The caller's address as quotas count it (IPv6 by its /64). */
+  source?: string;
   /** pool and answer phases: what the pool computed in the run. */
   report?: PoolScreenReport;
   /** pool and answer phases: per row, whether a request-phase detector found it anomalous. */

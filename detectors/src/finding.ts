@@ -24,11 +24,13 @@ export interface Finding {
    */
   rows?: number;
   of?: number;
+  /** The most the policy may do with it: a finding about every caller together never refuses one. */
+  ceiling?: 'flag';
   /** One line for a security reader; never tensor values. */
   detail?: string;
 }
 
-export function finding(detector: string, signal: string, score: number, threshold: number | null, extra: Pick<Finding, 'item' | 'detail' | 'rows' | 'of'> = {}): Finding {
+export function finding(detector: string, signal: string, score: number, threshold: number | null, extra: Pick<Finding, 'item' | 'detail' | 'rows' | 'of' | 'ceiling'> = {}): Finding {
   return { detector, signal, score, threshold, verdict: threshold !== null && score > threshold ? 'anomalous' : 'clean', ...extra };
 }
 

@@ -43,6 +43,8 @@ export interface RequestContext {
   traceContext?: Context;
   /** proxy: the pool's answer, for screen-answer and send */
   answer?: { status: number; body: Buffer; screenReport: string | undefined };
+  /** shape-answer: what the caller's roles let it see of the answer, when less than all of it (top1, rounded:N) */
+  answerDetail?: string;
   /** proxy: when the request went to the pool, when the pool answered, and what the pool reported of its time */
   proxiedAt?: bigint;
   poolAnsweredAt?: bigint;

@@ -65,6 +65,7 @@ export const ERRORS = {
   INPUT_OUT_OF_DISTRIBUTION: { status: 422, doc: "The profile detector found the input far from the model's training distribution, and the policy blocks it." },
   ADVERSARIAL_INPUT: { status: 422, doc: "Feature squeezing found the model's answer unstable under squeezing (a likely adversarial example), and the policy blocks it." },
   EXTRACTION_SUSPECTED: { status: 403, doc: "The caller's query pattern looks like model extraction or probing, and the policy blocks it." },
+  QUERY_BUDGET_EXCEEDED: { status: 403, doc: 'The caller (or its API key\'s owner, or its address) has had its budget of distinct inference rows to this model for the current day or hour (`budget` in the model\'s `model.yaml`), and the policy blocks past it. The message says when the window ends.' },
   PRINCIPAL_QUARANTINED: { status: 403, doc: 'A detector finding quarantined this caller; every request is refused until `Retry-After` seconds have passed.' },
   POOL_RESTARTING: { status: 503, doc: "The model's pool has no live worker right now (crashed, restarting, or died mid-request); retry after `Retry-After` seconds." },
   POOL_QUARANTINED: { status: 503, doc: "The model's pool kept crashing and was quarantined: it is tried again by itself after `Retry-After` seconds (`pools.restart.quarantine_retry_ms`, doubling), or when an operator restarts it (`vigil pools restart`)." },

@@ -1,4 +1,4 @@
-import type { DetectorActions } from '../../policies/src/index.js';
+import type { AnswersConfig, DetectorActions } from '../../policies/src/index.js';
 import type { Principal } from './auth/principal.js';
 import type { LimitsPolicy } from './limits/limit-plan.js';
 
@@ -30,6 +30,8 @@ export interface ActivePolicy {
   limits: LimitsPolicy | undefined;
   /** What detector verdicts do; undefined (bench/test doubles): record only. */
   detectors?: DetectorActions;
+  /** How much of an answer each role sees; undefined: everything. */
+  answers?: AnswersConfig;
 }
 
 /** The policy in force right now; hot reload swaps what `current()` returns. */

@@ -112,5 +112,6 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
     bytes_out: bytesOut,
     batch: ctx.body?.batchSize ?? null,
     ...(ctx.screen && ctx.screen.findings.length > 0 ? { findings: ctx.screen.findings } : {}),
+    ...(ctx.answerDetail ? { answer_detail: ctx.answerDetail } : {}),
   };
 }

@@ -43,6 +43,7 @@ import { queueStage } from './stages/queue.js';
 import { createResolveStage } from './stages/resolve.js';
 import { routeStage } from './stages/route.js';
 import { createScreenStage } from './stages/screen.js';
+import { createShapeAnswerStage } from './stages/shape-answer.js';
 import { createScreenAnswerStage } from './stages/screen-answer.js';
 import { createSelectVersionStage } from './stages/select-version.js';
 import { createSendStage } from './stages/send.js';
@@ -158,7 +159,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     [...scan.models.values()].flat().map(async (v): Promise<ModelVersion> => {
       if (v.status === 'refused') return v;
       try {
-        screening.set(v, await loadModelScreening(v.config, v.dir, { extraction: stores.extraction }));
+        screening.set(v, await loadModelScreening(v.config, v.dir, { extraction: stores.extraction, budget: stores.budget }));
         return v;
       } catch (err) {
         return { ...v, status: 'refused', reason: `its detectors cannot be set up: ${(err as Error).message}` };
@@ -248,7 +249,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     items: createItemsStage(policy, rateLimits, log), // items, items per model
     screen: createScreenStage(policy, quarantine, log), // structural, profile
     proxy: createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
-    screenAnswer: createScreenAnswerStage(policy, quarantine, log), // squeeze, extraction
+    screenAnswer: createScreenAnswerStage(policy, quarantine, log), // squeeze, extraction, budget
+    shapeAnswer: createShapeAnswerStage(policy), // less of the answer for roles the policy says
     send: createSendStage(responder),
     answer: createAnswerStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),
   };

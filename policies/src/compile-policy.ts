@@ -3,7 +3,7 @@ import { ConfigFileError, parseYamlWithSchema } from '../../oip/src/yaml-with-sc
 import { actionPatternMask, ruleActionMask } from './actions.js';
 import { parseCidr, type Cidr } from './cidr.js';
 import { parseClock } from './hours.js';
-import { policySchema, type Condition, type DetectorActions, type LimitSpec, type LimitsConfig, type Policy, type PolicyInput, type PolicyMode, type PolicyRule } from './policy-schema.js';
+import { policySchema, type AnswerDetail, type AnswersConfig, type Condition, type DetectorActions, type LimitSpec, type LimitsConfig, type Policy, type PolicyInput, type PolicyMode, type PolicyRule } from './policy-schema.js';
 
 /** Matches a model name or a version against a rule's list: exact names, `*`, globs. */
 export interface NameMatcher {
@@ -89,6 +89,8 @@ export interface CompiledPolicy {
   readonly limits: LimitsConfig;
   /** What each detector's anomalous verdict does. */
   readonly detectors: DetectorActions;
+  /** How much of an answer each role sees. */
+  readonly answers: AnswersConfig;
 }
 
 const DEFAULT_NAME = '<policy>';
@@ -165,6 +167,7 @@ function compileValidated(policy: Policy, file: string | null, digest: string | 
     // Role names come from tokens: look-ups by role must never reach Object.prototype
     // (a role named "constructor" or "toString" must find no limits, not a function).
     detectors: policy.detectors,
+    answers: Object.freeze({ ...policy.answers, roles: Object.freeze(Object.assign(Object.create(null) as Record<string, AnswerDetail>, policy.answers.roles)) }),
     limits: Object.freeze({ ...policy.limits, roles: Object.freeze(Object.assign(Object.create(null) as Record<string, LimitSpec>, policy.limits.roles)) }),
   });
 }

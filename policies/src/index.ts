@@ -15,6 +15,8 @@ export {
   type ApiKeyConfig,
   type Condition,
   type DenyRule,
+  type AnswerDetail,
+  type AnswersConfig,
   type DetectorActions,
   type GrantRule,
   type LimitSpec,

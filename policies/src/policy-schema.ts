@@ -175,6 +175,30 @@ export const detectorActionsSchema = z
   })
   .strict();
 
+const answerDetail = z
+  .object({
+    /**
+     * full: the model's outputs as they are. rounded: floating-point values rounded to `decimals`.
+     * top1: each floating-point output of shape [rows, classes] becomes one-hot on its largest value
+     * per row: the predicted class, nothing of the confidences an extractor learns most from.
+     */
+    detail: z.enum(['full', 'rounded', 'top1']).default('full'),
+    decimals: z.number().int().min(0).max(6).default(2),
+  })
+  .strict();
+
+/** How much of a model's answer each role sees (less information for an extractor to learn from). */
+export const answersSchema = z
+  .object({
+    /** Callers with none of the roles below. */
+    default: answerDetail.prefault({}),
+    roles: z.record(z.string(), answerDetail).default({}),
+  })
+  .strict();
+
+export type AnswerDetail = z.output<typeof answerDetail>;
+export type AnswersConfig = z.output<typeof answersSchema>;
+
 export const policySchema = z
   .object({
     version: z.literal(1, 'must be 1'),
@@ -191,6 +215,7 @@ export const policySchema = z
     api_keys: z.array(apiKeySchema).default([]),
     limits: limitsSchema.prefault({}),
     detectors: detectorActionsSchema.prefault({}),
+    answers: answersSchema.prefault({}),
   })
   .strict()
   .superRefine((value, ctx) => crossReferences(value, (path, message) => ctx.addIssue({ code: 'custom', path, message })), {
@@ -233,7 +258,7 @@ function crossReferences(doc: unknown, report: Report): void {
   const checkRole = (path: (string | number)[], role: unknown, allowStar: boolean) => {
     if (typeof role !== 'string') return;
     if (role === '*') {
-      if (!allowStar && path[0] === 'limits') report(path, '"*" is not a role here; name the roles');
+      if (!allowStar && (path[0] === 'limits' || path[0] === 'answers')) report(path, '"*" is not a role here; name the roles');
       return;
     }
     if (!roles.has(role)) report(path, `unknown role ${JSON.stringify(role)}; define it under roles: (defined: ${known})`);
@@ -288,9 +313,9 @@ function crossReferences(doc: unknown, report: Report): void {
     asArray(key.roles).forEach((r, j) => checkRole(['api_keys', i, 'roles', j], r, false));
   });
 
-  const limits = doc.limits;
-  if (isObject(limits) && isObject(limits.roles)) {
-    for (const role of Object.keys(limits.roles)) checkRole(['limits', 'roles', role], role, false);
+  for (const section of ['limits', 'answers'] as const) {
+    const node = doc[section];
+    if (isObject(node) && isObject(node.roles)) for (const role of Object.keys(node.roles)) checkRole([section, 'roles', role], role, false);
   }
 }
 

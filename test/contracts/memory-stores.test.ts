@@ -2,6 +2,7 @@
 // store (Redis, a later issue) joins by adding its own `describe…Contract` lines beside these.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { MemoryBudgetStore } from '../../detectors/src/budget/budget-store.js';
 import { MemoryExtractionStore } from '../../detectors/src/extraction/index.js';
 import { configSchema } from '../../gateway/src/config/schema.js';
 import { createStores } from '../../gateway/src/stores/create-stores.js';
@@ -10,6 +11,7 @@ import { MemoryConcurrencyStore } from '../../gateway/src/stores/memory-concurre
 import { MemoryQuarantineStore } from '../../gateway/src/stores/memory-quarantine-store.js';
 import { MemoryRateLimitStore } from '../../gateway/src/stores/memory-rate-limit-store.js';
 import { describeAuthFailureStoreContract } from './auth-failure-store.contract.js';
+import { describeBudgetStoreContract } from './budget-store.contract.js';
 import { describeConcurrencyStoreContract } from './concurrency-store.contract.js';
 import { describeExtractionStoreContract } from './extraction-store.contract.js';
 import { fakeClock, onRealClock } from './harness.js';
@@ -26,6 +28,24 @@ describeQuarantineStoreContract('memory', () => {
 });
 // The bounds the gateway gives it (gateway/src/stores/create-stores.ts) hold more than these tests use.
 describeExtractionStoreContract('memory', () => onRealClock(new MemoryExtractionStore({ maxPrincipals: 64, maxSamplesPerPrincipal: 256 })));
+
+describeBudgetStoreContract('memory', () => {
+  const clock = fakeClock();
+  return { store: new MemoryBudgetStore(4096, clock.now), advance: clock.advance };
+});
+
+describe('memory budget store bounds', () => {
+  test('past its bound it drops a counter, the one furthest under its budget among the least recent, and counts the drop', async () => {
+    const store = new MemoryBudgetStore(4);
+    const row = (i: number) => Buffer.alloc(16, i);
+    await store.add(['busy-owner'], [row(1), row(2), row(3)], 60_000, [4]); // 3 of 4: near its budget
+    for (const k of ['p1', 'p2', 'p3']) await store.add([k], [row(9)], 60_000, [1000]); // 1 of 1000
+    assert.equal(store.evictions(), 0);
+    await store.add(['p4'], [row(9)], 60_000, [1000]);
+    assert.equal(store.evictions(), 1);
+    assert.deepEqual(await store.add(['busy-owner'], [row(4)], 60_000, [4]), [4], 'the counter close to its budget was kept');
+  });
+});
 
 describe('stores are chosen by config', () => {
   test('by default every store is the memory one', async () => {

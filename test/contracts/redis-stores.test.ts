@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { configSchema } from '../../gateway/src/config/schema.js';
 import { createStores } from '../../gateway/src/stores/create-stores.js';
 import { RedisAuthFailureStore } from '../../gateway/src/stores/redis/redis-auth-failure-store.js';
+import { RedisBudgetStore } from '../../gateway/src/stores/redis/redis-budget-store.js';
 import { RedisConcurrencyStore } from '../../gateway/src/stores/redis/redis-concurrency-store.js';
 import { RedisConnection } from '../../gateway/src/stores/redis/redis-connection.js';
 import { RedisExtractionStore } from '../../gateway/src/stores/redis/redis-extraction-store.js';
@@ -12,6 +13,7 @@ import { RedisQuarantineStore } from '../../gateway/src/stores/redis/redis-quara
 import { RedisRateLimitStore } from '../../gateway/src/stores/redis/redis-rate-limit-store.js';
 import { redisSkip, startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { describeAuthFailureStoreContract } from './auth-failure-store.contract.js';
+import { describeBudgetStoreContract } from './budget-store.contract.js';
 import { describeConcurrencyStoreContract } from './concurrency-store.contract.js';
 import { describeExtractionStoreContract } from './extraction-store.contract.js';
 import { onRealClock } from './harness.js';
@@ -34,6 +36,19 @@ describe('redis stores', { skip: redisSkip }, () => {
   describeExtractionStoreContract('redis', async () => {
     const keyPrefix = `t${++n}:`;
     return onRealClock(new RedisExtractionStore(await conn(keyPrefix), { maxPrincipals: 64, maxSamplesPerPrincipal: 256, idleMs: 60_000, keyPrefix, updateDeadlineMs: 10_000 }));
+  });
+
+  describeBudgetStoreContract('redis', async () => onRealClock(new RedisBudgetStore(await conn())));
+
+  test('budgets hold across replicas: one secret, one count', async () => {
+    const [a, b] = [new RedisBudgetStore(await conn('budget-shared:')), new RedisBudgetStore(await conn('budget-shared:'))];
+    const [sa, sb] = await Promise.all([a.secret(), b.secret()]);
+    assert.deepEqual(sa, sb, 'both replicas digest rows with the same secret');
+    const row = (i: number) => Buffer.from(`${i}`.padStart(16, '0'));
+    await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).add(['mnist\u0000owner\u0000team'], [row(i % 30)], 60_000, [100])));
+    assert.deepEqual(await a.add(['mnist\u0000owner\u0000team'], [], 60_000, [100]), [], 'nothing to add: no round trip');
+    assert.deepEqual(await b.add(['mnist\u0000owner\u0000team'], [row(0)], 60_000, [100]), [30], '30 distinct rows, whichever replica saw them');
+    await Promise.all([a.close(), b.close()]);
   });
 
   test('config chooses them, one connection for all; close lets it go', async () => {

@@ -7,12 +7,14 @@ import type { ClientRun } from '../../tools/detectors-eval/extraction-eval.js';
 import type { BlackBoxResult } from '../../tools/detectors-eval/black-box-eval.js';
 import type { DetectionRow } from '../../tools/detectors-eval/white-box-eval.js';
 import type { AdaptiveRow } from '../../tools/detectors-eval/adaptive-eval.js';
+import type { SpreadRun } from '../../tools/detectors-eval/extraction-budget-eval.js';
 import { runNode } from '../helpers/run-node.js';
 
 interface Report {
   fpr: { combined: number };
   white: DetectionRow[];
   adaptive: { rows: AdaptiveRow[]; stolenAgreement: number };
+  spread: { runs: SpreadRun[]; benignFlagged: string[] };
   black: BlackBoxResult;
   extraction: ClientRun[];
 }
@@ -47,6 +49,11 @@ test('the detector evaluation meets its targets on mnist, with a margin', async 
     assert.ok(bpdaFixed.medianL2 >= 2.5 * minimal.medianL2, `L2 ${bpdaFixed.medianL2} vs ${minimal.medianL2} undefended`);
     assert.ok(bpdaRandom.detection >= 0.3, `randomised squeezers caught ${bpdaRandom.detection} of the BPDA that assumes fixed ones`);
     assert.ok(r.adaptive.stolenAgreement >= 0.9, `the stolen model agrees on ${r.adaptive.stolenAgreement}`);
+    // Extraction that adapts: each attacker flagged or stopped before its copy agrees on 90%; knockoff and rotating stopped.
+    assert.equal(r.spread.runs.length, 3);
+    for (const run of r.spread.runs) assert.ok(Math.min(run.agreementAtFlag ?? 1, run.agreementAtEnd) < 0.9, `${run.attacker}: copy agrees on ${run.agreementAtFlag} at the flag, ${run.agreementAtEnd} at the end`);
+    assert.ok(r.spread.runs.slice(0, 2).every((run) => run.stoppedAt !== null && run.answered < run.sent / 4), 'knockoff and rotating attackers are stopped');
+    assert.deepEqual(r.spread.benignFlagged, [], 'benign clients flagged by budgets or extraction');
     assert.ok(r.black.successes >= r.black.attacked / 2, `SimBA through the gateway fooled the model on ${r.black.successes}/${r.black.attacked}`);
     assert.ok(r.black.flaggedBy.combined >= 0.8 * r.black.successes, `the gateway flagged ${r.black.flaggedBy.combined}/${r.black.successes} black-box adversarial examples`);
     for (const c of r.extraction.filter((x) => x.kind === 'attacker')) assert.ok(c.flaggedAt !== null && c.flaggedAt <= 500, `${c.client}: flagged at ${c.flaggedAt}`);

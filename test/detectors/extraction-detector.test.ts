@@ -193,6 +193,18 @@ describe('MemoryExtractionStore', () => {
     assert.equal(await store.size(), 2);
     assert.equal(await store.update(a, (s) => s.queries), 1);
     assert.equal(await store.update(b, (s) => s.queries), 0, 'bob was evicted and starts afresh');
+    assert.ok(store.evictions() >= 1, 'and the eviction was counted');
+  });
+
+  it('evicts the least suspicious of the least recent first: a history close to an alarm outlives a clean one', async () => {
+    const store = new MemoryExtractionStore({ maxPrincipals: 2 });
+    const [a, b, c] = ['mallory', 'bob', 'carol'].map((p) => extractionKey(p, 'mnist'));
+    await store.update(a, (s) => void ((s.queries = 90), (s.suspicion = 0.9)));
+    await store.update(b, (s) => void ((s.queries = 5), (s.suspicion = 0.1)));
+    await store.update(c, (s) => void (s.queries = 1));
+    assert.equal(store.evictions(), 1);
+    assert.equal(await store.update(a, (s) => s.queries), 90, 'the older but suspicious history was kept');
+    assert.equal(await store.update(b, (s) => s.queries), 0, 'the clean one went');
   });
 
   it('keeps at most maxSamplesPerPrincipal vectors, dropping the oldest, and plain data', async () => {

@@ -6,6 +6,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { MemoryBudgetStore } from '../../detectors/src/budget/budget-store.js';
 import { MemoryExtractionStore } from '../../detectors/src/extraction/index.js';
 import { detectorConfigSchema } from '../../detectors/src/detector-config.js';
 import { DETECTOR_REGISTRY, DETECTORS } from '../../detectors/src/registry.js';
@@ -46,9 +47,9 @@ test("model.yaml's detectors section has one key per registered detector, and re
 test('the bundled mnist model is screened by every detector, each in its phase, and the pool is told what to compute', async () => {
   const dir = join(import.meta.dirname, '../../../models/mnist/1');
   const config = await loadModelConfig(dir);
-  const screening = await loadModelScreening(config, dir, { extraction: new MemoryExtractionStore({}) });
+  const screening = await loadModelScreening(config, dir, { extraction: new MemoryExtractionStore({}), budget: new MemoryBudgetStore() });
   assert.deepEqual(screening.request.map((d) => d.name), ['structural', 'profile']);
-  assert.deepEqual(screening.answer.map((d) => [d.name, d.phase]), [['squeeze', 'pool'], ['extraction', 'answer']]);
+  assert.deepEqual(screening.answer.map((d) => [d.name, d.phase]), [['squeeze', 'pool'], ['extraction', 'answer'], ['budget', 'answer']]);
   assert.deepEqual(screening.pool?.squeezers, config.detectors.squeeze?.squeezers);
   assert.equal(screening.pool?.probabilities, 'probabilities');
 });
@@ -56,8 +57,8 @@ test('the bundled mnist model is screened by every detector, each in its phase, 
 test('a detector that is enabled and cannot run fails the model loudly: a missing profile file', async () => {
   const dir = join(import.meta.dirname, '../../../models/mnist/1');
   const config = { ...(await loadModelConfig(dir)), profile: 'nowhere.json' };
-  await assert.rejects(loadModelScreening(config, dir, { extraction: new MemoryExtractionStore({}) }), /nowhere\.json/);
+  await assert.rejects(loadModelScreening(config, dir, { extraction: new MemoryExtractionStore({}), budget: new MemoryBudgetStore() }), /nowhere\.json/);
   const empty = await mkdtemp(join(tmpdir(), 'vigil-registry-'));
   await writeFile(join(empty, 'profile.json'), JSON.stringify({ features: 3, mean: [0, 0, 0], std: [1, 1, 1], min: [0, 0, 0], max: [1, 1, 1] }));
-  await assert.rejects(loadModelScreening({ ...config, profile: 'profile.json' }, empty, { extraction: new MemoryExtractionStore({}) }), /3 features; the model's input has 784/);
+  await assert.rejects(loadModelScreening({ ...config, profile: 'profile.json' }, empty, { extraction: new MemoryExtractionStore({}), budget: new MemoryBudgetStore() }), /3 features; the model's input has 784/);
 });

@@ -19,17 +19,6 @@ export async function remoteRepository(backends: Record<string, Record<string, u
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** The bundled repository with every model.yaml edited, e.g. fixed squeezers where a test compares two gateways' scores. */
-export async function editedRepository(edit: (yaml: string) => string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'vigil-edited-models-'));
-  await cp(BUNDLED_MODELS, dir, { recursive: true });
-  for (const model of ['digits', 'mnist']) {
-    const file = join(dir, model, '1', 'model.yaml');
-    await writeFile(file, edit(await readFile(file, 'utf8')));
-  }
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
-
 /** Fixed squeezers: randomised ones give the same row a different score on each request. */
 export const fixedSqueezers = (yaml: string) => yaml.replace(/^(\s+)randomize: true$/m, '$1randomize: false');
 

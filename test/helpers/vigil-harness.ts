@@ -1,4 +1,4 @@
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -69,6 +69,17 @@ export async function startTestVigil(overrides: DeepPartial<VigilConfig> = {}, s
 }
 
 /** A private copy of the bundled repository that a test may damage. */
+/** The bundled repository with every model.yaml edited, e.g. fixed squeezers where a test compares two gateways' scores. */
+export async function editedRepository(edit: (yaml: string) => string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'vigil-edited-models-'));
+  await cp(BUNDLED_MODELS, dir, { recursive: true });
+  for (const model of ['digits', 'mnist']) {
+    const file = join(dir, model, '1', 'model.yaml');
+    await writeFile(file, edit(await readFile(file, 'utf8')));
+  }
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
 export async function copyOfModels(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'vigil-test-models-'));
   await cp(BUNDLED_MODELS, dir, { recursive: true });

@@ -13,9 +13,9 @@ import { adversarialDigit } from '../helpers/adversarial.js';
 import { loadHeldout } from '../helpers/heldout.js';
 import { writePolicy } from '../helpers/policy-file.js';
 import { spawnPoolServe, type PoolServeProcess } from '../helpers/pool-serve-process.js';
-import { editedRepository, fixedSqueezers, poolServeRepository, remoteRepository } from '../helpers/remote-models.js';
+import { fixedSqueezers, poolServeRepository, remoteRepository } from '../helpers/remote-models.js';
 import { makeTestPki, opensslSkip, type TestPki } from '../helpers/test-pki.js';
-import { postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
+import { editedRepository, postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // Two real vigil processes apart: `vigil pool serve` runs the models behind mutual TLS, and a

@@ -67,7 +67,7 @@ export async function adaptiveEval(
 
   const none = { profile: Infinity, squeeze: Infinity };
   const stolen = stealModel(weights, s.stolenQueries);
-  const stolenAgreement = evaluation.filter((i) => argmax(forward(stolen, heldout.inputs[i])) === argmax(forward(weights, heldout.inputs[i]))).length / evaluation.length;
+  const stolenAgreement = agreement(weights, stolen, evaluation.map((i) => heldout.inputs[i]));
   const rows = [
     await run('minimal perturbation, detectors ignored', weights, 'randomised', { randomized: false, draws: 1, thresholds: none }),
     await run('BPDA, profile-constrained, vs fixed squeezers (vigil before randomising)', weights, 'fixed', { randomized: false, draws: 1, thresholds: thresholds.fixed }),
@@ -93,13 +93,32 @@ function profileModel(scorer: OfflineScorer): ProfileModel {
  * digits here), so the copy's data is, if anything, kinder to the attacker than a real one's.
  */
 export function stealModel(victim: MlpWeights, queries: number): MlpWeights {
+  return trainStolen(victim, attackerDigits(0, queries));
+}
+
+/** Real digits an attacker may own: rows of the MNIST subset's training split, from `from`. */
+export function attackerDigits(from: number, n: number): Float32Array[] {
   const data = loadMnist();
   const { train } = stratifiedSplit(data.labels, 2000, mulberry32(20240501));
-  const rows = train.slice(0, queries);
-  const labels = new Uint8Array(data.count);
-  for (const r of rows) labels[r] = argmax(forward(victim, data.inputs.subarray(r * data.features, (r + 1) * data.features)));
+  return train.slice(from, from + n).map((r) => data.inputs.subarray(r * data.features, (r + 1) * data.features)).map((x) => Float32Array.from(x));
+}
+
+/** The attacker's copy: an MLP trained on its queries, labelled with the served model's answers. */
+export function trainStolen(victim: MlpWeights, queries: readonly Float32Array[]): MlpWeights {
+  const features = victim.inputs;
+  const inputs = new Float64Array(queries.length * features);
+  const labels = new Uint8Array(queries.length);
+  queries.forEach((x, i) => {
+    inputs.set(x, i * features);
+    labels[i] = argmax(forward(victim, x));
+  });
   return trainMlp(
-    { features: data.features, inputs: data.inputs, labels, rows },
+    { features, inputs, labels, rows: queries.map((_, i) => i) },
     { hidden: 128, classes: 10, inputScale: 1, epochs: 15, batchSize: 32, learningRate: 1e-3, learningRateDecay: 0.9, seed: 666 },
   );
+}
+
+/** How often the copy's answer matches the served model's on inputs neither trained on. */
+export function agreement(victim: MlpWeights, copy: MlpWeights, inputs: readonly ArrayLike<number>[]): number {
+  return inputs.filter((x) => argmax(forward(copy, x)) === argmax(forward(victim, x))).length / inputs.length;
 }

@@ -2,7 +2,7 @@
 // end to end and reproducibly (every random choice is seeded). Prints one report of tables;
 // `--json FILE` also writes the figures (the test in test/detectors/eval.test.ts asserts on them).
 //   EVAL_SAMPLES (200), EVAL_ADAPTIVE (50), EVAL_EOT_DRAWS (8), EVAL_BLACKBOX (20), EVAL_BENIGN (25),
-//   EVAL_COST_SECONDS (5) scale it.
+//   EVAL_EXTRACTION_QUERIES (3000), EVAL_COST_SECONDS (5) scale it.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { modelConfigSchema } from '../../serving/src/model-config.js';
@@ -14,6 +14,8 @@ import { adaptiveEval } from './adaptive-eval.js';
 import { blackBoxEval } from './black-box-eval.js';
 import { costEval } from './cost-eval.js';
 import { extractionEval } from './extraction-eval.js';
+import { extractionSpreadEval } from './extraction-budget-eval.js';
+import { loadPolicyFile } from '../../policies/src/index.js';
 import { flagged, whiteBoxEval, type Thresholds } from './white-box-eval.js';
 
 const DIR = 'models/mnist/1';
@@ -97,6 +99,16 @@ for (const r of extraction.filter((x) => x.kind === 'attacker')) say(`| ${r.clie
 const benignFlagged = benign.filter((r) => r.flaggedAt !== null);
 say(`| benign clients flagged | ${benignFlagged.length} of ${benign.length} (${benign.reduce((a, r) => a + r.queries, 0)} queries) | ${benignFlagged.map((r) => r.signal).join(', ') || '–'} |`);
 say();
+const policy = await loadPolicyFile('policies/vigil-policy.yaml');
+const spread = await extractionSpreadEval(weights, heldout, evaluation, config, scorer, policy.detectors, { queries: env('EVAL_EXTRACTION_QUERIES', 3000) });
+const b = config.detectors.budget;
+say(`## Extraction that adapts: real data, many principals (extraction detector + budgets of ${b?.principal ?? '–'} per principal, ${b?.owner ?? '–'} per owner, ${b?.source ?? '–'} per source, ${b?.model ?? '–'} per model a day; the bundled policy's actions; after 25 benign clients)`);
+say();
+say('| attacker | answered | first flagged at | signal | stopped at | stolen copy agrees: at the flag | with all it got |');
+say('|---|---|---|---|---|---|---|');
+for (const r of spread.runs) say(`| ${r.attacker} | ${r.answered}/${r.sent} | ${r.flaggedAt ?? '–'} | ${r.signal ?? '–'} | ${r.stoppedAt ?? '–'} | ${r.agreementAtFlag === null ? '–' : pct(r.agreementAtFlag)} | ${pct(r.agreementAtEnd)} |`);
+say(`| benign clients flagged (budgets and extraction together) | ${spread.benignFlagged.length} of 25 | | ${spread.benignFlagged.join(', ') || '–'} | | | |`);
+say();
 await scorer.close();
 
 const cost = await costEval(heldout, { seconds: env('EVAL_COST_SECONDS', 5), connections: 16 });
@@ -108,6 +120,7 @@ for (const r of cost) say(`| ${r.detectors} | ${r.rps.toFixed(0)} | ×${r.ratio.
 say();
 
 const whiteMin = Math.min(...white.map((r) => r.detection.combined));
+const spreadHeld = spread.runs.every((r) => Math.min(r.agreementAtFlag ?? 1, r.agreementAtEnd) < 0.9);
 const [, fixedBpda, , eot] = adaptive.rows;
 const l2Ratio = eot.medianL2 / fixedBpda.medianL2;
 const attackersFlagged = extraction.filter((r) => r.kind === 'attacker').every((r) => r.flaggedAt !== null && r.flaggedAt <= budget);
@@ -115,7 +128,8 @@ say('## Targets');
 say();
 say(`- combined detection ≥ 90% at ≤ 5% FPR for every white-box attack: lowest ${pct(whiteMin)} at ${pct(fpr.combined)} → ${whiteMin >= 0.9 && fpr.combined <= 0.05 ? 'met' : 'NOT met'}`);
 say(`- adaptive BPDA + EOT against randomised squeezers detected ≥ 50%, or needing ≥ 2× the L2 it needs against fixed ones: detected ${pct(eot.detection)}, L2 ×${l2Ratio.toFixed(2)} → ${eot.detection >= 0.5 || l2Ratio >= 2 ? 'met' : 'NOT met'}`);
+say(`- every adaptive extraction attacker (knockoff, rotating, Sybil) flagged or stopped before its copy agrees on 90%, no benign client flagged: ${spread.runs.map((r) => pct(Math.min(r.agreementAtFlag ?? 1, r.agreementAtEnd))).join(', ')}; ${spread.benignFlagged.length} benign flagged → ${spreadHeld && spread.benignFlagged.length === 0 ? 'met' : 'NOT met'}`);
 say(`- every synthetic extraction attacker flagged within ${budget} queries, no benign client flagged: ${attackersFlagged && benignFlagged.length === 0 ? 'met' : 'NOT met'}`);
 say(`- evaluation time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
-if (jsonOut) await writeFile(jsonOut, JSON.stringify({ thresholds, fpr, fixed: { thresholds: fixedThresholds, fpr: fixedFpr }, white, adaptive, black, extraction, cost }, null, 2));
+if (jsonOut) await writeFile(jsonOut, JSON.stringify({ thresholds, fpr, fixed: { thresholds: fixedThresholds, fpr: fixedFpr }, white, adaptive, black, extraction, spread, cost }, null, 2));

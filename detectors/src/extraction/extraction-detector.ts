@@ -145,6 +145,8 @@ export class ExtractionDetector {
     share(out, 'near_duplicate', state.nearDup, c.nearDuplicateShare, c.minWindow, 'near-duplicates of earlier queries');
     share(out, 'low_confidence', state.lowConf, c.lowConfidenceShare, c.minWindow, `answers below ${c.lowConfidence} confidence`);
     share(out, 'out_of_profile', state.outOfProfile, c.outOfProfileShare, c.minWindow, 'queries outside the model profile');
+    // Volume is left out: a busy, honest client is not suspicious for being busy.
+    state.suspicion = Math.max(0, ...out.filter((f) => f.signal !== 'volume' && f.threshold).map((f) => f.score / f.threshold!));
     return out;
   }
 

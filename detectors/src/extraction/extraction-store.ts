@@ -36,6 +36,8 @@ export interface ExtractionState {
   lowConf: number[];
   /** 1 flagged, 0 passed; only queries the profile detector actually screened. */
   outOfProfile: number[];
+  /** How close its latest findings came to their thresholds (the largest score / threshold): a bounded store evicts the least suspicious first. */
+  suspicion?: number;
 }
 
 export function emptyState(): ExtractionState {
@@ -58,6 +60,8 @@ export interface ExtractionStore {
   delete(key: string): Promise<void>;
   /** Number of keys held. */
   size(): Promise<number>;
+  /** Keys dropped to stay within bounds before their time, since start (`vigil_screening_evictions_total`). */
+  evictions(): number;
   /** Lets go of connections and timers; memory stores have none. */
   close(): Promise<void>;
 }
@@ -69,9 +73,14 @@ export interface MemoryStoreOptions {
   maxSamplesPerPrincipal?: number;
 }
 
+/** How many of the least recently updated states eviction looks at, to drop the least suspicious. */
+const EVICTION_SAMPLE = 16;
+
 /**
  * In-process store for one gateway replica. Bounded: memory is at most about
  * maxPrincipals × maxSamplesPerPrincipal × features × 4 bytes (defaults, 784 features: ~157 MB).
+ * Past maxPrincipals it drops, of the 16 least recently updated states, the least suspicious: a
+ * flood of fresh principals pushes out idle, clean histories before one that is close to an alarm.
  */
 export class MemoryExtractionStore implements ExtractionStore {
   readonly kind = 'memory';
@@ -79,6 +88,7 @@ export class MemoryExtractionStore implements ExtractionStore {
   readonly maxSamplesPerPrincipal: number;
   // A Map iterates in insertion order: re-inserting on access makes its first key the LRU one.
   private readonly states = new Map<string, ExtractionState>();
+  private evicted = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.maxPrincipals = options.maxPrincipals ?? 100;
@@ -92,10 +102,26 @@ export class MemoryExtractionStore implements ExtractionStore {
     if (state) this.states.delete(key);
     else state = emptyState();
     this.states.set(key, state);
-    while (this.states.size > this.maxPrincipals) this.states.delete(this.states.keys().next().value as string);
+    while (this.states.size > this.maxPrincipals) this.evictOne(key);
     const result = fn(state);
     trimSamples(state, this.maxSamplesPerPrincipal);
     return result;
+  }
+
+  /** Drops the least suspicious of the least recently updated states, never the one being updated. */
+  private evictOne(keep: string): void {
+    let victim: string | undefined;
+    let lowest = Infinity;
+    let n = 0;
+    for (const [key, state] of this.states) {
+      if (key === keep) continue;
+      const s = state.suspicion ?? 0;
+      if (s < lowest) [victim, lowest] = [key, s];
+      if (++n >= EVICTION_SAMPLE) break;
+    }
+    if (victim === undefined) return;
+    this.states.delete(victim);
+    this.evicted++;
   }
 
   async delete(key: string): Promise<void> {
@@ -104,6 +130,10 @@ export class MemoryExtractionStore implements ExtractionStore {
 
   async size(): Promise<number> {
     return this.states.size;
+  }
+
+  evictions(): number {
+    return this.evicted;
   }
 
   async close(): Promise<void> {}

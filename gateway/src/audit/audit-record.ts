@@ -41,6 +41,8 @@ export interface RequestAuditRecord {
   batch: number | null;
   /** Detector findings (scores, thresholds, verdicts, mode, action), when the request was screened. */
   findings?: AuditFinding[];
+  /** Less than the full answer went out, per the policy's `answers:` (top1, rounded:N). */
+  answer_detail?: string;
 }
 
 export interface AuditFinding {

@@ -6,6 +6,8 @@ export interface Principal {
   roles: string[];
   /** JWT issuer, when method is 'jwt'. */
   issuer?: string;
+  /** The API key's owner (policy `api_keys[].owner`), when method is 'api_key'. */
+  owner?: string;
 }
 
 export const ANONYMOUS: Principal = Object.freeze({ id: 'anonymous', method: 'anonymous', roles: [] as string[] }) as Principal;

@@ -2,6 +2,7 @@ import type { Finding } from '../../../detectors/src/finding.js';
 import type { PoolScreenReport } from '../../../detectors/src/squeeze/pool-screen.js';
 import type { TargetContext } from '../context.js';
 import { VigilError } from '../errors.js';
+import { sourceKey } from '../auth/auth-failure-throttle.js';
 import { callerKey } from './verdicts.js';
 
 /**
@@ -16,7 +17,16 @@ export async function screenAnswer(ctx: TargetContext, header: string | undefine
   const screen = ctx.screen;
   const batch = screen?.batch ?? null;
   const report = parseReport(header, batch?.rows.length ?? -1, screening.pool.squeezers.length > 0);
-  const inspection = { bodyBytes: ctx.body?.raw.length ?? 0, batch, caller: callerKey(ctx), model: `${model}/${version}`, report, flaggedRows: screen?.flaggedRows };
+  const inspection = {
+    bodyBytes: ctx.body?.raw.length ?? 0,
+    batch,
+    caller: callerKey(ctx),
+    owner: ctx.principal?.owner,
+    source: sourceKey(ctx.source),
+    model: `${model}/${version}`,
+    report,
+    flaggedRows: screen?.flaggedRows,
+  };
   const findings: Finding[] = [];
   for (const detector of screening.answer) {
     screen?.ran.push(detector.name);

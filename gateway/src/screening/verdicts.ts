@@ -21,6 +21,7 @@ type DetectorRule = { mode: 'enforce' | 'shadow'; action: 'allow' | 'flag' | 'bl
 function actionOf(f: Finding, rule: DetectorRule | undefined): RecordedFinding['action'] {
   if (f.verdict === 'clean') return 'none';
   const action = rule?.action ?? 'flag';
+  if (f.ceiling === 'flag' && (action === 'block' || action === 'quarantine')) return 'flag';
   if ((action !== 'block' && action !== 'quarantine') || f.rows === undefined || !f.of) return action;
   const enough = f.rows >= (rule?.min_rows ?? 1) && f.rows / f.of >= (rule?.min_fraction ?? 0);
   return enough ? action : 'flag';

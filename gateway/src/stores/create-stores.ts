@@ -1,3 +1,4 @@
+import { MemoryBudgetStore, type BudgetStore } from '../../../detectors/src/budget/budget-store.js';
 import { MemoryExtractionStore, type ExtractionStore } from '../../../detectors/src/extraction/index.js';
 import type { Logger } from 'pino';
 import type { VigilConfig } from '../config/schema.js';
@@ -8,6 +9,7 @@ import { MemoryConcurrencyStore } from './memory-concurrency-store.js';
 import { MemoryQuarantineStore } from './memory-quarantine-store.js';
 import { MemoryRateLimitStore } from './memory-rate-limit-store.js';
 import { RedisAuthFailureStore } from './redis/redis-auth-failure-store.js';
+import { RedisBudgetStore } from './redis/redis-budget-store.js';
 import { RedisConcurrencyStore } from './redis/redis-concurrency-store.js';
 import { RedisConnection, redact } from './redis/redis-connection.js';
 import { RedisExtractionStore } from './redis/redis-extraction-store.js';
@@ -26,6 +28,8 @@ export interface Stores {
   quarantine: QuarantineStore;
   /** The extraction detector's per-caller state (`screening.store`). */
   extraction: ExtractionStore;
+  /** The budget detector's distinct-row counters (`screening.store`). */
+  budget: BudgetStore;
   /** Auth-failure counters and blocks (`auth.failures.store`). */
   authFailures: AuthFailureStore;
 }
@@ -55,9 +59,11 @@ const EXTRACTION_REDIS_BOUNDS = { maxPrincipals: 2_000, maxSamplesPerPrincipal: 
  */
 /** Whether each store can be reached right now (`vigil_store_up`): a memory store always can. */
 export interface StoreHealth {
-  store: 'rate_limits' | 'concurrency' | 'quarantine' | 'extraction' | 'auth_failures';
+  store: 'rate_limits' | 'concurrency' | 'quarantine' | 'extraction' | 'budget' | 'auth_failures';
   kind: string;
   up: boolean;
+  /** States dropped to stay within bounds (stores that evict). */
+  evictions?: number;
 }
 
 export async function createStores(config: StoresConfig, log?: Logger): Promise<Stores & { close(): Promise<void>; health(): StoreHealth[] }> {
@@ -84,7 +90,8 @@ export async function createStores(config: StoresConfig, log?: Logger): Promise<
         { store: 'rate_limits', kind: stores.rateLimits.kind, up: up(limitsConn) },
         { store: 'concurrency', kind: stores.concurrency.kind, up: up(limitsConn) },
         { store: 'quarantine', kind: stores.quarantine.kind, up: up(screeningConn) },
-        { store: 'extraction', kind: stores.extraction.kind, up: up(screeningConn) },
+        { store: 'extraction', kind: stores.extraction.kind, up: up(screeningConn), evictions: stores.extraction.evictions() },
+        { store: 'budget', kind: stores.budget.kind, up: up(screeningConn), evictions: stores.budget.evictions() },
         { store: 'auth_failures', kind: stores.authFailures.kind, up: up(failuresConn) },
       ],
     };
@@ -126,15 +133,16 @@ async function limitStores(cfg: StoreConfig, connections: Map<string, Promise<Re
   }
 }
 
-async function screeningStores(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>, log: Logger | undefined): Promise<Pick<Stores, 'quarantine' | 'extraction'>> {
+async function screeningStores(cfg: StoreConfig, connections: Map<string, Promise<RedisConnection>>, log: Logger | undefined): Promise<Pick<Stores, 'quarantine' | 'extraction' | 'budget'>> {
   switch (cfg.kind) {
     case 'memory':
-      return { quarantine: new MemoryQuarantineStore(), extraction: new MemoryExtractionStore(EXTRACTION_MEMORY_BOUNDS) };
+      return { quarantine: new MemoryQuarantineStore(), extraction: new MemoryExtractionStore(EXTRACTION_MEMORY_BOUNDS), budget: new MemoryBudgetStore() };
     case 'redis': {
       const conn = await connect(cfg, connections, log);
       return {
         quarantine: new RedisQuarantineStore(conn),
         extraction: new RedisExtractionStore(conn, { ...EXTRACTION_REDIS_BOUNDS, idleMs: cfg.idle_ms, keyPrefix: cfg.key_prefix, updateDeadlineMs: 2 * cfg.command_timeout_ms }),
+        budget: new RedisBudgetStore(conn),
       };
     }
     default:

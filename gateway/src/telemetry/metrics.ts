@@ -32,6 +32,7 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_quarantines_total',
   'vigil_principals_quarantined',
   'vigil_store_up',
+  'vigil_screening_evictions_total',
   'vigil_pool_up',
   'vigil_pool_workers',
   'vigil_pool_restarts_total',
@@ -174,13 +175,15 @@ export class VigilMetrics {
   }
 
   /** Whether each shared-state store can be reached, read at scrape time. */
-  observeStores(health: () => { store: string; kind: string; up: boolean }[]): void {
-    this.provider
-      .getMeter('vigil')
-      .createObservableGauge('vigil.store.up', { description: '1 while a state store (rate_limits, concurrency, quarantine, extraction, auth_failures) can be reached; a memory store always can' })
-      .addCallback((r) => {
-        for (const h of health()) r.observe(h.up ? 1 : 0, { store: h.store, kind: h.kind });
-      });
+  observeStores(health: () => { store: string; kind: string; up: boolean; evictions?: number }[]): void {
+    const m = this.provider.getMeter('vigil');
+    m.createObservableGauge('vigil.store.up', { description: '1 while a state store (rate_limits, concurrency, quarantine, extraction, budget, auth_failures) can be reached; a memory store always can' }).addCallback((r) => {
+      for (const h of health()) r.observe(h.up ? 1 : 0, { store: h.store, kind: h.kind });
+    });
+    // Never silent: a caller's extraction history or budget counter dropped for room is a blind spot.
+    m.createObservableCounter('vigil.screening.evictions', { description: 'Callers\' extraction states and budget counters dropped before their time to stay within the store\'s bounds' }).addCallback((r) => {
+      for (const h of health()) if (h.evictions !== undefined) r.observe(h.evictions, { store: h.store, kind: h.kind });
+    });
   }
 
   /** How the pools are isolated: 1 on the series of the mode in force (requested, mode, limits, seccomp). */

@@ -108,8 +108,9 @@ export class RedisConnection {
    * A Lua script as a function: EVALSHA, loading it on first use (ioredis defineCommand). Written
    * as scripts because each store operation must be atomic across replicas in one round trip.
    */
-  script(name: string, keys: number, lua: string): (...args: (string | number | Buffer)[]) => Promise<unknown> {
-    if (!(name in this.client)) this.client.defineCommand(name, { numberOfKeys: keys, lua });
+  /** A Lua script as a command; `keys` null: the call passes the number of keys first. */
+  script(name: string, keys: number | null, lua: string): (...args: (string | number | Buffer)[]) => Promise<unknown> {
+    if (!(name in this.client)) this.client.defineCommand(name, { numberOfKeys: keys ?? undefined, lua });
     const command = (this.client as unknown as Record<string, (...a: (string | number | Buffer)[]) => Promise<unknown>>)[name];
     return (...args) => command.apply(this.client, args);
   }

@@ -21,6 +21,7 @@ local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[7])
 if over > 0 then
   local old = redis.call('ZPOPMIN', KEYS[2], over)
   for i = 1, #old, 2 do redis.call('DEL', ARGV[8] .. 'x:' .. old[i]) end
+  return 1 + over
 end
 return 1`;
 
@@ -56,6 +57,8 @@ export class RedisExtractionStore implements ExtractionStore {
   private readonly sizeScript;
   /** Updates of one key in this process queue behind each other, so they never race among themselves. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** States this replica evicted (each replica counts its own; the metric sums them). */
+  private evicted = 0;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -102,7 +105,11 @@ export class RedisExtractionStore implements ExtractionStore {
       trimSamples(state, this.opts.maxSamplesPerPrincipal);
       const encoded = encodeState(state);
       const ok = await this.writeScript(k, INDEX, version?.toString() ?? '', randomUUID(), encoded.meta, encoded.vectors, this.opts.idleMs, key, this.opts.maxPrincipals, this.opts.keyPrefix);
-      if (ok === 1) return result;
+      // 1: written; 1 + n: written, and n least recently used callers' states evicted to make room.
+      if (typeof ok === 'number' && ok >= 1) {
+        this.evicted += ok - 1;
+        return result;
+      }
       // Another replica wrote it meanwhile: back off a little, then run fn on what it wrote.
       await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
     }
@@ -115,6 +122,10 @@ export class RedisExtractionStore implements ExtractionStore {
 
   async size(): Promise<number> {
     return (await this.sizeScript(INDEX, this.opts.idleMs)) as number;
+  }
+
+  evictions(): number {
+    return this.evicted;
   }
 
   close(): Promise<void> {
