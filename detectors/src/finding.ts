@@ -24,8 +24,11 @@ export interface Finding {
    */
   rows?: number;
   of?: number;
-  /** The most the policy may do with it: a finding about every caller together never refuses one. */
-  ceiling?: 'flag';
+  /**
+   * The most the policy may do with it: a finding about every caller together never refuses one
+   * (flag); one about an address never quarantines the principal who happened to cross it (block).
+   */
+  ceiling?: 'flag' | 'block';
   /** One line for a security reader; never tensor values. */
   detail?: string;
 }
@@ -36,17 +39,23 @@ export function finding(detector: string, signal: string, score: number, thresho
 
 /**
  * The finding of a request's rows: the worst row's score (its verdict is the request's), with how
- * many rows were past the threshold. `by` names the signal of each row (one name for all if a string).
+ * many distinct rows were past the threshold, of how many distinct rows (`unique`: copies of an
+ * earlier row count once, so padding a batch with one clean row repeated does not dilute it).
+ * Rows are judged on the rounded score the finding reports, so verdict and count always agree.
+ * `by` names the signal of each row (one name for all if a string).
  */
-export function rowsFinding(detector: string, by: string | readonly string[], scores: readonly number[], threshold: number | null): Finding {
+export function rowsFinding(detector: string, by: string | readonly string[], scores: readonly number[], threshold: number | null, unique?: readonly boolean[]): Finding {
   let item = 0;
   let rows = 0;
+  let of = 0;
   for (let r = 0; r < scores.length; r++) {
     if (scores[r] > scores[item]) item = r;
-    if (threshold !== null && scores[r] > threshold) rows++;
+    if (unique && !unique[r]) continue;
+    of++;
+    if (threshold !== null && round(scores[r]) > threshold) rows++;
   }
   const signal = typeof by === 'string' ? by : by[item];
-  return finding(detector, signal, round(scores[item]), threshold, { item, rows, of: scores.length });
+  return finding(detector, signal, round(scores[item]), threshold, { item, rows, of });
 }
 
 /**
@@ -57,6 +66,8 @@ export function rowsFinding(detector: string, by: string | readonly string[], sc
 export interface ScreenBatch {
   features: number;
   rows: Float32Array[];
+  /** Per row, whether it is the first of its kind in the request (exact copies of an earlier row are not). */
+  unique?: boolean[];
 }
 
 /** Scores travel in audit records and headers: six significant digits are plenty. */

@@ -51,7 +51,7 @@ export const profileDetector = defineDetector({
       inspect({ batch }) {
         if (!batch) return { findings: [] };
         const scores = batch.rows.map((row) => detector.score(row));
-        return { findings: [detector.worst(scores)], flaggedRows: scores.map((s) => detector.isAnomalous(s)) };
+        return { findings: [detector.worst(scores, batch.unique)], flaggedRows: scores.map((s) => detector.isAnomalous(s)) };
       },
     };
   },
@@ -95,12 +95,12 @@ export class ProfileDetector {
 
   /** The rows' finding (the worst row's score, how many rows are past the threshold); without a calibrated threshold it is recorded, never anomalous. */
   inspect(batch: ScreenBatch): Finding {
-    return this.worst(batch.rows.map((row) => this.score(row)));
+    return this.worst(batch.rows.map((row) => this.score(row)), batch.unique);
   }
 
-  /** The finding of some rows' scores. */
-  worst(scores: number[]): Finding {
-    return rowsFinding('profile', 'z2_mean', scores, this.cfg.threshold ?? null);
+  /** The finding of some rows' scores (`unique`: which rows are not copies of an earlier one). */
+  worst(scores: number[], unique?: readonly boolean[]): Finding {
+    return rowsFinding('profile', 'z2_mean', scores, this.cfg.threshold ?? null, unique);
   }
 
   /** Whether one row's score is past the threshold (the extraction detector counts such rows). */

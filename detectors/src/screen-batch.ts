@@ -14,6 +14,18 @@ export function numericFeatures(sig: ModelSignature): number | null {
   return input.shape[1];
 }
 
+/** Per row, whether no earlier row of the batch has exactly the same values (as float32 bits). */
+export function firstOfKind(rows: readonly Float32Array[]): boolean[] {
+  if (rows.length === 1) return [true];
+  const seen = new Set<string>();
+  return rows.map((r) => {
+    const key = Buffer.from(r.buffer, r.byteOffset, r.byteLength).toString('latin1');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 /** The rows of a validated request's one numeric input, narrowed to float32 as the model sees them. */
 export function screenBatch(request: InferenceRequest, features: number): ScreenBatch {
   const input = request.inputs[0];
@@ -23,5 +35,5 @@ export function screenBatch(request: InferenceRequest, features: number): Screen
     rows[(i / features) | 0][i % features] = v as number;
     return true;
   });
-  return { features, rows };
+  return { features, rows, unique: firstOfKind(rows) };
 }

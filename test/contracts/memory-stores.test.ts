@@ -43,7 +43,7 @@ describe('memory budget store bounds', () => {
     assert.equal(store.evictions(), 0);
     await store.add(['p4'], [row(9)], 60_000, [1000]);
     assert.equal(store.evictions(), 1);
-    assert.deepEqual(await store.add(['busy-owner'], [row(4)], 60_000, [4]), [4], 'the counter close to its budget was kept');
+    assert.deepEqual(await store.add(['busy-owner'], [row(4)], 60_000, [4]), [{ before: 3, after: 4 }], 'the counter close to its budget was kept');
   });
 });
 

@@ -47,7 +47,7 @@ describe('redis stores', { skip: redisSkip }, () => {
     const row = (i: number) => Buffer.from(`${i}`.padStart(16, '0'));
     await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).add(['mnist\u0000owner\u0000team'], [row(i % 30)], 60_000, [100])));
     assert.deepEqual(await a.add(['mnist\u0000owner\u0000team'], [], 60_000, [100]), [], 'nothing to add: no round trip');
-    assert.deepEqual(await b.add(['mnist\u0000owner\u0000team'], [row(0)], 60_000, [100]), [30], '30 distinct rows, whichever replica saw them');
+    assert.deepEqual(await b.add(['mnist\u0000owner\u0000team'], [row(0)], 60_000, [100]), [{ before: 30, after: 30 }], '30 distinct rows, whichever replica saw them');
     await Promise.all([a.close(), b.close()]);
   });
 

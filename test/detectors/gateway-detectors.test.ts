@@ -130,7 +130,7 @@ describe('verdicts and model configs that would screen nothing', () => {
     const actions = policySchema.parse({ version: 1, roles: {}, detectors: { profile: { action: 'quarantine', min_rows: 2, min_fraction: 0.5 }, squeeze: { action: 'block', min_fraction: 0.5 } } }).detectors;
     const rows = (detector: string, n: number, of: number) => ({ ...finding(detector, 's', 9, 2), rows: n, of });
     const low = ctx();
-    assert.deepEqual(await findingVerdicts(low, [rows('profile', 1, 1), rows('squeeze', 2, 5)], actions, quarantine), []);
+    assert.deepEqual(await findingVerdicts(low, [rows('profile', 1, 3), rows('squeeze', 2, 5)], actions, quarantine), []);
     assert.deepEqual(low.screen!.findings.map((f) => f.action), ['flag', 'flag']);
     assert.equal(await quarantine.check('user:bob'), undefined);
     const high = ctx();

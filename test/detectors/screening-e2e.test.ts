@@ -78,17 +78,20 @@ describe('screening through the gateway, enforced', () => {
     assert.match(metrics, /vigil_detector_findings_total\{[^}]*detector="profile"[^}]*action="block"[^}]*\} 1\b/);
   });
 
-  test('squeezing is randomised per request: the same adversarial digit, sent 8 times, is scored with different secret draws and flagged every time', async () => {
+  test('squeezing is randomised by a secret keyed on the row: a resent digit gets the same draws, every other row its own', async () => {
     const adv = adversarialDigit(0.1);
-    const scores: number[] = [];
-    for (let i = 0; i < 8; i++) {
-      const r = await postJson(vigil.port, '/v2/models/mnist/infer', digit(adv), { ...headers, 'x-request-id': `draw-${i}` });
+    const scoreOf = async (data: number[], id: string) => {
+      const r = await postJson(vigil.port, '/v2/models/mnist/infer', digit(data), { ...headers, 'x-request-id': id });
       assert.equal(r.status, 200);
-      const f = findingOf(await auditOf(vigil, `draw-${i}`), 'squeeze')!;
-      assert.equal(f.verdict, 'anomalous', `draw ${i}: score ${f.score}`);
-      scores.push(f.score);
-    }
-    // Offline, no one score of this digit comes up in more than 12% of draws: 8 equal ones would mean a fixed squeezer.
+      const f = findingOf(await auditOf(vigil, id), 'squeeze')!;
+      assert.equal(f.verdict, 'anomalous', `${id}: score ${f.score}`);
+      return f.score;
+    };
+    const first = await scoreOf(adv, 'draw-a');
+    assert.equal(await scoreOf(adv, 'draw-b'), first, 'resending until a lucky draw gains nothing');
+    // One corner pixel nudged (the model barely notices it): each variant is a new row, with draws of its own.
+    const scores = [first];
+    for (let i = 1; i <= 8; i++) scores.push(await scoreOf(adv.map((v, k) => (k === 0 ? i / 1000 : v)), `draw-${i}`));
     assert.ok(new Set(scores).size >= 2, `scores ${scores.join(', ')}`);
   });
 
@@ -113,6 +116,8 @@ describe('per-row verdicts (min_rows 2, min_fraction 0.5, as the bundled policy)
   });
   after(() => vigil.stop());
   const batch = (rows: number[][]) => ({ inputs: [{ name: 'input', shape: [rows.length, 784], datatype: 'FP32', data: rows.flat() }] });
+  // A held-out digit with dense ±0.3 noise: out of distribution, and a different row for each digit.
+  const noisy = (i: number) => heldout.inputs[i].map((v, k) => Math.min(1, Math.max(0, v + (k % 2 ? 0.3 : -0.3))));
 
   test('one dense FGSM row among four clean digits is flagged and answered; its finding counts 1 of 5 rows', async () => {
     const rows = [heldout.inputs[1010], adversarialDigit(0.3), heldout.inputs[1011], heldout.inputs[1012], heldout.inputs[1013]];
@@ -122,17 +127,23 @@ describe('per-row verdicts (min_rows 2, min_fraction 0.5, as the bundled policy)
     assert.deepEqual([f.verdict, f.action, f.rows, f.of, f.item], ['anomalous', 'flag', 1, 5, 1]);
   });
 
-  test('a single anomalous row alone is flagged, not refused (min_rows 2)', async () => {
+  test('a one-row request whose row is anomalous is refused (min_rows counts no more rows than the request has)', async () => {
     const r = await postJson(vigil.port, '/v2/models/mnist/infer', batch([adversarialDigit(0.3)]), { ...headers, 'x-request-id': 'one-of-one' });
-    assert.equal(r.status, 200);
+    assert.deepEqual([r.status, r.json.code], [422, 'INPUT_OUT_OF_DISTRIBUTION']);
     const f = findingOf(await auditOf(vigil, 'one-of-one'), 'profile')!;
-    assert.deepEqual([f.action, f.rows, f.of], ['flag', 1, 1]);
+    assert.deepEqual([f.action, f.rows, f.of], ['block', 1, 1]);
+  });
+
+  test('padding with copies of one clean row does not dilute the share: copies count once', async () => {
+    const clean = heldout.inputs[1018];
+    const r = await postJson(vigil.port, '/v2/models/mnist/infer', batch([adversarialDigit(0.3), noisy(1021), clean, clean, clean]), { ...headers, 'x-request-id': 'padded' });
+    assert.deepEqual([r.status, r.json.code], [422, 'INPUT_OUT_OF_DISTRIBUTION']);
+    const f = findingOf(await auditOf(vigil, 'padded'), 'profile')!;
+    assert.deepEqual([f.action, f.rows, f.of], ['block', 2, 3]);
   });
 
   test('a batch whose rows are mostly anomalous (3 of 4) is refused, and the audit says how many', async () => {
-    const adv = adversarialDigit(0.3);
-    const noisy = heldout.inputs[1020].map((v, i) => Math.min(1, Math.max(0, v + (i % 2 ? 0.3 : -0.3))));
-    const r = await postJson(vigil.port, '/v2/models/mnist/infer', batch([adv, heldout.inputs[1014], noisy, adv]), { ...headers, 'x-request-id': 'three-of-four' });
+    const r = await postJson(vigil.port, '/v2/models/mnist/infer', batch([adversarialDigit(0.3), heldout.inputs[1014], noisy(1020), noisy(1022)]), { ...headers, 'x-request-id': 'three-of-four' });
     assert.deepEqual([r.status, r.json.code], [422, 'INPUT_OUT_OF_DISTRIBUTION']);
     const rec = await auditOf(vigil, 'three-of-four');
     assert.equal(rec.rule, 'detector:profile');
@@ -141,8 +152,7 @@ describe('per-row verdicts (min_rows 2, min_fraction 0.5, as the bundled policy)
   });
 
   test('two of five rows meet min_rows but not min_fraction: flagged', async () => {
-    const adv = adversarialDigit(0.3);
-    const rows = [adv, adv, heldout.inputs[1015], heldout.inputs[1016], heldout.inputs[1017]];
+    const rows = [adversarialDigit(0.3), noisy(1023), heldout.inputs[1015], heldout.inputs[1016], heldout.inputs[1017]];
     const r = await postJson(vigil.port, '/v2/models/mnist/infer', batch(rows), { ...headers, 'x-request-id': 'two-of-five' });
     assert.equal(r.status, 200);
     const f = findingOf(await auditOf(vigil, 'two-of-five'), 'profile')!;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BIT_JITTER, medianSmooth, reduceBitDepth, rint } from '../../detectors/src/squeeze/squeezers.js';
 import { secretRng, seededRng } from '../../detectors/src/squeeze/squeeze-rng.js';
+import { poolScreenRows } from '../../detectors/src/squeeze/pool-screen.js';
 import { squeezedBatch, squeezeScores } from '../../detectors/src/squeeze/squeeze-score.js';
 
 // Reference values from numpy 2 / scipy 1.17 (the numerics of Xu et al.'s reference code):
@@ -108,6 +109,18 @@ describe('randomised squeezers', () => {
     // The four anchors give four different images here, scipy's among them.
     assert.equal(seen.size, 4);
     assert.ok(seen.has(Array.from(f32(SCIPY_MEDIAN_2)).join()));
+  });
+
+  test('keyed draws: the same row gets the same copies under one secret, and other copies under another', () => {
+    const spec = { features: 16, squeezers: ['bit_depth_1', 'median_2x2'] as const, range: [0, 1] as [number, number], image: [4, 4] as [number, number], randomize: true, probabilities: 'p' };
+    const rows = Array.from({ length: 40 }, (_, i) => Float32Array.from(f32(IMG), (v, k) => (k === 0 ? i / 100 : v)));
+    const a = poolScreenRows(rows, { ...spec, squeezers: [...spec.squeezers], secret: '11'.repeat(32) });
+    assert.deepEqual(poolScreenRows(rows, { ...spec, squeezers: [...spec.squeezers], secret: '11'.repeat(32) }), a);
+    const b = poolScreenRows(rows, { ...spec, squeezers: [...spec.squeezers], secret: '22'.repeat(32) });
+    assert.notDeepEqual(b, a);
+    // Within one secret, rows differ in their draws: across 40 rows, more than one 2x2 anchor and rounding point is used.
+    const medians = new Set(rows.map((_, r) => Array.from(a[40 + r * 2 + 1].subarray(1)).join()));
+    assert.ok(medians.size > 1);
   });
 
   test('a seeded generator repeats itself; the secret one is seeded afresh each time', () => {

@@ -4,6 +4,7 @@ import type { ModelFacts, PreparedDetector } from '../../detectors/src/detector.
 import { ExtractionDetector, MemoryExtractionStore, extractionKey } from '../../detectors/src/extraction/index.js';
 import type { Finding } from '../../detectors/src/finding.js';
 import type { DetectorActions } from '../../policies/src/index.js';
+import { actionOf } from '../../gateway/src/screening/verdicts.js';
 import type { ModelConfig } from '../../serving/src/model-config.js';
 import { signatureOf } from '../../serving/src/model-config.js';
 import type { Heldout, OfflineScorer } from '../calibration/offline-scorer.js';
@@ -75,8 +76,8 @@ export async function extractionSpreadEval(
       }
       let refused = false;
       for (const f of findings.filter((g) => g.verdict === 'anomalous')) {
-        const rule = (actions as unknown as Record<string, { mode: string; action: string }>)[f.detector];
-        const action = f.ceiling === 'flag' && (rule.action === 'block' || rule.action === 'quarantine') ? 'flag' : rule.action;
+        const rule = (actions as unknown as Record<string, Parameters<typeof actionOf>[1] & {}>)[f.detector];
+        const action = actionOf(f, rule);
         const refuses = rule.mode === 'enforce' && (action === 'block' || action === 'quarantine');
         if (refuses && action === 'quarantine') quarantined.add(c.principal);
         refused ||= refuses;

@@ -28,6 +28,14 @@ export const budgetConfigSchema = z
 const WINDOW_MS = { day: 86_400_000, hour: 3_600_000 } as const;
 
 /**
+ * The most a finding of each scope may do. Every caller together only ever flags. An address
+ * blocks but never quarantines: a quarantine is per principal, and the principal whose request
+ * happened to cross an address's budget (behind a NAT or a proxy, any of its users) is not the one
+ * who spent it.
+ */
+const CEILING: Partial<Record<Scope, 'flag' | 'block'>> = { model: 'flag', source: 'block' };
+
+/**
  * Query budgets against model extraction: every answered row is counted once per principal,
  * API-key owner, source and model, per window, as distinct rows (an exact repeat teaches an
  * extractor nothing). The statistical signals of the extraction detector miss an extractor that
@@ -47,13 +55,13 @@ export const budgetDetector = defineDetector({
     if (model.features === null) throw new Error('the budget detector needs one FP32 input of shape [-1, features]');
     const scopes = SCOPES.filter((s) => cfg[s] !== undefined);
     const windowMs = WINDOW_MS[cfg.window];
-    let secret: Promise<Buffer> | undefined;
     return {
       // Nothing from the pool: but it runs with the detectors that read the answer, counting only answered rows.
       pool: {},
       async inspect({ batch, caller, owner, source, model: version }) {
         if (!batch) return { findings: [] };
-        const key = await (secret ??= services.budget.secret());
+        // The store keeps the secret once read (and asks again after a failure): never cached here.
+        const key = await services.budget.secret();
         // Per model, not per version: a new version must not give every caller a fresh budget.
         const name = version.slice(0, version.lastIndexOf('/'));
         const digests = batch.rows.map((r) => createHmac('sha256', key).update(name).update(Buffer.from(r.buffer, r.byteOffset, r.byteLength)).digest().subarray(0, 16));
@@ -70,9 +78,13 @@ export const budgetDetector = defineDetector({
         const until = new Date(start + windowMs).toISOString().slice(0, 16).replace('T', ' ');
         const findings: Finding[] = [];
         active.forEach((s, i) => {
-          if (counts[i] <= limits[i]) return;
-          const detail = `${counts[i]} distinct rows this ${cfg.window} from this ${s === 'model' ? 'model\u2019s callers together' : s}, budget ${limits[i]}, until ${until} UTC`;
-          findings.push(finding('budget', s, counts[i], limits[i], { detail, ...(s === 'model' ? { ceiling: 'flag' as const } : {}) }));
+          const { before, after } = counts[i];
+          if (after <= limits[i]) return;
+          // The model-wide alarm is raised by the request that crosses it, once: on every later
+          // request it would taint every caller's record and per-principal alerts until the window ends.
+          if (s === 'model' && before > limits[i]) return;
+          const detail = `${after} distinct rows this ${cfg.window} from this ${s === 'model' ? 'model\u2019s callers together' : s}, budget ${limits[i]}, until ${until} UTC`;
+          findings.push(finding('budget', s, after, limits[i], { detail, ...(CEILING[s] ? { ceiling: CEILING[s] } : {}) }));
         });
         return { findings };
       },

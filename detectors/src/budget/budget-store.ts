@@ -13,14 +13,20 @@ export interface BudgetStore {
    */
   secret(): Promise<Buffer>;
   /**
-   * Adds the digests to every key's counter and resolves to each key's distinct count after.
-   * A key not added to for `ttlMs` is forgotten. `limits` are the keys' budgets (a bounded store
-   * evicts the counter furthest under its budget first).
+   * Adds the digests to every key's counter and resolves to each key's distinct count before and
+   * after. A key not added to for `ttlMs` is forgotten. `limits` are the keys' budgets (a bounded
+   * store evicts the counter furthest under its budget first).
    */
-  add(keys: readonly string[], digests: readonly Buffer[], ttlMs: number, limits: readonly number[]): Promise<number[]>;
+  add(keys: readonly string[], digests: readonly Buffer[], ttlMs: number, limits: readonly number[]): Promise<Counted[]>;
   /** Counters dropped to stay within bounds before their time (memory stores; never silent). */
   evictions(): number;
   close(): Promise<void>;
+}
+
+/** A key's distinct count before the add and after it. */
+export interface Counted {
+  before: number;
+  after: number;
 }
 
 interface Counter {
@@ -56,18 +62,19 @@ export class MemoryBudgetStore implements BudgetStore {
     return this.key;
   }
 
-  async add(keys: readonly string[], digests: readonly Buffer[], ttlMs: number, limits: readonly number[]): Promise<number[]> {
+  async add(keys: readonly string[], digests: readonly Buffer[], ttlMs: number, limits: readonly number[]): Promise<Counted[]> {
     const at = this.now();
     return keys.map((key, k) => {
       let c = this.counters.get(key);
       if (c) this.counters.delete(key);
       if (!c || c.expires <= at) c = { registers: new Uint8Array(HLL_BYTES), expires: 0, count: 0, limit: limits[k] ?? Infinity };
+      const before = c.count;
       for (const d of digests) hllAdd(c.registers, d);
       c.expires = at + ttlMs;
       c.count = hllCount(c.registers);
       this.counters.set(key, c);
       if (this.counters.size > this.maxKeys) this.evictOne(at);
-      return c.count;
+      return { before, after: c.count };
     });
   }
 

@@ -1,7 +1,8 @@
 import type { SqueezerName } from './squeezers.js';
 import { round } from '../finding.js';
 import { squeezedBatch, squeezeScores } from './squeeze-score.js';
-import { secretRng, type Rng } from './squeeze-rng.js';
+import { createHmac } from 'node:crypto';
+import { secretRng, seededRng, type Rng } from './squeeze-rng.js';
 
 /** What a pool worker needs to screen in the same run as the inference (part of its WorkerSpec). */
 export interface PoolScreenSpec {
@@ -10,8 +11,14 @@ export interface PoolScreenSpec {
   squeezers: SqueezerName[];
   range: [number, number];
   image?: [number, number];
-  /** Squeeze each request with a fresh secret draw of the randomised squeezers (model.yaml `randomize`). */
+  /** Squeeze with secret draws of the randomised squeezers (model.yaml `randomize`). */
   randomize?: boolean;
+  /**
+   * The secret the draws are keyed with (hex; made by the gateway at start): each row's draws come
+   * from HMAC(secret, row), so the same row always gets the same squeezes (resending an input
+   * until a lucky draw lets it pass gains nothing) and no one without the secret can know them.
+   */
+  secret?: string;
   /** The output holding class probabilities. */
   probabilities: string;
 }
@@ -31,12 +38,21 @@ export const SCREEN_HEADER = 'x-vigil-screen';
 
 /**
  * The rows the model runs for one request: the request's, then their squeezed copies. Randomised
- * squeezing draws from the CSPRNG per request; `rng` is for calibration and tests, which must be
- * reproducible.
+ * squeezing draws per row from its keyed digest (`secret`), or without one from the CSPRNG; `rng`
+ * is for calibration and the evaluation, which must be reproducible.
  */
 export function poolScreenRows(rows: Float32Array[], spec: PoolScreenSpec, rng?: Rng): Float32Array[] {
   if (spec.squeezers.length === 0) return rows;
-  return squeezedBatch(rows, spec.squeezers, spec, spec.randomize ? (rng ?? secretRng()) : undefined);
+  if (!spec.randomize) return squeezedBatch(rows, spec.squeezers, spec);
+  if (rng) return squeezedBatch(rows, spec.squeezers, spec, () => rng);
+  const key = spec.secret ? Buffer.from(spec.secret, 'hex') : undefined;
+  return squeezedBatch(rows, spec.squeezers, spec, key ? (row) => rowRng(key, row) : () => secretRng());
+}
+
+/** The generator of one row's draws: seeded with the first 128 bits of HMAC-SHA256(secret, row). */
+function rowRng(key: Buffer, row: Float32Array): Rng {
+  const digest = createHmac('sha256', key).update(Buffer.from(row.buffer, row.byteOffset, row.byteLength)).digest();
+  return seededRng([digest.readUInt32LE(0), digest.readUInt32LE(4), digest.readUInt32LE(8), digest.readUInt32LE(12)]);
 }
 
 /** Turns the probabilities of the whole run (rows, then squeezed copies) into the report. */

@@ -46,9 +46,9 @@ export const squeezeDetector = defineDetector({
     const threshold = cfg.threshold ?? null;
     return {
       pool: { squeezers: cfg.squeezers, image: cfg.image, randomize: cfg.randomize, probabilities: cfg.probabilities },
-      inspect({ report }) {
+      inspect({ report, batch }) {
         if (!report?.squeeze || !report.by) return { findings: [] };
-        return { findings: [rowsFinding('squeeze', report.by, report.squeeze, threshold)] };
+        return { findings: [rowsFinding('squeeze', report.by, report.squeeze, threshold, batch?.unique)] };
       },
     };
   },

@@ -4,9 +4,9 @@ import { getRandomValues } from 'node:crypto';
 export type Rng = () => number;
 
 /**
- * xoshiro128** (Blackman and Vigna) over a 128-bit seed. Hand-written: randomised squeezing draws
- * one number per pixel per squeezed copy in the pool, and crypto.randomInt at ~1 µs per call
- * would cost more than the model. The seed is what must be secret, and it comes from the CSPRNG.
+ * xoshiro128** (Blackman and Vigna) over a 128-bit seed. Hand-written: it is seeded per row from a
+ * keyed digest (see pool-screen.ts), which node:crypto's generators cannot be, and it must give
+ * the same draws for the same seed in every process.
  */
 export function seededRng(seed: ArrayLike<number>): Rng {
   let a = seed[0] >>> 0;

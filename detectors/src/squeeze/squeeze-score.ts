@@ -12,12 +12,15 @@ export function l1(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /**
  * The batch the model runs for n rows and k squeezers: the n rows as sent, then each row's k
  * squeezed copies (row-major: row r's copy j at n + r·k + j). One run serves the answer and the
- * score, so screening costs one larger batch rather than k more round trips. With `rng`, every
- * copy is squeezed by the randomised variant, drawn afresh.
+ * score, so screening costs one larger batch rather than k more round trips. With `rngFor`, each
+ * row's copies are squeezed by the randomised variants, drawn from the generator it gives for that row.
  */
-export function squeezedBatch(rows: Float32Array[], squeezers: readonly SqueezerName[], geo: SqueezeGeometry, rng?: Rng): Float32Array[] {
+export function squeezedBatch(rows: Float32Array[], squeezers: readonly SqueezerName[], geo: SqueezeGeometry, rngFor?: (row: Float32Array) => Rng): Float32Array[] {
   const out = rows.slice();
-  for (const row of rows) for (const s of squeezers) out.push(squeeze(s, row, geo, rng));
+  for (const row of rows) {
+    const rng = rngFor?.(row);
+    for (const s of squeezers) out.push(squeeze(s, row, geo, rng));
+  }
   return out;
 }
 

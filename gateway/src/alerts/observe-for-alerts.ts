@@ -17,7 +17,8 @@ export function observeForAlerts(detector: AnomalyDetector, ctx: RequestContext,
     const labels: Record<string, string> = principal.method === 'anonymous' ? { principal: principal.id, source: ctx.source } : { principal: principal.id };
     detector.observe('requests_by_principal', key, labels);
     // Detector findings count whatever the policy did with them (flagged, blocked or shadowed).
-    if (ctx.screen?.findings.some((f) => f.verdict === 'anomalous')) detector.observe('findings_by_principal', key, labels);
+    // A finding about every caller together (the model-wide budget) says nothing about this one.
+    if (ctx.screen?.findings.some((f) => f.verdict === 'anomalous' && f.ceiling !== 'flag')) detector.observe('findings_by_principal', key, labels);
   }
   const target = ctx.target;
   if (!target) return;

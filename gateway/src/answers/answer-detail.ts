@@ -36,8 +36,14 @@ export function reduceAnswer(answer: { outputs?: OutputTensor[] }, detail: Answe
       for (let i = 0; i < data.length; i++) data[i] = Number(data[i].toFixed(detail.decimals));
       continue;
     }
-    const shape = Array.isArray(out.shape) ? (out.shape as number[]) : [data.length];
-    const width = shape.length > 1 ? shape[shape.length - 1] : data.length;
+    // Only a [rows, classes] output has a top class per row: a per-row score ([rows, 1]) or a flat
+    // vector would become all ones, or one-hot across the batch. Those are rounded instead.
+    const shape = Array.isArray(out.shape) ? (out.shape as number[]) : [];
+    const width = shape.length >= 2 ? shape[shape.length - 1] : 0;
+    if (width <= 1) {
+      for (let i = 0; i < data.length; i++) data[i] = Number(data[i].toFixed(detail.decimals));
+      continue;
+    }
     for (let row = 0; row + width <= data.length; row += width) {
       let best = row;
       for (let i = row + 1; i < row + width; i++) if (data[i] > data[best]) best = i;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Detector, DetectorPhase, DetectorServices, PreparedDetector } from '../../../detectors/src/detector.js';
 import { DETECTOR_REGISTRY } from '../../../detectors/src/registry.js';
 import { numericFeatures } from '../../../detectors/src/screen-batch.js';
@@ -48,6 +49,8 @@ export async function loadModelScreening(config: ModelConfig, dir: string, servi
     const range = ranges.get(signature.inputs[0].name);
     if (squeezers.length > 0 && !range) throw new Error("squeezing needs the input's value range");
     screening.pool = { features, squeezers, range: range ? [range[0], range[1]] : [0, 1], image: needs.find((n) => n.image)?.image, randomize: needs.some((n) => n.randomize), probabilities };
+    // One secret per gateway process and model version: the pool keys each row's squeeze draws with it.
+    if (screening.pool.randomize) screening.pool.secret = randomBytes(32).toString('hex');
   }
   return screening;
 }

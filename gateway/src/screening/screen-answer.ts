@@ -2,18 +2,26 @@ import type { Finding } from '../../../detectors/src/finding.js';
 import type { PoolScreenReport } from '../../../detectors/src/squeeze/pool-screen.js';
 import type { TargetContext } from '../context.js';
 import { VigilError } from '../errors.js';
+import type { FailedStore } from '../stores/store-failure.js';
 import { sourceKey } from '../auth/auth-failure-throttle.js';
 import { callerKey } from './verdicts.js';
 
+/** A detector whose shared store failed: the stage applies on_store_failure to it, and keeps the others' findings. */
+export interface FailedDetector {
+  store: FailedStore;
+  err: unknown;
+}
+
 /**
  * The findings on a pool's successful answer, before it is sent: every pool-phase and
- * answer-phase detector the model enables (squeeze, extraction), in registry order, given the
- * report the pool computed in the same run. A pool that should have reported and did not fails
- * the request closed: an unscreened answer never leaves.
+ * answer-phase detector the model enables (squeeze, extraction, budget), in registry order, given
+ * the report the pool computed in the same run. A pool that should have reported and did not
+ * fails the request closed: an unscreened answer never leaves. A detector whose store fails is
+ * named in `failed`; the other detectors still run and their findings count.
  */
-export async function screenAnswer(ctx: TargetContext, header: string | undefined): Promise<Finding[]> {
+export async function screenAnswer(ctx: TargetContext, header: string | undefined): Promise<{ findings: Finding[]; failed: FailedDetector[] }> {
   const { screening, model, version } = ctx.target;
-  if (!screening.pool) return [];
+  if (!screening.pool) return { findings: [], failed: [] };
   const screen = ctx.screen;
   const batch = screen?.batch ?? null;
   const report = parseReport(header, batch?.rows.length ?? -1, screening.pool.squeezers.length > 0);
@@ -28,11 +36,17 @@ export async function screenAnswer(ctx: TargetContext, header: string | undefine
     flaggedRows: screen?.flaggedRows,
   };
   const findings: Finding[] = [];
+  const failed: FailedDetector[] = [];
   for (const detector of screening.answer) {
     screen?.ran.push(detector.name);
-    findings.push(...(await detector.inspect(inspection)).findings);
+    try {
+      findings.push(...(await detector.inspect(inspection)).findings);
+    } catch (err) {
+      if (err instanceof VigilError) throw err;
+      failed.push({ store: detector.name === 'budget' ? 'budget' : 'extraction', err });
+    }
   }
-  return findings;
+  return { findings, failed };
 }
 
 /** The pool's report, checked whole: anything short of a full, well-typed report fails the request closed. */

@@ -15,15 +15,18 @@ type DetectorRule = { mode: 'enforce' | 'shadow'; action: 'allow' | 'flag' | 'bl
 
 /**
  * What an anomalous finding does: the rule's action, but a block or quarantine needs the rule's
- * share of the request's rows to be anomalous (one odd row in a batch of fifty is flagged, not
- * refused). Findings that do not count rows always qualify.
+ * share of the request's distinct rows to be anomalous (one odd row in a batch of fifty is
+ * flagged, not refused), and `min_rows` of them, or all of them when the request has fewer (a
+ * one-row request's one anomalous row is refused). Findings that do not count rows always qualify;
+ * a finding's ceiling caps what it may do.
  */
-function actionOf(f: Finding, rule: DetectorRule | undefined): RecordedFinding['action'] {
+export function actionOf(f: Finding, rule: DetectorRule | undefined): RecordedFinding['action'] {
   if (f.verdict === 'clean') return 'none';
   const action = rule?.action ?? 'flag';
   if (f.ceiling === 'flag' && (action === 'block' || action === 'quarantine')) return 'flag';
+  if (f.ceiling === 'block' && action === 'quarantine') return 'block';
   if ((action !== 'block' && action !== 'quarantine') || f.rows === undefined || !f.of) return action;
-  const enough = f.rows >= (rule?.min_rows ?? 1) && f.rows / f.of >= (rule?.min_fraction ?? 0);
+  const enough = f.rows >= Math.min(rule?.min_rows ?? 1, f.of) && f.rows / f.of >= (rule?.min_fraction ?? 0);
   return enough ? action : 'flag';
 }
 

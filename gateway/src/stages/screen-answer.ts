@@ -17,19 +17,16 @@ export function createScreenAnswerStage(policy: PolicySource, quarantine: Quaran
     name: 'screen-answer',
     async run(ctx) {
       if (ctx.answer?.status !== 200) return;
-      let findings;
+      // A pool that did not report is its own refusal (thrown); a detector whose shared store
+      // failed follows on_store_failure, and the findings of the others still count.
+      const { findings, failed } = await screenAnswer(ctx, ctx.answer.screenReport);
+      if (failed.length > 0 && !log) throw failed[0].err;
+      const storeRefusals = failed.map((f) => storeFailed(ctx, policy, log!, f.store, f.err));
       try {
-        findings = await screenAnswer(ctx, ctx.answer.screenReport);
-      } catch (err) {
-        // A pool that did not report is its own refusal; a shared store that failed follows on_store_failure.
-        if (err instanceof VigilError || !log) throw err;
-        return storeFailed(ctx, policy, log, 'extraction', err);
-      }
-      try {
-        return await findingVerdicts(ctx, findings, policy.current().detectors, quarantine);
+        return [...storeRefusals, ...(await findingVerdicts(ctx, findings, policy.current().detectors, quarantine))];
       } catch (err) {
         if (err instanceof VigilError || !log) throw err;
-        return storeFailed(ctx, policy, log, 'quarantine', err);
+        return [...storeRefusals, storeFailed(ctx, policy, log, 'quarantine', err)];
       }
     },
   };

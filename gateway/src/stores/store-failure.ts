@@ -4,7 +4,9 @@ import { VigilError } from '../errors.js';
 import type { PolicySource } from '../policy-port.js';
 import { refuse, type Refusal } from '../stage.js';
 
-const WHAT = { quarantine: 'quarantines', 'auth-failures': 'authentication-failure counters', extraction: "the extraction detector's state" } as const;
+const WHAT = { quarantine: 'quarantines', 'auth-failures': 'authentication-failure counters', extraction: "the extraction detector's state", budget: 'query-budget counters' } as const;
+
+export type FailedStore = keyof typeof WHAT;
 
 /**
  * A shared store that failed mid-request (Redis away or slow) follows the policy's

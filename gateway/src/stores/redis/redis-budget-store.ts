@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import type { BudgetStore } from '../../../../detectors/src/budget/budget-store.js';
+import type { BudgetStore, Counted } from '../../../../detectors/src/budget/budget-store.js';
 import type { RedisConnection } from './redis-connection.js';
 
 // Redis counts distinct elements itself (PFADD/PFCOUNT: HyperLogLog, 0.81% standard error, 12 KB
 // per key at most), so a budget holds across replicas with one round trip per request.
+// Digests go to PFADD 1,000 at a time: Lua's unpack() fails somewhere past 8,000 arguments.
 const ADD = `
 local counts = {}
 for i, key in ipairs(KEYS) do
-  redis.call('PFADD', key, unpack(ARGV, 2))
+  local before = redis.call('PFCOUNT', key)
+  for from = 2, #ARGV, 1000 do redis.call('PFADD', key, unpack(ARGV, from, math.min(from + 999, #ARGV))) end
   redis.call('PEXPIRE', key, ARGV[1])
-  counts[i] = redis.call('PFCOUNT', key)
+  counts[2 * i - 1] = before
+  counts[2 * i] = redis.call('PFCOUNT', key)
 end
 return counts`;
 
@@ -40,9 +43,10 @@ export class RedisBudgetStore implements BudgetStore {
     return this.shared;
   }
 
-  async add(keys: readonly string[], digests: readonly Buffer[], ttlMs: number, _limits?: readonly number[]): Promise<number[]> {
+  async add(keys: readonly string[], digests: readonly Buffer[], ttlMs: number, _limits?: readonly number[]): Promise<Counted[]> {
     if (keys.length === 0 || digests.length === 0) return [];
-    return (await this.addScript(keys.length, ...keys.map((k) => `b:${k}`), ttlMs, ...digests)) as number[];
+    const flat = (await this.addScript(keys.length, ...keys.map((k) => `b:${k}`), ttlMs, ...digests)) as number[];
+    return keys.map((_, i) => ({ before: flat[2 * i], after: flat[2 * i + 1] }));
   }
 
   /** Redis expires the counters itself (each lives a window); nothing is evicted here. */
