@@ -99,12 +99,17 @@ describe('calibration', () => {
       const env = { VIGIL_MODEL_REPOSITORY: models.dir };
       const ran = await runVigil(['detectors', 'calibrate', '--model', 'mnist', '--fpr', '0.05'], env);
       assert.equal(ran.code, 0, ran.stderr);
-      assert.match(ran.stdout, /profile +threshold 2\.13501/);
+      assert.match(ran.stdout, /profile +threshold [0-9.]+/);
       assert.match(ran.stdout, /of the other 1000 held-out inputs/);
+      assert.match(ran.stdout, /shift_1 +model accuracy [0-9.]+%, flagged [0-9.]+% of the unseen half; held to 5\.0%/);
+      assert.match(ran.stdout, /grey_background +model accuracy [0-9.]+%, flagged [0-9.]+% of the unseen half; not held to it/);
       assert.equal(await readFile(file, 'utf8'), shipped, 'the same thresholds as shipped, and the file otherwise unchanged');
       const bad = await runVigil(['detectors', 'calibrate', '--model', 'mnist', '--fpr', '2'], env);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--fpr must be a rate/);
+      const unknown = await runVigil(['detectors', 'calibrate', '--model', 'mnist', '--variations', 'shift_1,wobble'], env);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /unknown: wobble/);
     } finally {
       await models.cleanup();
     }

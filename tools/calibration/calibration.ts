@@ -30,6 +30,66 @@ export function calibrateJoint(scores: Record<string, number[]>, fpr: number): {
   return { thresholds, quantile: hi, unionFpr: union(thresholds) };
 }
 
+/**
+ * Thresholds over several groups of legitimate inputs at once (the held-out set, and its benign
+ * variations): each detector's threshold is a quantile of its pooled scores, and the pair is the
+ * one with the lowest quantiles (summed) for which the union of the detectors flags at most `fpr`
+ * of *each* group. One shared quantile, as calibrateJoint picks, would make a group that troubles
+ * one detector (thicker strokes move the profile score) raise every detector's threshold.
+ * A grid of 0.1% quantile steps from 0.8 up; at most two detectors.
+ */
+export function calibrateJointGroups(groups: Record<string, Record<string, number[]>>, fpr: number): { thresholds: Record<string, number>; quantiles: Record<string, number>; groupFpr: Record<string, number> } {
+  const names = Object.keys(groups);
+  if (names.length === 0) throw new Error('calibration needs scores');
+  if (!(fpr > 0 && fpr < 1)) throw new Error('fpr must be between 0 and 1');
+  const detectors = Object.keys(groups[names[0]]);
+  if (detectors.length < 1 || detectors.length > 2) throw new Error('calibrateJointGroups takes one or two detectors');
+  const levels = Array.from({ length: 201 }, (_, k) => 0.8 + k * 0.001);
+  const candidates = detectors.map((d) => {
+    const pooled = Float64Array.from(names.flatMap((g) => groups[g][d])).sort();
+    return levels.map((q) => quantile(pooled, q));
+  });
+  // Per row, the first candidate index whose threshold the row's score does not exceed: the row
+  // is flagged by detector d at index i exactly when i < rank.
+  const ranks = names.map((g) => detectors.map((d, di) => groups[g][d].map((score) => firstAtLeast(candidates[di], score))));
+  const rates = (idx: number[]) =>
+    names.map((_, gi) => {
+      const n = ranks[gi][0].length;
+      let flagged = 0;
+      for (let r = 0; r < n; r++) if (idx.some((i, di) => i < ranks[gi][di][r])) flagged++;
+      return flagged / n;
+    });
+  let best: { idx: number[]; sum: number; main: number } | undefined;
+  const second = detectors.length === 2 ? levels.length : 1;
+  for (let i = 0; i < levels.length; i++) {
+    for (let j = 0; j < second; j++) {
+      const idx = detectors.length === 2 ? [i, j] : [i];
+      const sum = i + j;
+      if (best && sum > best.sum) continue;
+      const r = rates(idx);
+      if (Math.max(...r) > fpr) continue;
+      if (!best || sum < best.sum || (sum === best.sum && r[0] > best.main)) best = { idx, sum, main: r[0] };
+    }
+  }
+  const idx = best?.idx ?? detectors.map(() => levels.length - 1);
+  const thresholds = Object.fromEntries(detectors.map((d, di) => [d, candidates[di][idx[di]]]));
+  const quantiles = Object.fromEntries(detectors.map((d, di) => [d, levels[idx[di]]]));
+  const final = rates(idx);
+  return { thresholds, quantiles, groupFpr: Object.fromEntries(names.map((g, gi) => [g, final[gi]])) };
+}
+
+/** The first index of ascending `sorted` whose value is >= x (its length if none). */
+function firstAtLeast(sorted: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** The q-quantile of sorted values, interpolated linearly (numpy's default). */
 export function quantile(sorted: Float64Array, q: number): number {
   const pos = q * (sorted.length - 1);

@@ -12,6 +12,7 @@ import { argmax, forward, type MlpWeights } from '../train/mlp.js';
 import { mulberry32, randomInt } from '../train/prng.js';
 import { agreement, attackerDigits, trainStolen } from './adaptive-eval.js';
 import { jacobianAttacker } from './attacks/extraction-clients.js';
+import { vary, type Variation } from '../calibration/variations.js';
 
 /** One caller as the detectors key it. */
 interface Caller {
@@ -40,7 +41,8 @@ export interface SpreadRun {
  * gateway runs them (the bounded memory stores, the model's budgets, the bundled policy's
  * actions), with 25 benign clients' traffic first. A knockoff attacker sends real digits from one
  * principal; a rotating one spreads them over 70 API keys of one owner, taking turns (more
- * principals than the extraction state holds); a Sybil attacker runs Jacobian augmentation
+ * principals than the extraction state holds), after 25 benign clients, most of them sending
+ * varied digits (shifted, blurred, thicker or thinner strokes, binarised, faint); a Sybil attacker runs Jacobian augmentation
  * clipped to the training profile from 20 principals with 20 addresses and nothing in common. For
  * each: when it was flagged and stopped, and how good a copy of the model it got.
  */
@@ -87,9 +89,19 @@ export async function extractionSpreadEval(
     };
   }
 
+  // Benign clients replay held-out digits; most of them vary them as their own users would (a
+  // pen, a camera, a canvas), each client one way.
+  const image = config.detectors.squeeze?.image;
+  const range = config.inputs[0].range ?? [0, 1];
+  const ways: (Variation | null)[] = [null, 'shift_1', 'shift_2', 'blur', 'thick_pen', 'thin_pen', 'binarised', 'faint'];
   const benignClients = Array.from({ length: 25 }, (_, c) => {
     const rng = mulberry32(5000 + c);
-    return { caller: { principal: `user:benign-${c}`, source: `10.2.0.${c}` }, rows: Array.from({ length: 100 + randomInt(rng, 201) }, () => Float32Array.from(heldout.inputs[randomInt(rng, heldout.inputs.length)])) };
+    const way = image ? ways[c % ways.length] : null;
+    const row = () => {
+      const x = heldout.inputs[randomInt(rng, heldout.inputs.length)];
+      return way ? vary(way, x, image!, rng, range) : Float32Array.from(x);
+    };
+    return { caller: { principal: `user:benign-${c}${way ? `-${way}` : ''}`, source: `10.2.0.${c}` }, rows: Array.from({ length: 100 + randomInt(rng, 201) }, row) };
   });
   async function benignTraffic(send: Awaited<ReturnType<typeof gateway>>, flagged: Set<string>) {
     for (const { caller, rows } of benignClients) for (const x of rows) await send(caller, x, () => flagged.add(caller.principal));

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { modelConfigSchema } from '../../serving/src/model-config.js';
 import { importOnnxWeights } from '../train/onnx-import.js';
 import { loadYamlWithSchema } from '../../oip/src/yaml-with-schema.js';
-import { calibrateJoint } from '../calibration/calibration.js';
+import { calibrationThresholds, MIN_VARIATION_ACCURACY, variedRows } from '../calibration/calibrate-model.js';
+import { VARIATIONS, type Variation } from '../calibration/variations.js';
 import { loadHeldoutFile, OfflineScorer, splitHeldout } from '../calibration/offline-scorer.js';
 import { adaptiveEval } from './adaptive-eval.js';
 import { blackBoxEval } from './black-box-eval.js';
@@ -51,12 +52,30 @@ const fpr = {
 say(`False-positive rate on the ${clean.length} held-out inputs calibration never saw: profile ${pct(fpr.profile)}, squeeze ${pct(fpr.squeeze)}, combined ${pct(fpr.combined)}.`);
 say();
 
+// Benign variation: what real clients send that the held-out set does not show.
+const image = config.detectors.squeeze?.image;
+const range = config.inputs[0].range ?? [0, 1];
+const calibratedOn = (config.detectors.squeeze?.calibration?.variations ?? []) as Variation[];
+const rowsOf = variedRows(heldout, image, range);
+say(`## Benign variation (the held-out half calibration never saw, varied; thresholds held to ${pct(config.detectors.squeeze?.calibration?.fpr ?? NaN)} on: held-out${calibratedOn.map((v) => `, ${v}`).join('')})`);
+say();
+say('| variation | model accuracy | flagged: profile | squeeze | combined | held to the target |');
+say('|---|---|---|---|---|---|');
+const variationFpr: { name: string; accuracy: number; fpr: number }[] = [];
+for (const [n, v] of [null, ...VARIATIONS].entries()) {
+  const scored = await scorer.score(rowsOf(evaluation, v, 300 + n));
+  const accuracy = scored.filter((s, k) => s.predicted === heldout.labels[evaluation[k]]).length / scored.length;
+  const rate = (f: (s: (typeof scored)[number]) => boolean) => scored.filter(f).length / scored.length;
+  const combined = rate((s) => flagged(s, thresholds));
+  variationFpr.push({ name: v ?? 'none', accuracy, fpr: combined });
+  say(`| ${v ?? 'none (as held out)'} | ${pct(accuracy)} | ${pct(rate((s) => s.profile > thresholds.profile))} | ${pct(rate((s) => s.squeeze > thresholds.squeeze))} | **${pct(combined)}** | ${v === null || calibratedOn.includes(v) ? 'yes' : `no (model under ${pct(MIN_VARIATION_ACCURACY)} on the calibration half)`} |`);
+}
+say();
+
 // The fixed (deterministic) squeezers, calibrated here the same way, for the adaptive rows' baseline.
-const heldoutRows = (idx: number[]) => idx.map((i) => Float32Array.from(heldout.inputs[i]));
 const targetFpr = config.detectors.squeeze?.calibration?.fpr ?? 0.05;
-const fixedCal = await scorer.score(heldoutRows(calibration), false);
-const fixedThresholds = calibrateJoint({ profile: fixedCal.map((s) => s.profile), squeeze: fixedCal.map((s) => s.squeeze) }, targetFpr).thresholds as unknown as Thresholds;
-const fixedFpr = (await scorer.score(heldoutRows(evaluation), false)).filter((s) => flagged(s, fixedThresholds)).length / evaluation.length;
+const fixedThresholds = (await calibrationThresholds(scorer, heldout, calibration, { fpr: targetFpr, detectors: ['profile', 'squeeze'], tried: calibratedOn, image, range, randomize: false })).thresholds as unknown as Thresholds;
+const fixedFpr = (await scorer.score(rowsOf(evaluation, null, 2), false)).filter((s) => flagged(s, fixedThresholds)).length / evaluation.length;
 
 const white = await whiteBoxEval(weights, heldout, evaluation, scorer, clean, thresholds, env('EVAL_SAMPLES', 200));
 say('## White-box attacks (gradients from the shipped weights; only successful adversarial examples count)');
@@ -121,15 +140,18 @@ say();
 
 const whiteMin = Math.min(...white.map((r) => r.detection.combined));
 const spreadHeld = spread.runs.every((r) => Math.min(r.agreementAtFlag ?? 1, r.agreementAtEnd) < 0.9);
+const heldVariations = variationFpr.filter((v) => v.name === 'none' || calibratedOn.includes(v.name as Variation));
+const worstVariation = Math.max(...heldVariations.map((v) => v.fpr));
 const [, fixedBpda, , eot] = adaptive.rows;
 const l2Ratio = eot.medianL2 / fixedBpda.medianL2;
 const attackersFlagged = extraction.filter((r) => r.kind === 'attacker').every((r) => r.flaggedAt !== null && r.flaggedAt <= budget);
 say('## Targets');
 say();
 say(`- combined detection ≥ 90% at ≤ 5% FPR for every white-box attack: lowest ${pct(whiteMin)} at ${pct(fpr.combined)} → ${whiteMin >= 0.9 && fpr.combined <= 0.05 ? 'met' : 'NOT met'}`);
+say(`- ≤ 5% FPR on each benign variation the model classifies with ≥ 95% accuracy: ${heldVariations.map((v) => `${v.name} ${pct(v.fpr)}`).join(', ')} → ${worstVariation <= 0.05 ? 'met' : 'NOT met'}`);
 say(`- adaptive BPDA + EOT against randomised squeezers detected ≥ 50%, or needing ≥ 2× the L2 it needs against fixed ones: detected ${pct(eot.detection)}, L2 ×${l2Ratio.toFixed(2)} → ${eot.detection >= 0.5 || l2Ratio >= 2 ? 'met' : 'NOT met'}`);
 say(`- every adaptive extraction attacker (knockoff, rotating, Sybil) flagged or stopped before its copy agrees on 90%, no benign client flagged: ${spread.runs.map((r) => pct(Math.min(r.agreementAtFlag ?? 1, r.agreementAtEnd))).join(', ')}; ${spread.benignFlagged.length} benign flagged → ${spreadHeld && spread.benignFlagged.length === 0 ? 'met' : 'NOT met'}`);
 say(`- every synthetic extraction attacker flagged within ${budget} queries, no benign client flagged: ${attackersFlagged && benignFlagged.length === 0 ? 'met' : 'NOT met'}`);
 say(`- evaluation time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
-if (jsonOut) await writeFile(jsonOut, JSON.stringify({ thresholds, fpr, fixed: { thresholds: fixedThresholds, fpr: fixedFpr }, white, adaptive, black, extraction, spread, cost }, null, 2));
+if (jsonOut) await writeFile(jsonOut, JSON.stringify({ thresholds, fpr, fixed: { thresholds: fixedThresholds, fpr: fixedFpr }, variations: { calibratedOn, rows: variationFpr }, white, adaptive, black, extraction, spread, cost }, null, 2));
