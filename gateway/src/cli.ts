@@ -5,8 +5,7 @@ import { apikeyCreateCommand } from './commands/apikey-create.js';
 import { auditQueryCommand, type AuditQueryOptions } from './commands/audit-query.js';
 import { auditVerifyCommand, type AuditVerifyOptions } from './commands/audit-verify.js';
 import { configCheckCommand } from './commands/config-check.js';
-import { detectorsCalibrateCommand, type CalibrateOptions } from './commands/detectors-calibrate.js';
-import { VARIATIONS } from '../../tools/calibration/variations.js';
+import { detectorsCalibrateCommand, VARIATIONS_HELP, type CalibrateOptions } from './commands/detectors-calibrate.js';
 import { modelsListCommand } from './commands/models-list.js';
 import { policyCheckCommand } from './commands/policy-check.js';
 import { poolServeCommand, type PoolServeOptions } from './commands/pool-serve.js';
@@ -78,7 +77,7 @@ program
   .requiredOption('--model <name>', 'model name')
   .option('--version <v>', 'model version (default: the highest)')
   .option('--fpr <rate>', 'false-positive rate on legitimate inputs, for all detectors together', '0.05')
-  .option('--variations <list>', `benign variations of the held-out images to hold that rate on too, where the model still gets ${'\u2265'}95% of them right: auto (all, for models with an image), none, or a list of ${VARIATIONS.join(', ')}`, 'auto')
+  .option('--variations <list>', VARIATIONS_HELP, 'auto')
   .option('-c, --config <file>', 'config file (its models.repository)')
   .action(async (opts: CalibrateOptions) => {
     process.exitCode = await detectorsCalibrateCommand(opts);

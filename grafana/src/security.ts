@@ -230,6 +230,24 @@ export function securityDashboard(): dashboard.Dashboard {
     )
     .withPanel(
       timeseriesPanel({
+        title: 'Query budgets exceeded',
+        description: "Who went over a model's budget of distinct rows per day (budget in its model.yaml), by scope (principal, owner, source; model is the alarm that all callers together did) and what the policy did. Extraction with real data looks like any client; its volume does not.",
+        unit: UNIT.count,
+        width: 12,
+        queries: [{ expr: sumBy(['signal', 'action'], increase(perModel('vigil_detector_findings_total', 'detector="budget"'))), legend: '{{signal}} ({{action}})' }],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Callers forgotten for room',
+        description: "Extraction histories and budget counters dropped before their time because the store was full (memory stores: 64 callers' histories, 4,096 counters). A rotating attacker floods new principals to make vigil forget; use screening.store: redis, or look for a flood of new principals.",
+        unit: UNIT.count,
+        width: 12,
+        queries: [{ expr: sumBy(['store', 'kind'], increase(vigil('vigil_screening_evictions_total'))), legend: '{{store}} ({{kind}})' }],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
         title: 'Quarantined principals',
         description: 'How many callers are quarantined right now (every request refused with 403 PRINCIPAL_QUARANTINED until their time is up), and which detector put them there?',
         unit: UNIT.count,

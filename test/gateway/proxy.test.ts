@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { loadHeldout } from '../helpers/heldout.js';
 import { RecordingPoolLauncher } from '../helpers/recording-pool.js';
 import { postJson, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
 
@@ -12,7 +13,9 @@ describe('proxy stage', () => {
 
   test('forwards exactly the bytes it validated, to the addressed version, without client credentials', async () => {
     // Odd but valid JSON: whitespace, key order, number spellings a re-serialisation would change.
-    const data = Array.from({ length: 64 }, (_, i) => (i % 3 === 0 ? '1.50' : i % 3 === 1 ? '-0' : '1E1'));
+    // A real digit (one the profile detector passes: the bundled policy blocks an anomalous row), spelled oddly.
+    const digit = loadHeldout('digits').inputs[40];
+    const data = digit.map((v, i) => (i % 3 === 0 ? `${v}.00` : i % 3 === 1 ? (v === 0 ? '-0' : `${v}`) : `${v}E0`));
     const body = `{ "outputs":[ {"name":"label"} ],\n  "inputs" : [ {"datatype":"FP32","name":"input","shape":[1,64],\n "data":[${data.join(' ,')}] } ] , "id":"\\u0041"}`;
     const r = await postJson(vigil.port, '/v2/models/digits/infer', body, {
       ...(await vigil.auth()),

@@ -171,9 +171,15 @@ function demoDetectors(name: string, features: number): Record<string, unknown> 
   };
 }
 
+// The bundled policy refuses a one-row request whose row is anomalous, so the false-positive rate
+// is the share of honest single-row requests refused. mnist is held to 5% on realistic variations
+// of its digits (about 1% of held-out ones); digits, with no variations to hold (8x8, no squeezing),
+// is calibrated at 1% directly.
+const CALIBRATION_FPR: Record<string, number> = { mnist: 0.05, digits: 0.01 };
+
 const entries = SPECS.map(buildModel);
 for (const e of entries) {
-  const report = await calibrateModel(join(ROOT, 'models', e.name, '1'), 0.05);
+  const report = await calibrateModel(join(ROOT, 'models', e.name, '1'), CALIBRATION_FPR[e.name] ?? 0.05);
   console.log(`${e.name}: detector thresholds ${JSON.stringify(report.thresholds)} (held-out false-positive rate ${report.evaluationFpr})`);
 }
 writeFileSync(join(ROOT, 'models', 'README.md'), renderModelsReadme(entries));

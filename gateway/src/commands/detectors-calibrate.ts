@@ -3,6 +3,9 @@ import { calibrateModel, MIN_VARIATION_ACCURACY, type VariationChoice } from '..
 import { VARIATIONS, type Variation } from '../../../tools/calibration/variations.js';
 import { loadConfig } from '../config/load-config.js';
 
+/** The --variations help (here, since only this command may reach into tools/). */
+export const VARIATIONS_HELP = `benign variations of the held-out images to hold that rate on too, where the model still gets at least ${MIN_VARIATION_ACCURACY * 100}% of them right: auto (all, for models with an image), none, or a list of ${VARIATIONS.join(', ')}`;
+
 export interface CalibrateOptions {
   model: string;
   version?: string;

@@ -6,6 +6,9 @@ import type { FailedStore } from '../stores/store-failure.js';
 import { sourceKey } from '../auth/auth-failure-throttle.js';
 import { callerKey } from './verdicts.js';
 
+/** The answer-phase detectors that keep state in a shared store, and which store. */
+const STATEFUL: Record<string, FailedStore | undefined> = { extraction: 'extraction', budget: 'budget' };
+
 /** A detector whose shared store failed: the stage applies on_store_failure to it, and keeps the others' findings. */
 export interface FailedDetector {
   store: FailedStore;
@@ -42,8 +45,10 @@ export async function screenAnswer(ctx: TargetContext, header: string | undefine
     try {
       findings.push(...(await detector.inspect(inspection)).findings);
     } catch (err) {
-      if (err instanceof VigilError) throw err;
-      failed.push({ store: detector.name === 'budget' ? 'budget' : 'extraction', err });
+      // Only a detector with a shared store can fail for want of it; anything else is a fault (500).
+      const store = STATEFUL[detector.name];
+      if (err instanceof VigilError || !store) throw err;
+      failed.push({ store, err });
     }
   }
   return { findings, failed };
