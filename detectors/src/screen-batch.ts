@@ -32,7 +32,8 @@ export function screenBatch(request: InferenceRequest, features: number): Screen
   const rows: Float32Array[] = [];
   for (let r = 0; r < input.shape[0]; r++) rows.push(new Float32Array(features));
   walkTensorData(input.data, input.shape, (v, i) => {
-    rows[(i / features) | 0][i % features] = v as number;
+    // + 0 turns -0 into 0: the model cannot tell them apart, so neither may the detectors.
+    rows[(i / features) | 0][i % features] = (v as number) + 0;
     return true;
   });
   return { features, rows, unique: firstOfKind(rows) };

@@ -10,7 +10,7 @@ import { findingVerdicts } from '../../gateway/src/screening/verdicts.js';
 import { policySchema } from '../../policies/src/index.js';
 import { modelConfigSchema } from '../../serving/src/model-config.js';
 import { finding } from '../../detectors/src/finding.js';
-import { calibrateJoint, rocAuc } from '../../tools/calibration/calibration.js';
+import { calibrateJoint, calibrateJointGroups, rocAuc } from '../../tools/calibration/calibration.js';
 import { detectorConfigSchema } from '../../detectors/src/detector-config.js';
 import { ProfileDetector, type TrainingProfile } from '../../detectors/src/profile-detector.js';
 import { screenStructure } from '../../detectors/src/structural.js';
@@ -80,6 +80,18 @@ describe('calibration', () => {
     assert.ok(unionFpr <= 0.05 && unionFpr >= 0.045, `union ${unionFpr}`);
     // Two independent detectors at 5% each would flag ~9.75%; jointly each sits near 2.5%.
     for (const t of Object.values(thresholds)) assert.ok(t > 0.97 && t < 0.98, `threshold ${t}`);
+  });
+
+  test('grouped thresholds hold the rate on every group, the shifted one included, and refuse a group without scores', () => {
+    const rng = mulberry32(3);
+    const clean = () => Array.from({ length: 1000 }, () => rng());
+    // The "thick pen" group moves detector a's scores up, not b's: a's threshold rises, b's need not.
+    const groups = { heldout: { a: clean(), b: clean() }, thick: { a: clean().map((v) => v + 0.3), b: clean() } };
+    const { thresholds, groupFpr } = calibrateJointGroups(groups, 0.05);
+    for (const [g, rate] of Object.entries(groupFpr)) assert.ok(rate <= 0.05, `${g}: ${rate}`);
+    assert.ok(thresholds.a > thresholds.b, `a ${thresholds.a} rose above b ${thresholds.b}`);
+    assert.throws(() => calibrateJointGroups({ heldout: { a: clean(), b: clean() }, blur: { a: [], b: [] } }, 0.05), /group blur needs scores/);
+    assert.throws(() => calibrateJointGroups({ heldout: { a: clean(), b: clean() }, blur: { a: clean() } }, 0.05), /group blur needs scores/);
   });
 
   test('ROC-AUC: 1 for separated scores, 0.5 for identical ones, ties count half', () => {

@@ -118,6 +118,10 @@ describe('randomised squeezers', () => {
     assert.deepEqual(poolScreenRows(rows, { ...spec, squeezers: [...spec.squeezers], secret: '11'.repeat(32) }), a);
     const b = poolScreenRows(rows, { ...spec, squeezers: [...spec.squeezers], secret: '22'.repeat(32) });
     assert.notDeepEqual(b, a);
+    // -0 for 0, or a pixel nudged by one float32 step, is the same input to the model: the same draws.
+    const twin = Float32Array.from(rows[0], (v, k) => (k === 5 && v === 0 ? -0 : k === 6 ? Math.fround(v + 1e-7) : v));
+    const keyed = { ...spec, squeezers: [...spec.squeezers], secret: '11'.repeat(32) };
+    assert.deepEqual(poolScreenRows([twin], keyed).slice(1), poolScreenRows([rows[0]], keyed).slice(1));
     // Within one secret, rows differ in their draws: across 40 rows, more than one 2x2 anchor and rounding point is used.
     const medians = new Set(rows.map((_, r) => Array.from(a[40 + r * 2 + 1].subarray(1)).join()));
     assert.ok(medians.size > 1);

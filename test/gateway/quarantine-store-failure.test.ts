@@ -42,3 +42,30 @@ test('a finding whose quarantine cannot be stored is refused with 503 STORE_UNAV
   assert.equal(rec.rule, 'store:quarantine');
   assert.equal(rec.stage, 'screen');
 });
+
+test('under fail_open, a quarantine that cannot be stored still refuses the request (as a block), and the failure is a shadow refusal', async () => {
+  const policy = `
+version: 1
+roles: { analyst: demo }
+grants: [{ id: g, roles: [analyst], actions: [infer], models: [digits] }]
+limits: { on_store_failure: fail_open }
+detectors:
+  structural: { action: quarantine }
+  quarantine_seconds: 60
+`;
+  const open = await startTestVigil({ policy: { file: await writePolicy(policy) } }, { stores: { quarantine: new WriteFailingQuarantine() } });
+  try {
+    const headers = await open.auth(['analyst'], 'prober');
+    const bad = inferRequest('digits', [0]);
+    (bad.inputs[0].data as number[])[0] = 1e6;
+    const r = await postJson(open.port, '/v2/models/digits/infer', bad, { ...headers, 'x-request-id': 'q-open' });
+    assert.deepEqual([r.status, r.json.code], [400, 'STRUCTURAL_CHECK_FAILED'], 'fail_open skips the quarantine, never the detector');
+    let rec;
+    for await (const x of queryAudit(open.config.audit.dir)) if (x.type === 'request' && x.client_request_id === 'q-open') rec = x;
+    assert.ok(rec?.type === 'request');
+    assert.equal(rec.rule, 'detector:structural');
+    assert.ok(rec.shadow_denials.includes('store:quarantine-failed'), JSON.stringify(rec.shadow_denials));
+  } finally {
+    await open.stop();
+  }
+});

@@ -36,7 +36,7 @@ export function calibrateJoint(scores: Record<string, number[]>, fpr: number): {
  * one with the lowest quantiles (summed) for which the union of the detectors flags at most `fpr`
  * of *each* group. One shared quantile, as calibrateJoint picks, would make a group that troubles
  * one detector (thicker strokes move the profile score) raise every detector's threshold.
- * A grid of 0.1% quantile steps from 0.8 up; at most two detectors.
+ * A grid of 201 quantile levels from 1 - 4·fpr up; at most two detectors.
  */
 export function calibrateJointGroups(groups: Record<string, Record<string, number[]>>, fpr: number): { thresholds: Record<string, number>; quantiles: Record<string, number>; groupFpr: Record<string, number> } {
   const names = Object.keys(groups);
@@ -44,7 +44,14 @@ export function calibrateJointGroups(groups: Record<string, Record<string, numbe
   if (!(fpr > 0 && fpr < 1)) throw new Error('fpr must be between 0 and 1');
   const detectors = Object.keys(groups[names[0]]);
   if (detectors.length < 1 || detectors.length > 2) throw new Error('calibrateJointGroups takes one or two detectors');
-  const levels = Array.from({ length: 201 }, (_, k) => 0.8 + k * 0.001);
+  for (const g of names) {
+    const n = groups[g][detectors[0]]?.length ?? 0;
+    const same = Object.keys(groups[g]).length === detectors.length && detectors.every((d) => groups[g][d]?.length === n);
+    if (n === 0 || !same) throw new Error(`calibration group ${g} needs scores from every detector (${detectors.join(', ')}), as many of each`);
+  }
+  // 201 levels from 1 - 4·fpr up to 1 (0.1% steps at fpr 0.05): room above and below the target.
+  const from = Math.max(0, 1 - 4 * fpr);
+  const levels = Array.from({ length: 201 }, (_, k) => from + (k * (1 - from)) / 200);
   const candidates = detectors.map((d) => {
     const pooled = Float64Array.from(names.flatMap((g) => groups[g][d])).sort();
     return levels.map((q) => quantile(pooled, q));

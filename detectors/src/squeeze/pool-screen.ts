@@ -15,8 +15,8 @@ export interface PoolScreenSpec {
   randomize?: boolean;
   /**
    * The secret the draws are keyed with (hex; made by the gateway at start): each row's draws come
-   * from HMAC(secret, row), so the same row always gets the same squeezes (resending an input
-   * until a lucky draw lets it pass gains nothing) and no one without the secret can know them.
+   * from HMAC(secret, row quantised), so the same row always gets the same squeezes (resending an
+   * input until a lucky draw lets it pass gains nothing) and no one without the secret can know them.
    */
   secret?: string;
   /** The output holding class probabilities. */
@@ -46,12 +46,18 @@ export function poolScreenRows(rows: Float32Array[], spec: PoolScreenSpec, rng?:
   if (!spec.randomize) return squeezedBatch(rows, spec.squeezers, spec);
   if (rng) return squeezedBatch(rows, spec.squeezers, spec, () => rng);
   const key = spec.secret ? Buffer.from(spec.secret, 'hex') : undefined;
-  return squeezedBatch(rows, spec.squeezers, spec, key ? (row) => rowRng(key, row) : () => secretRng());
+  return squeezedBatch(rows, spec.squeezers, spec, key ? (row) => rowRng(key, row, spec.range) : () => secretRng());
 }
 
-/** The generator of one row's draws: seeded with the first 128 bits of HMAC-SHA256(secret, row). */
-function rowRng(key: Buffer, row: Float32Array): Rng {
-  const digest = createHmac('sha256', key).update(Buffer.from(row.buffer, row.byteOffset, row.byteLength)).digest();
+/**
+ * The generator of one row's draws: seeded with the first 128 bits of HMAC-SHA256(secret, row
+ * quantised to 256 levels over its range). Quantised, so -0 for 0 or a nudge of one float32 step
+ * gets the same draws; a change of a level or more gets new ones (the README says what that buys).
+ */
+function rowRng(key: Buffer, row: Float32Array, [lo, hi]: readonly [number, number]): Rng {
+  const scale = 255 / (hi - lo);
+  const q = Uint8Array.from(row, (v) => Math.min(255, Math.max(0, Math.round((v - lo) * scale))));
+  const digest = createHmac('sha256', key).update(q).digest();
   return seededRng([digest.readUInt32LE(0), digest.readUInt32LE(4), digest.readUInt32LE(8), digest.readUInt32LE(12)]);
 }
 

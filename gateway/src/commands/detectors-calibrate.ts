@@ -21,7 +21,7 @@ export async function detectorsCalibrateCommand(opts: CalibrateOptions): Promise
     process.stderr.write(`vigil: --fpr must be a rate between 0 and 0.5 (e.g. 0.05), got ${opts.fpr}\n`);
     return 2;
   }
-  const list = (opts.variations ?? 'auto').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = [...new Set((opts.variations ?? 'auto').split(',').map((s) => s.trim()).filter(Boolean))];
   const unknown = list.filter((v) => v !== 'auto' && v !== 'none' && !(VARIATIONS as readonly string[]).includes(v));
   if (unknown.length > 0 || list.length === 0 || (list.length > 1 && list.some((v) => v === 'auto' || v === 'none'))) {
     process.stderr.write(`vigil: --variations must be auto, none, or a list of ${VARIATIONS.join(', ')}${unknown.length ? ` (unknown: ${unknown.join(', ')})` : ''}\n`);
@@ -40,7 +40,13 @@ export async function detectorsCalibrateCommand(opts: CalibrateOptions): Promise
     process.stderr.write(`vigil: ${v.name}/${v.version} is refused (${v.reason}); fix that first\n`);
     return 1;
   }
-  const r = await calibrateModel(v.dir, fpr, choice);
+  let r;
+  try {
+    r = await calibrateModel(v.dir, fpr, choice);
+  } catch (err) {
+    process.stderr.write(`vigil: ${v.name}/${v.version}: ${(err as Error).message}\n`);
+    return 1;
+  }
   process.stdout.write(`${v.name}/${v.version}: calibrated on ${r.samples} held-out inputs for a false-positive rate of ${fpr}\n`);
   for (const [detector, t] of Object.entries(r.thresholds)) process.stdout.write(`  ${detector.padEnd(8)} threshold ${t}\n`);
   process.stdout.write(`  together they flag ${pct(r.calibrationFpr)} of the calibration half and ${pct(r.evaluationFpr)} of the other ${r.evaluationSamples} held-out inputs\n`);

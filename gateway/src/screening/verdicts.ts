@@ -44,9 +44,18 @@ export function callerKey(ctx: RequestContext): string {
  * `quarantine_seconds` (only in enforce mode). Every quarantine is applied, even behind an earlier
  * block: the caller must not escape it because another detector refused the same request first;
  * and a quarantine's refusal comes first. Without a policy section (test doubles) every finding is
- * only recorded.
+ * only recorded. A quarantine that cannot be stored still refuses this request (as a block): its
+ * failure goes to `onStoreFailure` (on_store_failure's refusal, first), and no other finding's
+ * refusal is lost to it; without a handler it throws.
  */
-export async function findingVerdicts(ctx: RequestContext, findings: Finding[], actions: DetectorActions | undefined, quarantine: Quarantine): Promise<Refusal[]> {
+export async function findingVerdicts(
+  ctx: RequestContext,
+  findings: Finding[],
+  actions: DetectorActions | undefined,
+  quarantine: Quarantine,
+  onStoreFailure?: (err: unknown) => Refusal,
+): Promise<Refusal[]> {
+  const failures: Refusal[] = [];
   const screen = (ctx.screen ??= { batch: null, findings: [], ran: [] });
   const quarantines: Refusal[] = [];
   const blocks: Refusal[] = [];
@@ -60,13 +69,21 @@ export async function findingVerdicts(ctx: RequestContext, findings: Finding[], 
     // A finding of a detector the registry does not know is refused as an internal fault: fail closed.
     const { code, message } = REFUSAL.get(f.detector) ?? { code: 'INTERNAL_ERROR' as const, message: `no refusal is registered for detector ${f.detector}` };
     const by = `detector:${f.detector}`;
+    const block = () => blocks.push(refuse(new VigilError(code, `${message} (${f.signal}${f.detail ? `: ${f.detail}` : ''})`), by, mode));
     if (action === 'quarantine' && actions) {
       const seconds = actions.quarantine_seconds;
-      if (mode === 'enforce') await quarantine.add(callerKey(ctx), seconds, `${f.detector}:${f.signal}`);
+      try {
+        if (mode === 'enforce') await quarantine.add(callerKey(ctx), seconds, `${f.detector}:${f.signal}`);
+      } catch (err) {
+        if (!onStoreFailure) throw err;
+        failures.push(onStoreFailure(err));
+        block();
+        continue;
+      }
       quarantines.push(refuse(new VigilError('PRINCIPAL_QUARANTINED', `${message}; this caller is quarantined for ${seconds} s`, { 'retry-after': String(seconds) }), by, mode));
     } else {
-      blocks.push(refuse(new VigilError(code, `${message} (${f.signal}${f.detail ? `: ${f.detail}` : ''})`), by, mode));
+      block();
     }
   }
-  return [...quarantines, ...blocks];
+  return [...failures, ...quarantines, ...blocks];
 }

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { TargetContext } from '../context.js';
-import { VigilError } from '../errors.js';
 import { storeFailed } from '../stores/store-failure.js';
 import type { PolicySource } from '../policy-port.js';
 import type { Quarantine } from '../screening/quarantine.js';
@@ -22,12 +21,9 @@ export function createScreenAnswerStage(policy: PolicySource, quarantine: Quaran
       const { findings, failed } = await screenAnswer(ctx, ctx.answer.screenReport);
       if (failed.length > 0 && !log) throw failed[0].err;
       const storeRefusals = failed.map((f) => storeFailed(ctx, policy, log!, f.store, f.err));
-      try {
-        return [...storeRefusals, ...(await findingVerdicts(ctx, findings, policy.current().detectors, quarantine))];
-      } catch (err) {
-        if (err instanceof VigilError || !log) throw err;
-        return [...storeRefusals, storeFailed(ctx, policy, log, 'quarantine', err)];
-      }
+      // A quarantine that cannot be written follows on_store_failure, and the request is still blocked.
+      const onQuarantineFailure = log ? (err: unknown) => storeFailed(ctx, policy, log, 'quarantine', err) : undefined;
+      return [...storeRefusals, ...(await findingVerdicts(ctx, findings, policy.current().detectors, quarantine, onQuarantineFailure))];
     },
   };
 }

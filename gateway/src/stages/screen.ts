@@ -2,7 +2,6 @@ import type { Finding } from '../../../detectors/src/finding.js';
 import { screenBatch } from '../../../detectors/src/screen-batch.js';
 import type { Logger } from 'pino';
 import type { TargetContext } from '../context.js';
-import { VigilError } from '../errors.js';
 import { storeFailed } from '../stores/store-failure.js';
 import type { PolicySource } from '../policy-port.js';
 import type { Quarantine } from '../screening/quarantine.js';
@@ -33,13 +32,10 @@ export function createScreenStage(policy: PolicySource, quarantine: Quarantine, 
         findings.push(...out.findings);
         if (out.flaggedRows) screen.flaggedRows = out.flaggedRows.map((f, r) => f || (screen.flaggedRows?.[r] ?? false));
       }
-      try {
-        return await findingVerdicts(ctx, findings, policy.current().detectors, quarantine);
-      } catch (err) {
-        // A quarantine that cannot be written (its store failed) follows on_store_failure, never a 500.
-        if (err instanceof VigilError || !log) throw err;
-        return storeFailed(ctx, policy, log, 'quarantine', err);
-      }
+      // A quarantine that cannot be written (its store failed) follows on_store_failure, never a
+      // 500, and the request is still blocked; no other finding's refusal is lost to it.
+      const onQuarantineFailure = log ? (err: unknown) => storeFailed(ctx, policy, log, 'quarantine', err) : undefined;
+      return findingVerdicts(ctx, findings, policy.current().detectors, quarantine, onQuarantineFailure);
     },
   };
 }
