@@ -51,6 +51,31 @@ describe('redis stores', { skip: redisSkip }, () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  test('a hung server (SIGSTOP): budget counts of many callers at once fail within the command timeout, and count again once it answers', async () => {
+    const c = await RedisConnection.open({ url: redis.url, keyPrefix: 'bhung:', commandTimeoutMs: 200, connectTimeoutMs: 2_000 });
+    const store = new RedisBudgetStore(c);
+    await store.secret();
+    redis.pause();
+    try {
+      const started = Date.now();
+      const done = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => store.add([`p${i}`], [Buffer.alloc(16, i)], 60_000, [100])));
+      const took = Date.now() - started;
+      assert.ok(done.every((d) => d.status === 'rejected'), 'all fail (on_store_failure then decides)');
+      assert.ok(took < 1_500, `all 30 within ${took} ms`);
+    } finally {
+      redis.resume();
+    }
+    try {
+      const deadline = Date.now() + 3_000;
+      let after: Awaited<ReturnType<typeof store.add>> | undefined;
+      while (!after && Date.now() < deadline) after = await store.add(['p0'], [Buffer.alloc(16, 0)], 60_000, [100]).catch(() => undefined);
+      // A timed-out add may still have reached the server: either way the row counts once, never twice.
+      assert.equal(after?.[0].after, 1, JSON.stringify(after));
+    } finally {
+      await store.close();
+    }
+  });
+
   test('config chooses them, one connection for all; close lets it go', async () => {
     const store = { kind: 'redis', url: redis.url, key_prefix: 'cfg:' };
     const config = configSchema.parse({ limits: { store }, screening: { store }, auth: { failures: { store } } });

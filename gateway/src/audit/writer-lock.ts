@@ -6,6 +6,7 @@
 import { readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { processAlive } from '../../../serving/src/process-alive.js';
 import { refuse } from './audit-error.js';
 import { LOCK_FILE } from './chain.js';
 
@@ -72,7 +73,7 @@ export class WriterLock {
           throw refuse(`${path}: the directory is held by a writer on host ${String(holder.host)} (pid ${String(holder.pid)}), alive ${Math.round(age / 1000)} s ago; one log has one writer`);
         }
         // Our own pid but not open here: a previous incarnation (a restarted container reuses pids).
-        if (pid !== process.pid && alive(pid)) {
+        if (pid !== process.pid && processAlive(pid)) {
           throw refuse(`${dir} is held by another audit writer (pid ${pid}, since ${String(holder.since)}); one log has one writer`);
         }
       }
@@ -81,11 +82,3 @@ export class WriterLock {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

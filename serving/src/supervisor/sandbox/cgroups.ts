@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { processAlive } from '../../process-alive.js';
 
 /** What model.yaml's `pool.resources` asks of every worker of a pool. */
 export interface ResourceLimits {
@@ -175,18 +176,9 @@ function sweepStale(parent: string): void {
   quietly(() => {
     for (const e of readdirSync(dir)) {
       const m = /^vigil-(\d+)$/.exec(e);
-      if (m && join(dir, e) !== parent && !alive(Number(m[1]))) removeTree(join(dir, e));
+      if (m && join(dir, e) !== parent && !processAlive(Number(m[1]))) removeTree(join(dir, e));
     }
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** removeTree, retried for up to 2 s while the last processes are reaped (a cgroup with processes cannot be removed). */
