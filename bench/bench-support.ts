@@ -11,6 +11,14 @@ export const MNIST_SAMPLE = heldout.inputs[0];
 /** An OIP inference request for it, batch 1. */
 export const MNIST_BODY = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', data: MNIST_SAMPLE }] });
 
+/**
+ * The same request as tritonclient.http sends it by default: the JSON header, then the 784 floats
+ * as binary tensor data, and every output asked for in binary.
+ */
+const binaryHeader = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [1, 784], datatype: 'FP32', parameters: { binary_data_size: 784 * 4 } }], parameters: { binary_data_output: true } }));
+export const MNIST_BINARY_BODY = Buffer.concat([binaryHeader, Buffer.from(Float32Array.from(MNIST_SAMPLE).buffer)]);
+export const MNIST_BINARY_HEADERS = { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(binaryHeader.length) };
+
 /** CPU time (user + system) a process has used so far, in µs, from /proc. */
 export function cpuMicros(pid: number): number {
   const stats = procStats(pid);

@@ -8,6 +8,8 @@
 //   (d) a bare node:http + http-proxy-middleware hop to the same socket: the floor any
 //       hpm-based gateway pays, to tell vigil's own cost from the library's
 //   (e) the same bare hop with undici's Pool upstream instead: would another library move it?
+//   (a bin), (b bin) (a) and (b) with the request as Triton's client sends it: binary tensor data
+//       in and out, no JSON numbers on either side of the gateway
 // at concurrency 1 and 64, plus the gateway process's peak RSS. Prints numbers; asserts nothing.
 //   npm run bench            (BENCH_SECONDS=10 for longer runs)
 import { spawn } from 'node:child_process';
@@ -15,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import ort from 'onnxruntime-node';
-import { MNIST_BODY, MNIST_SAMPLE, cpuMicros } from './bench-support.js';
+import { MNIST_BINARY_BODY, MNIST_BINARY_HEADERS, MNIST_BODY, MNIST_SAMPLE, cpuMicros } from './bench-support.js';
 import { startVigilChild } from './vigil-child.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -31,14 +33,14 @@ interface Result {
 
 const body = MNIST_BODY;
 
-async function load(opts: { url: string; socketPath?: string; connections: number; headers?: Record<string, string> }): Promise<Result> {
+async function load(opts: { url: string; socketPath?: string; connections: number; headers?: Record<string, string>; binary?: boolean }): Promise<Result> {
   const run = (duration: number) =>
     autocannon({
       url: opts.url,
       socketPath: opts.socketPath,
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...opts.headers },
-      body,
+      headers: { 'content-type': 'application/json', ...opts.headers, ...(opts.binary ? MNIST_BINARY_HEADERS : {}) },
+      body: opts.binary ? MNIST_BINARY_BODY : body,
       connections: opts.connections,
       pipelining: 1,
       duration,
@@ -109,9 +111,12 @@ try {
     const inproc = await inProcess(c);
     const d = await withCpu({ 'bare proxy': bare.child.pid!, ...pids }, () => load({ url: `http://127.0.0.1:${bare.port}/`, connections: c }));
     const e = await withCpu({ 'bare proxy': bareUndici.child.pid!, ...pids }, () => load({ url: `http://127.0.0.1:${bareUndici.port}/`, connections: c }));
+    const aBin = await withCpu(pids, () => load({ url: 'http://pool/v2/models/mnist/versions/1/infer', socketPath, connections: c, binary: true }));
+    const bBin = await withCpu({ gateway: gateway.child.pid!, ...pids }, () => load({ url: `http://127.0.0.1:${gateway.port}/v2/models/mnist/infer`, connections: c, headers: gateway.auth, binary: true }));
     const at = `c=${String(c).padEnd(3)}`;
     rows.push(`${at} (a) pool direct     ${fmt(a)}`, `${at} (b) through gateway ${fmt(b)}`, `${at} (c) ORT in-process  ${fmt(inproc)}`, `${at} (d) bare hpm hop    ${fmt(d)}`, `${at} (e) bare undici hop ${fmt(e)}`);
-    ratios.push(`${at} b/a = ${(b.rps / a.rps).toFixed(2)}   b/c = ${(b.rps / inproc.rps).toFixed(3)}   d/a = ${(d.rps / a.rps).toFixed(2)}   e/a = ${(e.rps / a.rps).toFixed(2)}   b/d = ${(b.rps / d.rps).toFixed(2)}`);
+    rows.push(`${at} (a) binary, direct  ${fmt(aBin)}`, `${at} (b) binary, gateway ${fmt(bBin)}`);
+    ratios.push(`${at} b/a = ${(b.rps / a.rps).toFixed(2)}   b/c = ${(b.rps / inproc.rps).toFixed(3)}   d/a = ${(d.rps / a.rps).toFixed(2)}   e/a = ${(e.rps / a.rps).toFixed(2)}   b/d = ${(b.rps / d.rps).toFixed(2)}   binary: b/a = ${(bBin.rps / aBin.rps).toFixed(2)}, b/(a JSON) = ${(bBin.rps / a.rps).toFixed(2)}, gateway CPU binary/JSON = ${(bBin.cpu.gateway / b.cpu.gateway).toFixed(2)}`);
   }
   console.log(`\nmnist, batch 1, ${SECONDS} s per run, node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`);
   for (const r of rows) console.log(r);

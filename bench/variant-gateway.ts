@@ -23,9 +23,15 @@ limits: { roles: { analyst: { requests_per_minute: 100000000, items_per_minute: 
   return mintDevToken(await loadOrCreateDevKey(join(scratch, 'state')), { sub: 'bench', roles: ['analyst'], ttlSeconds: 3600 });
 }
 
-function firstLine(child: ChildProcess): Promise<string> {
+/** The line the variant prints once listening; its log lines (a warning about isolation, say) may come first. */
+function readyLine(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      if (!line.startsWith('{"port"')) return;
+      lines.close();
+      resolve(line);
+    });
     child.once('exit', (code) => reject(new Error(`exited with ${code} before it was ready`)));
   });
 }
@@ -37,6 +43,6 @@ export async function gateway(scratch: string, chain: boolean, tokenCache: numbe
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
-  const { port, poolSocket, poolPid } = JSON.parse(await firstLine(child)) as { port: number; poolSocket: string; poolPid: number };
+  const { port, poolSocket, poolPid } = JSON.parse(await readyLine(child)) as { port: number; poolSocket: string; poolPid: number };
   return { child, port, poolSocket, poolPid, runtimeDir };
 }

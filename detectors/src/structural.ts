@@ -1,5 +1,6 @@
 import type { InferenceRequest } from '../../oip/src/signature.js';
 import { walkTensorData } from '../../oip/src/tensor-data.js';
+import { STANDARD_PARAMETERS } from '../../oip/src/validate-request.js';
 import { z } from 'zod';
 import { defineDetector } from './detector.js';
 import { finding, type Finding } from './finding.js';
@@ -60,15 +61,21 @@ export function screenStructure(input: StructuralInput, cfg: StructuralConfig): 
   if (cfg.max_body_bytes !== undefined && input.bodyBytes > cfg.max_body_bytes) {
     found.push(finding('structural', 'body_bytes', input.bodyBytes, cfg.max_body_bytes, { detail: `the body has ${input.bodyBytes} bytes; this model takes at most ${cfg.max_body_bytes}` }));
   }
+  // The standard parameters (binary data, timeout, priority, classification) are vigil's own,
+  // checked by validation; the allowlists are for what reaches the model.
   const allowed = cfg.parameters && new Set(cfg.parameters);
   for (const key of Object.keys(request.parameters ?? {})) {
-    if (allowed && !allowed.has(key)) found.push(finding('structural', 'parameter', 1, 0, { detail: `request parameter '${truncate(key)}' is not allowed for this model` }));
+    if (allowed && !allowed.has(key) && !Object.hasOwn(STANDARD_PARAMETERS.request, key)) {
+      found.push(finding('structural', 'parameter', 1, 0, { detail: notAllowed(`request parameter '${truncate(key)}'`, key, 'parameters') }));
+    }
   }
   const tensorAllowed = cfg.tensor_parameters && new Set(cfg.tensor_parameters);
   let elements = 0;
   for (const tensor of request.inputs) {
     for (const key of Object.keys(tensor.parameters ?? {})) {
-      if (tensorAllowed && !tensorAllowed.has(key)) found.push(finding('structural', 'parameter', 1, 0, { detail: `parameter '${truncate(key)}' of input '${tensor.name}' is not allowed for this model` }));
+      if (tensorAllowed && !tensorAllowed.has(key) && !Object.hasOwn(STANDARD_PARAMETERS.input, key)) {
+        found.push(finding('structural', 'parameter', 1, 0, { detail: notAllowed(`parameter '${truncate(key)}' of input '${tensor.name}'`, key, 'tensor_parameters') }));
+      }
     }
     let count = 1;
     for (const d of tensor.shape) count *= d;
@@ -97,7 +104,7 @@ export function screenStructure(input: StructuralInput, cfg: StructuralConfig): 
   return found;
 }
 
-function outsideRange(data: unknown[], shape: number[], [lo, hi]: readonly [number, number]) {
+function outsideRange(data: InferenceRequest['inputs'][number]['data'], shape: number[], [lo, hi]: readonly [number, number]) {
   let by = 0;
   let index = -1;
   walkTensorData(data, shape, (v, i) => {
@@ -116,6 +123,14 @@ function outsideRange(data: unknown[], shape: number[], [lo, hi]: readonly [numb
     row: (s: number[]) => (s.length > 1 ? Math.floor(index / (s.slice(1).reduce((a, b) => a * b, 1) || 1)) : 0),
   };
 }
+
+/** Names what to edit, since an operator reading the refusal must find the allowlist. */
+function notAllowed(what: string, key: string, list: 'parameters' | 'tensor_parameters'): string {
+  const why = SEQUENCE_PARAMETERS.has(key) ? '; vigil serves no sequence (stateful) models, so sequence parameters have no meaning here' : '';
+  return `${what} is not allowed for this model${why}; an operator may add it to detectors.structural.${list} in the model's model.yaml`;
+}
+
+const SEQUENCE_PARAMETERS = new Set(['sequence_id', 'sequence_start', 'sequence_end']);
 
 function truncate(s: string): string {
   return s.length > 64 ? `${s.slice(0, 64)}…` : s;

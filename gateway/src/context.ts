@@ -1,3 +1,4 @@
+import type { AnswerForm } from '../../oip/src/answer-form.js';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '@opentelemetry/api';
@@ -33,7 +34,15 @@ export interface RequestContext {
   /** resolve: the model version being served that the request addresses */
   target?: ServingVersion;
   /** body: the exact bytes received and validated, and what they parse to */
-  body?: { raw: Buffer; request: InferenceRequest | undefined; batchSize: number };
+  body?: {
+    raw: Buffer;
+    /** Where the JSON header ends and binary tensor data begins (Inference-Header-Content-Length); undefined: all JSON. */
+    headerLength: number | undefined;
+    request: InferenceRequest | undefined;
+    batchSize: number;
+    /** Binary outputs and classification the client asked for; undefined: plain JSON (kept after `request` is dropped). */
+    form: AnswerForm | undefined;
+  };
   /** limit stages: what admission charged (refunded if items are refused) and every quota's state, for the headers */
   limits?: { admitted: Charge[]; states: QuotaState[] };
   /** screen: the rows the numeric detectors read, the rows a request-phase detector found anomalous, the detectors that ran, and every finding with what it did. */
@@ -42,7 +51,7 @@ export interface RequestContext {
   traceId?: string;
   traceContext?: Context;
   /** proxy: the pool's answer, for screen-answer and send */
-  answer?: { status: number; body: Buffer; screenReport: string | undefined };
+  answer?: { status: number; body: Buffer; headerLength?: number; screenReport: string | undefined };
   /** shape-answer: what the caller's roles let it see of the answer, when less than all of it (top1, rounded:N) */
   answerDetail?: string;
   /** proxy: when the request went to the pool, when the pool answered, and what the pool reported of its time */

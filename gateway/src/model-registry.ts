@@ -37,16 +37,28 @@ export class ModelRegistry {
     return this.models.get(model) ?? [];
   }
 
-  /** OIP model metadata; `versions` lists every version being served. */
+  /**
+   * OIP model metadata; `versions` lists every version being served. An input with a declared
+   * value range says it in `parameters.range`, so a client learns that mnist takes [0, 1] before
+   * a request is refused for 0–255 pixels.
+   */
   metadata(target: ServingVersion): object {
-    const versions = this.models.get(target.model)!.filter((v) => v.status === 'serving').map((v) => v.version);
+    const ranges = new Map(target.config.inputs.map((t) => [t.name, t.range]));
     return {
       name: target.model,
-      versions,
+      versions: this.servingVersions(target.model),
       platform: target.config.platform,
-      inputs: target.signature.inputs,
+      inputs: target.signature.inputs.map((t) => {
+        const range = ranges.get(t.name);
+        return range ? { ...t, parameters: { range } } : t;
+      }),
       outputs: target.signature.outputs,
     };
+  }
+
+  /** The versions of a model being served, highest first. */
+  servingVersions(model: string): string[] {
+    return (this.models.get(model) ?? []).filter((v) => v.status === 'serving').map((v) => v.version);
   }
 
   all(): ServedVersion[] {

@@ -49,6 +49,7 @@ import { createSelectVersionStage } from './stages/select-version.js';
 import { createSendStage } from './stages/send.js';
 import { VigilMetrics } from './telemetry/metrics.js';
 import { observeRequest } from './telemetry/request-metrics.js';
+import { ModelStats } from './telemetry/model-stats.js';
 import type { VigilConfig } from './config/schema.js';
 import { ModelRegistry, type ServedVersion } from './model-registry.js';
 import { createPipeline, vigilStageLists, type StageLists, type StageSet } from './pipeline.js';
@@ -148,7 +149,13 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
       observeRequest(metrics, ctx, status, code);
       if (detector) observeForAlerts(detector, ctx, status, code);
     });
-  const responder = createResponder(seams.recordAnswersTo ?? audit, config.audit.on_failure === 'fail_closed', (err) => auditOutage.note(err), observe);
+  // Triton's statistics extension, counted at the same exit as the metrics.
+  const modelStats = new ModelStats();
+  const observeAll = (ctx: Parameters<typeof observeRequest>[1], status: number, code: string | null) => {
+    modelStats.observe(ctx, status);
+    observe(ctx, status, code);
+  };
+  const responder = createResponder(seams.recordAnswersTo ?? audit, config.audit.on_failure === 'fail_closed', (err) => auditOutage.note(err), observeAll);
 
   const scan = await scanRepository(config.models.repository);
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
@@ -252,7 +259,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     screenAnswer: createScreenAnswerStage(policy, quarantine, log), // squeeze, extraction, budget
     shapeAnswer: createShapeAnswerStage(policy), // less of the answer for roles the policy says
     send: createSendStage(responder),
-    answer: createAnswerStage(registry, { name: 'vigil', version: VERSION }, responder, isReady),
+    answer: createAnswerStage({ registry, serverInfo: { name: 'vigil', version: VERSION }, responder, ready: isReady, stats: modelStats, policy }),
   };
   const handle = createPipeline((seams.stages ?? vigilStageLists)(stageSet), responder, log, sourceResolver(config.server.trusted_proxies));
 

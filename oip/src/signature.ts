@@ -1,3 +1,4 @@
+import type { TensorValues } from './binary-data.js';
 import type { Datatype } from './datatypes.js';
 
 /** What a model accepts and returns, as its config declares it. -1 marks a variable dimension. */
@@ -20,7 +21,8 @@ export interface InputTensor {
   shape: number[];
   datatype: Datatype;
   parameters?: Record<string, unknown>;
-  data: unknown[];
+  /** JSON data (flat or nested), or binary data decoded (flat). */
+  data: unknown[] | TensorValues;
 }
 
 export interface RequestedOutput {

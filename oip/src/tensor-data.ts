@@ -1,4 +1,4 @@
-// Walks OIP tensor `data`, flat or nested row-major, against a shape, visiting every element
+// Walks OIP tensor `data`, flat or nested row-major (or decoded binary data, flat), against a shape, visiting every element
 // in order. Shared by the gateway (validate only) and the pool (validate and fill a typed array),
 // so both sides agree element for element on what the tensor is.
 
@@ -16,21 +16,24 @@ export function walkTensorData(
   shape: readonly number[],
   visit: (value: unknown, index: number) => boolean,
 ): DataProblem | null {
-  if (!Array.isArray(data)) return { kind: 'count', message: '`data` must be an array' };
+  // Binary tensor data arrives decoded as a typed array: flat, row-major, already counted.
+  const typed = ArrayBuffer.isView(data);
+  if (!Array.isArray(data) && !typed) return { kind: 'count', message: '`data` must be an array' };
+  const values = data as ArrayLike<unknown>;
   let expected = 1;
   for (const d of shape) expected *= d;
-  const nested = data.length > 0 && Array.isArray(data[0]);
+  const nested = !typed && values.length > 0 && Array.isArray(values[0]);
   if (!nested) {
-    if (data.length !== expected) {
-      return { kind: 'count', message: `shape [${shape.join(',')}] holds ${expected} elements, data has ${data.length}` };
+    if (values.length !== expected) {
+      return { kind: 'count', message: `shape [${shape.join(',')}] holds ${expected} elements, data has ${values.length}` };
     }
-    for (let i = 0; i < data.length; i++) {
-      if (!visit(data[i], i)) return { kind: 'element', index: i, value: data[i] };
+    for (let i = 0; i < values.length; i++) {
+      if (!visit(values[i], i)) return { kind: 'element', index: i, value: values[i] };
     }
     return null;
   }
   const state = { index: 0 };
-  return walkNested(data, shape, 0, state, visit);
+  return walkNested(data as unknown[], shape, 0, state, visit);
 }
 
 function walkNested(

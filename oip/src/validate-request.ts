@@ -1,3 +1,4 @@
+import { decodeBinaryTensor, HEADER_LENGTH } from './binary-data.js';
 import { ELEMENT_CHECK, isDatatype, type ElementProblem } from './datatypes.js';
 import type { InferenceRequest, ModelSignature, TensorSpec } from './signature.js';
 import { walkTensorData } from './tensor-data.js';
@@ -16,7 +17,8 @@ export type RequestProblemCode =
   | 'NON_FINITE_VALUE'
   | 'VALUE_OUT_OF_RANGE'
   | 'UNKNOWN_OUTPUT'
-  | 'FIELD_TOO_LARGE';
+  | 'FIELD_TOO_LARGE'
+  | 'INVALID_BINARY_DATA';
 
 export type ValidationResult =
   | { ok: true; request: InferenceRequest; batchSize: number }
@@ -71,11 +73,37 @@ function checkParameters(where: string, parameters: unknown): ValidationResult |
 }
 
 /**
+ * The standard parameters vigil reads itself (OIP, Triton and KServe clients send them), with
+ * what each must be; they are never the model's, so the structural allowlist does not apply.
+ */
+export const STANDARD_PARAMETERS = {
+  request: { binary_data_output: 'boolean', timeout: 'count', priority: 'count' },
+  input: { binary_data_size: 'count' },
+  output: { binary_data: 'boolean', classification: 'positive' },
+} as const satisfies Record<string, Record<string, 'boolean' | 'count' | 'positive'>>;
+
+function checkStandard(where: string, parameters: unknown, standard: Record<string, 'boolean' | 'count' | 'positive'>): ValidationResult | null {
+  if (!isPlainObject(parameters)) return null;
+  for (const key in standard) {
+    const value = parameters[key];
+    if (value === undefined) continue;
+    const kind = standard[key];
+    const ok = kind === 'boolean' ? typeof value === 'boolean' : Number.isSafeInteger(value) && (value as number) >= (kind === 'positive' ? 1 : 0);
+    if (!ok) return fail('INVALID_INFERENCE_REQUEST', `${where}.${key} must be ${kind === 'boolean' ? 'true or false' : kind === 'positive' ? 'a positive integer' : 'a non-negative integer'}, got ${brief(value)}`);
+  }
+  return null;
+}
+
+/**
  * Checks a parsed JSON body against the model's signature: every input named, typed and shaped
  * as declared, every element a valid value of its datatype, the batch within bounds, and every
  * requested output known. Pure: the gateway and the pool run the same checks.
+ *
+ * `binary` is the part of the body after its JSON header (binary tensor data extension): inputs
+ * with `parameters.binary_data_size` take their bytes from it in order, decoded and checked
+ * element by element as JSON data is, and must use all of it.
  */
-export function validateInferenceRequest(body: unknown, sig: ModelSignature): ValidationResult {
+export function validateInferenceRequest(body: unknown, sig: ModelSignature, binary?: Uint8Array): ValidationResult {
   if (!isPlainObject(body)) return fail('INVALID_INFERENCE_REQUEST', 'the body must be a JSON object');
   const extra = unknownKey(body, REQUEST_KEYS);
   if (extra !== undefined) return fail('INVALID_INFERENCE_REQUEST', `unknown field ${brief(extra)}; an inference request has id, parameters, inputs and outputs`);
@@ -83,7 +111,7 @@ export function validateInferenceRequest(body: unknown, sig: ModelSignature): Va
     return fail('INVALID_INFERENCE_REQUEST', '`id` must be a string');
   }
   if (typeof body.id === 'string' && body.id.length > FIELD_BOUNDS.idChars) return fail('FIELD_TOO_LARGE', `\`id\` is longer than ${FIELD_BOUNDS.idChars} characters`);
-  const parametersProblem = checkParameters('`parameters`', body.parameters);
+  const parametersProblem = checkParameters('`parameters`', body.parameters) ?? checkStandard('`parameters`', body.parameters, STANDARD_PARAMETERS.request);
   if (parametersProblem) return parametersProblem;
   const inputs = body.inputs;
   if (!Array.isArray(inputs) || inputs.length === 0) {
@@ -92,6 +120,7 @@ export function validateInferenceRequest(body: unknown, sig: ModelSignature): Va
 
   const seen = new Set<string>();
   let batchSize = -1;
+  let binaryAt = 0;
   for (let t = 0; t < inputs.length; t++) {
     const tensor: unknown = inputs[t];
     if (!isPlainObject(tensor)) return fail('INVALID_INFERENCE_REQUEST', `inputs[${t}] must be an object`);
@@ -108,7 +137,7 @@ export function validateInferenceRequest(body: unknown, sig: ModelSignature): Va
     if (!isDatatype(datatype) || datatype !== spec.datatype) {
       return fail('DATATYPE_MISMATCH', `input '${name}' must have datatype ${spec.datatype}, got ${brief(datatype)}`);
     }
-    const tensorParameters = checkParameters(`inputs[${t}].parameters`, parameters);
+    const tensorParameters = checkParameters(`inputs[${t}].parameters`, parameters) ?? checkStandard(`inputs[${t}].parameters`, parameters, STANDARD_PARAMETERS.input);
     if (tensorParameters) return tensorParameters;
     const shapeProblem = checkShape(shape, spec, sig.maxBatchSize);
     if (shapeProblem) return shapeProblem;
@@ -119,8 +148,28 @@ export function validateInferenceRequest(body: unknown, sig: ModelSignature): Va
         return fail('SHAPE_MISMATCH', `input '${name}' has batch size ${dims[0]}, other inputs have ${batchSize}`);
       }
     }
-    const dataProblem = checkData(name, data, dims, spec);
-    if (dataProblem) return dataProblem;
+    const size = isPlainObject(parameters) ? (parameters.binary_data_size as number | undefined) : undefined;
+    if (size === undefined) {
+      const dataProblem = checkData(name, data, dims, spec);
+      if (dataProblem) return dataProblem;
+      continue;
+    }
+    if (binary === undefined) return fail('INVALID_BINARY_DATA', `input '${name}' has binary_data_size, but the request has no ${HEADER_LENGTH} header to say where its JSON ends`);
+    if (data !== undefined) return fail('INVALID_BINARY_DATA', `input '${name}' has both data and binary_data_size; send one`);
+    if (binaryAt + size > binary.byteLength) return fail('INVALID_BINARY_DATA', `input '${name}' says ${size} bytes of binary data, but only ${binary.byteLength - binaryAt} remain`);
+    const decoded = decodeBinaryTensor(spec.datatype, binary.subarray(binaryAt, binaryAt + size), dims.reduce((a, b) => a * b, 1));
+    binaryAt += size;
+    if ('kind' in decoded) {
+      if (decoded.kind === 'size') return fail('INVALID_BINARY_DATA', `input '${name}': ${decoded.message}`);
+      const where = `input '${name}' element ${decoded.index}`;
+      if (decoded.kind === 'non_finite') return fail('NON_FINITE_VALUE', `${where} is not a finite ${spec.datatype} value`);
+      if (decoded.kind === 'range') return fail('VALUE_OUT_OF_RANGE', `${where} is outside the range of ${spec.datatype} that vigil accepts (integers up to 2^53)`);
+      return fail('INVALID_ELEMENT', `${where} is not a valid ${spec.datatype} value`);
+    }
+    tensor.data = decoded;
+  }
+  if (binary !== undefined && binaryAt !== binary.byteLength) {
+    return fail('INVALID_BINARY_DATA', `${binary.byteLength - binaryAt} bytes of binary data follow the last input that claims any`);
   }
   for (const spec of sig.inputs) {
     if (!seen.has(spec.name)) return fail('MISSING_INPUT', `input '${spec.name}' is required`);
@@ -136,10 +185,14 @@ export function validateInferenceRequest(body: unknown, sig: ModelSignature): Va
       }
       const extraOut = unknownKey(out, OUTPUT_KEYS);
       if (extraOut !== undefined) return fail('INVALID_INFERENCE_REQUEST', `outputs[${o}] has an unknown field ${brief(extraOut)}`);
-      const outputParameters = checkParameters(`outputs[${o}].parameters`, out.parameters);
+      const outputParameters = checkParameters(`outputs[${o}].parameters`, out.parameters) ?? checkStandard(`outputs[${o}].parameters`, out.parameters, STANDARD_PARAMETERS.output);
       if (outputParameters) return outputParameters;
-      if (!sig.outputs.some((s) => s.name === out.name)) {
+      const spec = sig.outputs.find((s) => s.name === out.name);
+      if (!spec) {
         return fail('UNKNOWN_OUTPUT', `unknown output ${brief(out.name)}; this model returns ${sig.outputs.map((s) => `'${s.name}'`).join(', ')}`);
+      }
+      if (isPlainObject(out.parameters) && out.parameters.classification !== undefined && (spec.datatype === 'BYTES' || spec.datatype === 'BOOL')) {
+        return fail('INVALID_INFERENCE_REQUEST', `output '${out.name}' is ${spec.datatype}; classification ranks a numeric output`);
       }
       if (wanted.has(out.name)) return fail('INVALID_INFERENCE_REQUEST', `output '${out.name}' is requested more than once`);
       wanted.add(out.name);

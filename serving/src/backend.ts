@@ -13,6 +13,8 @@ export interface InferRequest {
   version: string;
   /** The validated body, forwarded byte for byte. */
   body: Buffer;
+  /** Bytes of JSON before binary tensor data, when the body has any (Inference-Header-Content-Length). */
+  headerLength?: number;
   /** The same request as the gateway parsed it, where it still has it (a remote backend reads it). */
   parsed?: InferenceRequest;
   contentType: string;
@@ -34,6 +36,8 @@ export interface PoolReport {
 export interface InferAnswer {
   status: number;
   body: Buffer;
+  /** Bytes of JSON before binary tensor data, when the answer has any. */
+  headerLength?: number;
   report: PoolReport;
 }
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HEADER_LENGTH } from '../../oip/src/binary-data.js';
 
 /**
  * Reads a request body, refusing it (and dropping the connection) once it is over `limit`
@@ -25,11 +26,22 @@ export function readBodyWithin(req: IncomingMessage, limit: number, tooLarge: ()
 }
 
 /** A JSON answer with its length; a response already under way is cut off instead. */
-export function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: string | Buffer, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** An inference answer: plain JSON, or a JSON header and binary tensor data (its header's length in HEADER_LENGTH). */
+export function sendAnswer(res: ServerResponse, answer: { body: Buffer; headerLength?: number }, headers: Record<string, string> = {}): void {
+  if (answer.headerLength === undefined) return sendJson(res, 200, answer.body, headers);
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(answer.headerLength), 'content-length': answer.body.length });
+  res.end(answer.body);
 }

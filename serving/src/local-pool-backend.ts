@@ -1,5 +1,6 @@
 import { Pool as HttpPool, errors as undiciErrors } from 'undici';
 import { SCREEN_HEADER } from '../../detectors/src/squeeze/pool-screen.js';
+import { HEADER_LENGTH, headerLengthOf } from '../../oip/src/binary-data.js';
 import { BackendError, type Backend, type BackendStatus, type InferAnswer, type InferRequest, type PoolReport } from './backend.js';
 import type { Pool } from './supervisor/pool.js';
 import type { WorkerSlot } from './supervisor/worker-slot.js';
@@ -83,6 +84,7 @@ export class LocalPoolBackend implements Backend {
       'content-type': request.contentType,
       'x-request-id': request.requestId,
     };
+    if (request.headerLength !== undefined) headers[HEADER_LENGTH] = String(request.headerLength);
     for (const name of ['traceparent', 'tracestate']) if (request.trace[name]) headers[name] = request.trace[name];
     try {
       const r = await this.clientFor(worker).request({
@@ -93,7 +95,9 @@ export class LocalPoolBackend implements Backend {
         signal,
       });
       const body = Buffer.from(await r.body.arrayBuffer());
-      return { status: r.statusCode, body, report: reportOf(r.headers) };
+      const headerLength = headerLengthOf(r.headers[HEADER_LENGTH], body.length);
+      if (typeof headerLength === 'object') throw new BackendError('failed', `the model pool sent a broken binary answer: ${headerLength.error}`);
+      return { status: r.statusCode, body, headerLength, report: reportOf(r.headers) };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw this.failureOf(err);
@@ -101,6 +105,7 @@ export class LocalPoolBackend implements Backend {
   }
 
   private failureOf(err: unknown): BackendError {
+    if (err instanceof BackendError) return err;
     if (err instanceof undiciErrors.ResponseExceededMaxSizeError) return new BackendError('failed', 'the model pool sent an oversized answer');
     const code = (err as { code?: string }).code ?? '';
     if (WORKER_GONE.has(code)) {

@@ -36,7 +36,8 @@ describe('Open Inference Protocol through the gateway, real pools', () => {
         name: 'mnist',
         versions: ['1'],
         platform: 'onnx_onnxv1',
-        inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 784] }],
+        // The declared value range: a client sending 0-255 pixels learns of [0, 1] here, not from a 400.
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 784], parameters: { range: [0, 1] } }],
         outputs: [
           { name: 'probabilities', datatype: 'FP32', shape: [-1, 10] },
           { name: 'label', datatype: 'INT64', shape: [-1, 1] },
@@ -126,7 +127,7 @@ describe('Open Inference Protocol through the gateway, real pools', () => {
       ['encoded slash', get('/v2/models/digits%2Fversions%2F1'), 400, 'INVALID_PATH'],
       ['duplicate slash', get('/v2/models//digits'), 400, 'INVALID_PATH'],
       ['absolute-form', get('http://127.0.0.1/v2/models/digits'), 400, 'INVALID_PATH'],
-      ['unknown endpoint', get('/v2/models/digits/stats'), 404, 'ROUTE_NOT_FOUND'],
+      ['unknown endpoint', get('/v2/models/digits/explain'), 404, 'ROUTE_NOT_FOUND'],
     ];
     for (const [what, pending, status, code] of cases) {
       const r = await pending;

@@ -91,6 +91,8 @@ export interface RawResponse {
   headers: Record<string, string | string[] | undefined>;
   text: string;
   json: any;
+  /** The body as received (binary answers are not text). */
+  bytes: Buffer;
 }
 
 /**
@@ -108,14 +110,15 @@ export function rawRequest(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
+        const bytes = Buffer.concat(chunks);
+        const text = bytes.toString('utf8');
         let json: unknown;
         try {
           json = text ? JSON.parse(text) : undefined;
         } catch {
           json = undefined;
         }
-        resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, text, json, bytes });
       });
       res.on('error', reject);
     });

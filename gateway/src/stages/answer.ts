@@ -1,14 +1,30 @@
 import type { RoutedContext } from '../context.js';
 import { canServe, type ModelRegistry } from '../model-registry.js';
+import { modelConfigView } from '../model-config-view.js';
+import type { PolicySource } from '../policy-port.js';
 import type { Responder } from '../respond.js';
 import type { Stage } from '../stage.js';
+import type { ModelStats } from '../telemetry/model-stats.js';
+
+/** The OIP and Triton extensions the gateway implements, as server metadata lists them. */
+export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_configuration', 'statistics', 'model_repository'];
+
+export interface AnswerSources {
+  registry: ModelRegistry;
+  serverInfo: { name: string; version: string };
+  responder: Responder;
+  ready: () => boolean;
+  stats: ModelStats;
+  /** For the repository index: which models the caller may see. */
+  policy: PolicySource;
+}
 
 /**
- * answer stage (health and metadata): answered by the gateway itself from what the supervisor
- * knows, so they stay truthful while a pool is down.
+ * answer stage (health, metadata, config, statistics, the repository index): answered by the
+ * gateway itself from what the supervisor knows, so they stay truthful while a pool is down.
  */
-export function createAnswerStage(registry: ModelRegistry, serverInfo: { name: string; version: string }, responder: Responder, ready: () => boolean): Stage<RoutedContext> {
-  const serverMetadata = JSON.stringify({ ...serverInfo, extensions: [] });
+export function createAnswerStage({ registry, serverInfo, responder, ready, stats, policy }: AnswerSources): Stage<RoutedContext> {
+  const serverMetadata = JSON.stringify({ ...serverInfo, extensions: EXTENSIONS });
   const send = (ctx: RoutedContext, status: number, body: string) => responder.send(ctx, status, { 'content-type': 'application/json' }, body);
   return {
     name: 'answer',
@@ -23,8 +39,17 @@ export function createAnswerStage(registry: ModelRegistry, serverInfo: { name: s
         }
         case 'server.metadata':
           return send(ctx, 200, serverMetadata);
+        case 'repository.index':
+          return send(ctx, 200, JSON.stringify(repositoryIndex(ctx, registry, policy)));
         case 'model.metadata':
           if (ctx.target) return send(ctx, 200, JSON.stringify(registry.metadata(ctx.target)));
+          return;
+        case 'model.config':
+          if (ctx.target) return send(ctx, 200, JSON.stringify(modelConfigView(ctx.target, registry.servingVersions(ctx.target.model))));
+          return;
+        case 'model.stats':
+          // A version named: that one; none: every version being served, as Triton answers.
+          if (ctx.target) return send(ctx, 200, JSON.stringify(stats.of(ctx.target.model, ctx.route.version !== undefined ? [ctx.target.version] : registry.servingVersions(ctx.target.model))));
           return;
         case 'model.ready':
           if (ctx.target) {
@@ -35,4 +60,23 @@ export function createAnswerStage(registry: ModelRegistry, serverInfo: { name: s
       }
     },
   };
+}
+
+/**
+ * Triton's repository index: every model version, its state and why it is not ready, limited to
+ * the models this caller may see the metadata of, so the index reveals no more than 403s would.
+ */
+function repositoryIndex(ctx: RoutedContext, registry: ModelRegistry, policy: PolicySource): object[] {
+  const principal = ctx.principal;
+  if (!principal) return [];
+  const rules = policy.current();
+  const now = Date.now();
+  return registry
+    .all()
+    .filter((v) => rules.authorize({ principal, action: 'metadata', model: v.model, version: v.version, source: ctx.source, timeMs: now }).allowed)
+    .map((v) => {
+      if (v.status === 'refused') return { name: v.model, version: v.version, state: 'UNAVAILABLE', reason: 'refused at load (see the server log)' };
+      const ready = canServe(v.backend);
+      return { name: v.model, version: v.version, state: ready ? 'READY' : 'UNAVAILABLE', reason: ready ? '' : `its backend is ${v.backend.status}` };
+    });
 }

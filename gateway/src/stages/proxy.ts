@@ -26,18 +26,25 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
       // A remote backend reads the parsed request (to plan squeezed rows); a local pool does not,
       // and the tensors are not needed past screening: don't hold them across its round trip.
       const parsed = backend.kind === 'oip-http' ? ctx.body.request : undefined;
+      // The client's own deadline (Triton's `timeout` parameter, in microseconds; 0: none) can only shorten vigil's.
+      const asked = ctx.body.request?.parameters?.timeout;
+      const own = typeof asked === 'number' && asked > 0 && asked / 1000 < opts.timeoutMs;
+      const timeoutMs = own ? Math.max(1, Math.ceil(asked / 1000)) : opts.timeoutMs;
       ctx.body.request = undefined;
       const trace = traceHeaders(ctx);
 
       const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(new VigilError('POOL_TIMEOUT', `the model pool did not answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      const why = own ? `within the request's timeout of ${asked} µs` : `within ${timeoutMs} ms`;
+      const timer = setTimeout(() => abort.abort(new VigilError('POOL_TIMEOUT', `the model pool did not answer ${why}`)), timeoutMs);
       const onGone = () => abort.abort(new ClientGone());
       ctx.res.once('close', onGone);
       if (ctx.closed) onGone();
       ctx.proxiedAt = process.hrtime.bigint();
       let answer;
       try {
-        answer = await backend.infer({ model, version, body, parsed, contentType: 'application/json', requestId: ctx.id, trace }, abort.signal);
+        const { headerLength } = ctx.body;
+        const contentType = headerLength === undefined ? 'application/json' : 'application/octet-stream';
+        answer = await backend.infer({ model, version, body, headerLength, parsed, contentType, requestId: ctx.id, trace }, abort.signal);
       } catch (err) {
         if (err instanceof ClientGone) {
           // Audit that it ended unanswered; the pool has dropped its work on it.
@@ -58,7 +65,7 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
       if (report.batchItems !== undefined) ctx.poolBatchItems = report.batchItems;
       // Anything but 200 is a failure: a 1xx/3xx/other 2xx answer would skip screen-answer.
       if (answer.status !== 200) return refuse(poolError(answer.status, answer.body), 'stage:proxy');
-      ctx.answer = { status: answer.status, body: answer.body, screenReport: report.screen };
+      ctx.answer = { status: answer.status, body: answer.body, headerLength: answer.headerLength, screenReport: report.screen };
     },
   };
 }
@@ -116,7 +123,7 @@ const MAX_POOL_MESSAGE = 512;
 const POOL_CODES = new Set<ErrorCode>([
   'INVALID_INFERENCE_REQUEST', 'UNKNOWN_INPUT', 'MISSING_INPUT', 'DUPLICATE_INPUT', 'DATATYPE_MISMATCH', 'SHAPE_MISMATCH', 'BATCH_TOO_LARGE',
   'ELEMENT_COUNT_MISMATCH', 'INVALID_ELEMENT', 'NON_FINITE_VALUE', 'VALUE_OUT_OF_RANGE', 'UNKNOWN_OUTPUT', 'FIELD_TOO_LARGE',
-  'INVALID_JSON', 'JSON_TOO_DEEP', 'BODY_TOO_LARGE', 'INFERENCE_FAILED',
+  'INVALID_JSON', 'INVALID_BINARY_DATA', 'JSON_TOO_DEEP', 'BODY_TOO_LARGE', 'INFERENCE_FAILED',
 ]);
 
 /** A pool's error answer as a catalogue error (see POOL_CODES); its message kept, bounded. */

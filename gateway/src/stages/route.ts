@@ -29,7 +29,7 @@ export function parseRoute(method: string, target: string): Route {
   }
   const route = matchSegments(segments);
   if (!route) throw new VigilError('ROUTE_NOT_FOUND', `no Open Inference Protocol endpoint at ${target}`);
-  const allowed = route.action === 'model.infer' ? ['POST'] : ['GET', 'HEAD'];
+  const allowed = route.action === 'model.infer' || route.action === 'repository.index' ? ['POST'] : ['GET', 'HEAD'];
   if (!allowed.includes(method)) {
     throw new VigilError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(' or ')}`, { allow: allowed.join(', ') });
   }
@@ -44,6 +44,7 @@ function matchSegments(s: string[]): Route | null {
     if (s[2] === 'ready') return { action: 'health.ready' };
     return null;
   }
+  if (s[1] === 'repository') return s.length === 3 && s[2] === 'index' ? { action: 'repository.index' } : null;
   if (s[1] !== 'models' || s.length < 3) return null;
   const model = s[2];
   let rest = s.slice(3);
@@ -59,6 +60,8 @@ function matchSegments(s: string[]): Route | null {
   if (rest.length === 0) return { action: 'model.metadata', model, version };
   if (rest.length === 1 && rest[0] === 'ready') return { action: 'model.ready', model, version };
   if (rest.length === 1 && rest[0] === 'infer') return { action: 'model.infer', model, version };
+  if (rest.length === 1 && rest[0] === 'config') return { action: 'model.config', model, version };
+  if (rest.length === 1 && rest[0] === 'stats') return { action: 'model.stats', model, version };
   return null;
 }
 

@@ -8,6 +8,9 @@ const ROUTE_TEMPLATE: Record<Route['action'], [string, string]> = {
   'server.metadata': ['/v2', '/v2'],
   'model.metadata': ['/v2/models/{model}', '/v2/models/{model}/versions/{version}'],
   'model.ready': ['/v2/models/{model}/ready', '/v2/models/{model}/versions/{version}/ready'],
+  'model.config': ['/v2/models/{model}/config', '/v2/models/{model}/versions/{version}/config'],
+  'model.stats': ['/v2/models/{model}/stats', '/v2/models/{model}/versions/{version}/stats'],
+  'repository.index': ['/v2/repository/index', '/v2/repository/index'],
   'model.infer': ['/v2/models/{model}/infer', '/v2/models/{model}/versions/{version}/infer'],
 };
 /** The route template of a parsed route, for metrics and span names (never the raw path). */

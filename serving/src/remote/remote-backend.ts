@@ -171,7 +171,7 @@ export class RemoteOipBackend implements Backend {
 
   private async send(request: InferRequest, signal: AbortSignal, verdict: { given: boolean }): Promise<InferAnswer> {
     const parsed: InferenceRequest = request.parsed ?? (JSON.parse(request.body.toString('utf8')) as InferenceRequest);
-    const plan = planRemote(parsed, request.body, this.target, this.target.screen);
+    const plan = planRemote(parsed, request.headerLength === undefined ? request.body : undefined, this.target, this.target.screen);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-request-id': request.requestId };
     for (const name of ['traceparent', 'tracestate']) if (request.trace[name]) headers[name] = request.trace[name];
     const deadline = AbortSignal.timeout(this.timeoutMs);

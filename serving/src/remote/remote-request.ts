@@ -21,10 +21,14 @@ export interface RemotePlan {
  * server runs them as one batch, and the scores are computed here from its probabilities, so a
  * remote model is screened by the same detectors with no code on the server. The server must
  * then accept rows × (1 + squeezers) in one request (its max batch size).
+ *
+ * The remote answers JSON always: a request that asked for binary outputs or classification (or
+ * sent binary data, `raw` undefined) goes as plain JSON, and the gateway's shape-answer stage gives
+ * the client the form it asked for, as it does for vigil's own pools.
  */
 export function planRemote(
   parsed: InferenceRequest,
-  raw: Buffer,
+  raw: Buffer | undefined,
   target: { model: string; version: string; signature: ModelSignature },
   screen: PoolScreenSpec | undefined,
 ): RemotePlan {
@@ -34,7 +38,8 @@ export function planRemote(
   const reply = (outputs: Map<string, ReturnType<typeof firstRows>>, rows: number | undefined) =>
     answerBody(target.model, target.version, parsed.id, requested.map((n) => (rows === undefined ? outputs.get(n)! : firstRows(outputs.get(n)!, rows))));
   if (!screen) {
-    return { body: raw, wanted: requested, rows: clientRows, finish: (c) => ({ body: reply(c.outputs, undefined) }) };
+    const body = raw !== undefined && !asksForm(parsed) ? raw : plainJson(parsed);
+    return { body, wanted: requested, rows: clientRows, finish: (c) => ({ body: reply(c.outputs, undefined) }) };
   }
   const { rows } = screenBatch(parsed, screen.features);
   const all = poolScreenRows(rows, screen);
@@ -54,4 +59,29 @@ export function planRemote(
       return { body: reply(c.outputs, rows.length), screen: JSON.stringify(report) };
     },
   };
+}
+
+/** Whether a request asks for binary outputs or classification (the remote must not apply them). */
+function asksForm(parsed: InferenceRequest): boolean {
+  return parsed.parameters?.binary_data_output !== undefined || (parsed.outputs?.some((o) => o.parameters?.binary_data !== undefined || o.parameters?.classification !== undefined) ?? false);
+}
+
+/** The request as plain JSON: binary data as JSON numbers, and no parameter that changes the answer's form. */
+function plainJson(parsed: InferenceRequest): Buffer {
+  const { binary_data_output: _b, ...parameters } = parsed.parameters ?? {};
+  const request: Record<string, unknown> = {};
+  if (parsed.id !== undefined) request.id = parsed.id;
+  if (Object.keys(parameters).length > 0) request.parameters = parameters;
+  request.inputs = parsed.inputs.map((input) => {
+    const { binary_data_size: _s, ...rest } = input.parameters ?? {};
+    const data = ArrayBuffer.isView(input.data) ? Array.from(input.data as ArrayLike<number>) : input.data;
+    return { name: input.name, shape: input.shape, datatype: input.datatype, ...(Object.keys(rest).length > 0 ? { parameters: rest } : {}), data };
+  });
+  if (parsed.outputs) {
+    request.outputs = parsed.outputs.map((o) => {
+      const { binary_data: _d, classification: _c, ...rest } = o.parameters ?? {};
+      return { name: o.name, ...(Object.keys(rest).length > 0 ? { parameters: rest } : {}) };
+    });
+  }
+  return Buffer.from(JSON.stringify(request));
 }

@@ -2,13 +2,8 @@ import ort from 'onnxruntime-node';
 import type { Datatype } from '../../../oip/src/datatypes.js';
 import type { InferenceRequest, ModelSignature } from '../../../oip/src/signature.js';
 import { walkTensorData } from '../../../oip/src/tensor-data.js';
+import type { AnswerTensor } from '../../../oip/src/infer-answer.js';
 
-export interface OutputTensor {
-  name: string;
-  datatype: Datatype;
-  shape: number[];
-  data: number[] | boolean[] | string[];
-}
 
 type OrtType = 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'bool' | 'string';
 
@@ -96,6 +91,12 @@ export class OnnxRunner {
       const n = input.shape.reduce((a, b) => a * b, 1);
       const values = allocate(input.datatype, n);
       const isBigInt = values instanceof BigInt64Array || values instanceof BigUint64Array;
+      // Binary tensor data arrives as a typed array of the datatype's own width: one copy.
+      if (ArrayBuffer.isView(input.data) && !isBigInt && !Array.isArray(values)) {
+        (values as Float32Array).set(input.data as Float32Array);
+        tensors[input.name] = { datatype: input.datatype, dims: input.shape, data: values };
+        continue;
+      }
       walkTensorData(input.data, input.shape, (v, i) => {
         (values as unknown as unknown[])[i] = isBigInt ? BigInt(v as number) : input.datatype === 'BOOL' ? (v ? 1 : 0) : v;
         return true;
@@ -163,7 +164,7 @@ export class OnnxRunner {
   }
 
   /** The OIP output tensors of `wanted`, from the first `answerRows` rows (the rest were screening copies). */
-  toOutputs(raw: Record<string, RawOutput>, wanted: string[], answerRows: number): OutputTensor[] {
+  toOutputs(raw: Record<string, RawOutput>, wanted: string[], answerRows: number): AnswerTensor[] {
     return wanted.map((name) => {
       const spec = this.signature.outputs.find((o) => o.name === name)!;
       const dims = [...raw[name].dims];
@@ -173,7 +174,7 @@ export class OnnxRunner {
         data = slice(data, 0, answerRows * width);
         dims[0] = answerRows;
       }
-      return { name, datatype: spec.datatype, shape: dims, data: toJsonArray(data, spec.datatype) };
+      return { name, datatype: spec.datatype, shape: dims, data: data as AnswerTensor['data'] };
     });
   }
 
@@ -205,10 +206,4 @@ function concat(parts: TensorData[]): TensorData {
     at += p.length;
   }
   return out;
-}
-
-function toJsonArray(data: ort.Tensor['data'], datatype: Datatype): number[] | boolean[] | string[] {
-  if (datatype === 'BOOL') return Array.from(data as Uint8Array, (v) => v !== 0);
-  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Array.from(data, Number);
-  return Array.from(data as ArrayLike<number> & Iterable<number>) as number[] | string[];
 }

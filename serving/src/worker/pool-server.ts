@@ -12,7 +12,10 @@ import { OnnxRunner, rowsOf, type Feeds, type RawOutput } from './onnx-runner.js
 import { CancelledError, DynamicBatcher, type BatchTiming } from './batcher.js';
 import type { BatchingSpec } from './worker-spec.js';
 import { BATCH_HEADER, COMPUTE_HEADER, QUEUE_HEADER } from './pool-headers.js';
-import { readBodyWithin, sendJson } from '../http-body.js';
+import { readBodyWithin, sendAnswer, sendJson } from '../http-body.js';
+import { HEADER_LENGTH, headerLengthOf } from '../../../oip/src/binary-data.js';
+import { answerFormOf } from '../../../oip/src/answer-form.js';
+import { encodeAnswer } from '../../../oip/src/infer-answer.js';
 
 export interface PoolServerOptions {
   model: string;
@@ -77,14 +80,18 @@ export function createPoolServer(opts: PoolServerOptions): Server {
     const signal = { cancelled: false };
     res.once('close', () => (signal.cancelled = true));
     const raw = await readBody(req, opts.maxBodyBytes);
-    if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) throw new PoolHttpError(400, 'JSON_TOO_DEEP', `the JSON nests more than ${MAX_JSON_DEPTH} levels deep`);
+    // Binary tensor data (the gateway forwards it as the client sent it): a JSON header, then bytes.
+    const headerLength = headerLengthOf(req.headers[HEADER_LENGTH], raw.length);
+    if (typeof headerLength === 'object') throw new PoolHttpError(400, 'INVALID_BINARY_DATA', headerLength.error);
+    const json = headerLength === undefined ? raw : raw.subarray(0, headerLength);
+    if (nestsDeeperThan(json, MAX_JSON_DEPTH)) throw new PoolHttpError(400, 'JSON_TOO_DEEP', `the JSON nests more than ${MAX_JSON_DEPTH} levels deep`);
     let body: unknown;
     try {
-      body = JSON.parse(utf8.decode(raw));
+      body = JSON.parse(utf8.decode(json));
     } catch (err) {
       throw new PoolHttpError(400, 'INVALID_JSON', `the body is not valid JSON: ${(err as Error).message}`);
     }
-    const checked = validateInferenceRequest(body, opts.signature);
+    const checked = validateInferenceRequest(body, opts.signature, headerLength === undefined ? undefined : raw.subarray(headerLength));
     if (!checked.ok) throw new PoolHttpError(400, checked.code, checked.message);
     // Joins the gateway's trace (its traceparent): queue wait, batch formation and the ONNX
     // Runtime run are children of this request's pool.infer span.
@@ -102,10 +109,10 @@ export function createPoolServer(opts: PoolServerOptions): Server {
         [BATCH_HEADER]: String(timing.batchItems),
       };
       if (opts.screen) headers[SCREEN_HEADER] = JSON.stringify(poolScreenReport(rowsOf(result[opts.screen.probabilities]), part.answerRows, opts.screen));
-      const response: Record<string, unknown> = { model_name: opts.model, model_version: opts.version };
-      if (checked.request.id !== undefined) response.id = checked.request.id;
-      response.outputs = outputs;
-      sendJson(res, 200, JSON.stringify(response), headers);
+      const head: Record<string, unknown> = { model_name: opts.model, model_version: opts.version };
+      if (checked.request.id !== undefined) head.id = checked.request.id;
+      // Outputs the client wants in binary go as ONNX Runtime's bytes, never through JSON numbers.
+      sendAnswer(res, encodeAnswer(head, outputs, answerFormOf(checked.request, opts.signature)?.binary), headers);
     } catch (err) {
       span.setStatus({ code: SpanStatusCode.ERROR });
       throw err;
