@@ -6,7 +6,7 @@ import type { Isolation } from './isolation.js';
 import type { Supervisor } from '../../serving/src/supervisor/supervisor.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { queryAudit } from './audit/query.js';
-import { auditQueryOf, InvalidQueryError } from './audit/query-params.js';
+import { auditQueryOf, InvalidQueryError, nextCursor } from './audit/query-params.js';
 import type { Principal } from './auth/principal.js';
 import { createContext } from './context.js';
 import { VigilError } from './errors.js';
@@ -95,7 +95,9 @@ export function createAdminApp(deps: AdminDeps) {
   }
   app.get('/status', async (req, res, next) => {
     try {
-      await allow(req, res, 'admin:status');
+      const principal = await allow(req, res, 'admin:status');
+      // Who looked at the fleet's state is a security fact too (it names workers, pids, remotes).
+      await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: 'status.read', principal: principal.id, outcome: 'ok', detail: {} });
       res.json({ ...statusOf(registry, supervisor, isDraining(), deps.audit.healthy), isolation: deps.isolation });
     } catch (err) {
       next(err);
@@ -141,10 +143,12 @@ export function createAdminApp(deps: AdminDeps) {
       const { filter, limit } = query;
       const records = [];
       for await (const r of queryAudit(deps.auditDir, filter, limit)) records.push(r);
+      // A full page may have more after it: `next` continues exactly where it stopped.
+      const next = records.length === limit ? nextCursor(records, filter.after) : null;
       // The parsed filter, never the raw query: it could carry anything, a pasted token included.
-      const asked = Object.fromEntries(Object.entries({ ...filter, limit }).filter(([, v]) => v !== undefined).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v]));
+      const asked = Object.fromEntries(Object.entries({ ...filter, limit }).filter(([k, v]) => v !== undefined && k !== 'after').map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v]));
       await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: 'audit.query', principal: principal.id, outcome: 'ok', detail: { filter: asked, returned: records.length } });
-      res.json({ records });
+      res.json({ records, next });
     } catch (err) {
       next(err);
     }

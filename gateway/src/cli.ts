@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { ConfigFileError } from '../../oip/src/yaml-with-schema.js';
 import { apikeyCreateCommand } from './commands/apikey-create.js';
 import { auditQueryCommand, type AuditQueryOptions } from './commands/audit-query.js';
+import { auditReportCommand, type AuditReportOptions } from './commands/audit-report.js';
 import { auditVerifyCommand, type AuditVerifyOptions } from './commands/audit-verify.js';
 import { configCheckCommand } from './commands/config-check.js';
 import { detectorsCalibrateCommand, VARIATIONS_HELP, type CalibrateOptions } from './commands/detectors-calibrate.js';
@@ -162,16 +163,36 @@ audit
   .option('--version <v>')
   .option('--since <time>', 'ISO time or 15m, 2h, 7d ago')
   .option('--until <time>')
-  .option('--decision <allow|deny>')
-  .option('--code <code>', 'e.g. FORBIDDEN')
+  .option('--decision <allow|deny|invalid>', 'deny: refused by a security decision; invalid: a malformed request')
+  .option('--code <code>', 'exact or glob (TOKEN_*)')
+  .option('--rule <rule>', 'exact or glob (deny:*, limit:*, stage:authenticate)')
+  .option('--source <address>', 'exact or glob (10.0.*)')
+  .option('--request-id <id>', "vigil's request id or the client's x-request-id")
+  .option('--status <status>', '403, or a class: 4xx')
+  .option('--auth-method <method>', 'jwt, api_key, anonymous, none')
   .option('--type <request|admin|alert>')
   .option('--action <action>')
   .option('--limit <n>', 'first N matches')
   .option('--last <n>', 'last N matches')
+  .option('-f, --follow', 'keep printing new matches as they are written')
   .option('-c, --config <file>', 'config file (its audit.dir when no dir is given)')
   .option('--json', 'JSON lines')
+  .option('--format <jsonl|ecs>', 'JSON lines as written, or Elastic Common Schema for a SIEM')
   .action(async (dir: string | undefined, opts: AuditQueryOptions) => {
     process.exitCode = await auditQueryCommand(dir, opts);
+  });
+audit
+  .command('report [dir]')
+  .description('summaries, like aureport: --auth --failed (failures by claimed identity), --summary principal|model|code|source|rule')
+  .option('--auth', 'authentication: outcomes by method, or with --failed, failures by the identity they claimed')
+  .option('--failed', 'with --auth: only failures, by claimed identity (unverified)')
+  .option('--summary <key>', 'requests by principal, model, code, source or rule, split by decision')
+  .option('--since <time>', 'ISO time or 15m, 2h, 7d ago')
+  .option('--until <time>')
+  .option('-c, --config <file>', 'config file (its audit.dir when no dir is given)')
+  .option('--json', 'JSON lines')
+  .action(async (dir: string | undefined, opts: AuditReportOptions) => {
+    process.exitCode = await auditReportCommand(dir, opts);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { RequestAuditRecord } from './audit/audit-record.js';
 import { ERRORS, VigilError, type ErrorCode } from './errors.js';
-import type { AuditSink } from './respond.js';
+import { INVALID_REQUEST_CODES, type AuditSink } from './respond.js';
 
 /** What each of Node's parser failures means to a client, and the code vigil answers with. */
 function classify(code: string | undefined): { code: ErrorCode; message: string } | null {
@@ -52,7 +52,7 @@ export function createClientErrorHandler(deps: { audit: AuditSink; auditFailed: 
       action: null,
       model: null,
       version: null,
-      decision: 'deny',
+      decision: INVALID_REQUEST_CODES.has(kind.code) ? 'invalid' : 'deny',
       rule: 'stage:framing',
       code: kind.code,
       modes: {},

@@ -1,3 +1,4 @@
+import type { ClaimedCredential } from './auth/claimed-identity.js';
 import type { AnswerForm } from '../../oip/src/answer-form.js';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -26,6 +27,8 @@ export interface RequestContext {
   /** route: what the client asked for, parsed strictly from method and path */
   route?: Route;
   /** authenticate: who is asking */
+  /** authenticate, on a refused credential: what it claimed, unverified (for the audit record). */
+  claimed?: ClaimedCredential;
   principal?: Principal;
   /** select-version: the version a model request addresses (undefined: the model serves none); authorize and resolve both use it */
   version?: string;

@@ -1,6 +1,6 @@
 import type { AuditRecord, RequestAuditRecord } from './audit/audit-record.js';
 import type { RequestContext } from './context.js';
-import { VigilError } from './errors.js';
+import { VigilError, type ErrorCode } from './errors.js';
 import { POLICY_ACTION } from './routes.js';
 
 /** Where audit records go: the tamper-evident log, or a test double. */
@@ -79,6 +79,18 @@ export function createResponder(audit: AuditSink, failClosed: boolean, auditFail
 
 const FAIL_CLOSED = new Set(['JWKS_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'LIMITER_UNAVAILABLE']);
 
+/**
+ * The codes that say the request itself is malformed (its path, framing, media type, body or
+ * tensors), whoever sent it: audited as decision `invalid`, not `deny`. The detectors' refusals
+ * (STRUCTURAL_CHECK_FAILED and the others) stay denials: they judge intent, not form.
+ */
+export const INVALID_REQUEST_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'INVALID_PATH', 'ROUTE_NOT_FOUND', 'METHOD_NOT_ALLOWED', 'BAD_REQUEST_FRAMING', 'HEADERS_TOO_LARGE', 'REQUEST_TIMEOUT', 'UNSUPPORTED_MEDIA_TYPE', 'BODY_TOO_LARGE', 'BODY_INCOMPLETE',
+  'INVALID_JSON', 'INVALID_BINARY_DATA', 'JSON_TOO_DEEP', 'FIELD_TOO_LARGE', 'INVALID_INFERENCE_REQUEST', 'UNKNOWN_INPUT', 'MISSING_INPUT',
+  'DUPLICATE_INPUT', 'DATATYPE_MISMATCH', 'SHAPE_MISMATCH', 'BATCH_TOO_LARGE', 'ELEMENT_COUNT_MISMATCH', 'INVALID_ELEMENT', 'NON_FINITE_VALUE',
+  'VALUE_OUT_OF_RANGE', 'UNKNOWN_OUTPUT', 'MODEL_NOT_FOUND', 'MODEL_VERSION_NOT_FOUND', 'INVALID_QUERY',
+]);
+
 
 export function auditRecordOf(ctx: RequestContext, status: number, code: string | null, bytesOut: number): RequestAuditRecord {
   const route = ctx.route;
@@ -86,7 +98,9 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
   // The version served, else the one select-version chose (a request authorize refused names it too), else the one asked for.
   const version = ctx.target?.version ?? ctx.version ?? (route && 'model' in route ? (route.version ?? null) : null);
   // Refused: any 4xx, and the 503s that mean "failed closed"; a pool failure is not a refusal.
+  // A malformed request is its own decision, so a security team's denials are the real ones.
   const denied = (status >= 400 && status < 500) || (code !== null && FAIL_CLOSED.has(code));
+  const invalid = denied && code !== null && INVALID_REQUEST_CODES.has(code);
   return {
     type: 'request',
     time: ctx.receivedAt.toISOString(),
@@ -95,13 +109,15 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
     trace_id: ctx.traceId ?? null,
     principal: ctx.principal?.id ?? 'unauthenticated',
     auth_method: ctx.principal?.method ?? 'none',
+    ...(ctx.claimed ? { claimed: ctx.claimed } : {}),
     source: ctx.source,
     method: ctx.req.method ?? '',
     action: route ? POLICY_ACTION[route.action] : null,
     model,
     version,
-    decision: denied ? 'deny' : 'allow',
-    rule: ctx.refusedBy ?? ctx.decision?.rule ?? null,
+    decision: invalid ? 'invalid' : denied ? 'deny' : 'allow',
+    // An invalid request was refused by the stage that read it, not by the grant that let it in.
+    rule: ctx.refusedBy ?? (invalid && ctx.refusedAt ? `stage:${ctx.refusedAt}` : (ctx.decision?.rule ?? null)),
     ...(code !== null && ctx.refusedAt ? { stage: ctx.refusedAt } : {}),
     code,
     modes: ctx.modes,

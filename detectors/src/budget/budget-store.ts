@@ -2,7 +2,7 @@
 // window). The memory store keeps HyperLogLog registers here; a shared store (Redis: PFADD and
 // PFCOUNT) counts across replicas. test/contracts/budget-store.contract.ts is what any store must pass.
 import { randomBytes } from 'node:crypto';
-import { HLL_BYTES, hllAdd, hllCount } from './hyperloglog.js';
+import { hllEstimate, hllInsert, newHll, type Hll } from './hyperloglog.js';
 
 export interface BudgetStore {
   /** The config kind that selects this store (`screening.store.kind`). */
@@ -30,7 +30,7 @@ export interface Counted {
 }
 
 interface Counter {
-  registers: Uint8Array;
+  hll: Hll;
   expires: number;
   /** The last count, to evict the counter furthest from mattering first. */
   count: number;
@@ -67,11 +67,11 @@ export class MemoryBudgetStore implements BudgetStore {
     return keys.map((key, k) => {
       let c = this.counters.get(key);
       if (c) this.counters.delete(key);
-      if (!c || c.expires <= at) c = { registers: new Uint8Array(HLL_BYTES), expires: 0, count: 0, limit: limits[k] ?? Infinity };
+      if (!c || c.expires <= at) c = { hll: newHll(), expires: 0, count: 0, limit: limits[k] ?? Infinity };
       const before = c.count;
-      for (const d of digests) hllAdd(c.registers, d);
+      for (const d of digests) hllInsert(c.hll, d);
       c.expires = at + ttlMs;
-      c.count = hllCount(c.registers);
+      c.count = hllEstimate(c.hll);
       this.counters.set(key, c);
       if (this.counters.size > this.maxKeys) this.evictOne(at);
       return { before, after: c.count };

@@ -9,6 +9,39 @@ const ALPHA = 0.7213 / (1 + 1.079 / M);
 
 export const HLL_BYTES = M;
 
+/**
+ * A counter's registers with the two sums its estimate needs, kept as registers change: counting
+ * is then O(1) instead of a pass over 4,096 registers (three counters per request made that pass
+ * the budget detector's largest cost).
+ */
+export interface Hll {
+  registers: Uint8Array;
+  /** Σ 2^-register */
+  sum: number;
+  /** registers still 0 */
+  zeros: number;
+}
+
+export function newHll(): Hll {
+  return { registers: new Uint8Array(M), sum: M, zeros: M };
+}
+
+/** Adds one element (see hllAdd), keeping the sums. */
+export function hllInsert(h: Hll, digest: Uint8Array): void {
+  const index = (digest[0] << 4) | (digest[1] >> 4);
+  const old = h.registers[index];
+  hllAdd(h.registers, digest);
+  const now = h.registers[index];
+  if (now === old) return;
+  h.sum += 2 ** -now - 2 ** -old;
+  if (old === 0) h.zeros--;
+}
+
+/** hllCount from the kept sums. */
+export function hllEstimate(h: Hll): number {
+  return estimate(h.sum, h.zeros);
+}
+
 /** Adds one element, given as a uniformly random digest of at least 8 bytes. */
 export function hllAdd(registers: Uint8Array, digest: Uint8Array): void {
   // The first 12 bits pick the register; the rank is the position of the first 1 in the next 52.
@@ -35,6 +68,10 @@ export function hllCount(registers: Uint8Array): number {
     sum += 2 ** -registers[j];
     if (registers[j] === 0) zeros++;
   }
+  return estimate(sum, zeros);
+}
+
+function estimate(sum: number, zeros: number): number {
   const raw = (ALPHA * M * M) / sum;
   if (raw <= 2.5 * M && zeros > 0) return Math.round(M * Math.log(M / zeros));
   return Math.round(raw);

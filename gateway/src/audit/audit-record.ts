@@ -1,3 +1,5 @@
+import type { ClaimedCredential } from '../auth/claimed-identity.js';
+
 /**
  * One audit record: one per request and one per admin action, whatever the outcome and at
  * whichever stage it ended. Never holds a token, key, tensor or body.
@@ -15,14 +17,21 @@ export interface RequestAuditRecord {
   trace_id: string | null;
   principal: string;
   auth_method: 'jwt' | 'api_key' | 'anonymous' | 'none';
+  /** On a refused credential: the identity it claimed, never verified (`verified: false`). */
+  claimed?: ClaimedCredential;
   source: string;
   method: string;
   /** Action asked for (infer, metadata, health, audit:read, …); null if the path did not parse. */
   action: string | null;
   model: string | null;
   version: string | null;
-  /** allow: served (or answered); deny: refused by any stage. */
-  decision: 'allow' | 'deny';
+  /**
+   * allow: served (or answered, a pool's failure included); deny: refused by a security decision
+   * (credentials, policy, limits, detectors, a quarantine, failing closed); invalid: the request
+   * itself was malformed (path, media type, body, validation), with `stage:<name>` as its rule.
+   * Records written before 'invalid' existed say 'deny' for those.
+   */
+  decision: 'allow' | 'deny' | 'invalid';
   /** The rule or stage that decided: `grant:<id>`, `deny:<id>`, `default-deny`, `limit:<name>`, `stage:<name>`. */
   rule: string | null;
   /** The pipeline stage that refused or failed the request (README: The request pipeline); absent when answered, and in records older than it. */

@@ -6,13 +6,16 @@
  */
 import { VigilError } from '../errors.js';
 import { MAX_GLOB_LENGTH } from './glob.js';
-import { parseTime, type AuditFilter } from './query.js';
+import type { StoredAuditRecord } from './chain.js';
+import { parseTime, statusMatcher, type AuditFilter } from './query.js';
 
 export const DEFAULT_QUERY_LIMIT = 100;
 export const MAX_QUERY_LIMIT = 10_000;
 
-const STRINGS = ['principal', 'model', 'version', 'code', 'action'] as const;
-const KNOWN: ReadonlySet<string> = new Set([...STRINGS, 'decision', 'type', 'since', 'until', 'limit', 'after_seq']);
+const STRINGS = ['principal', 'model', 'version', 'code', 'action', 'rule', 'source'] as const;
+const KNOWN: ReadonlySet<string> = new Set([...STRINGS, 'request_id', 'status', 'auth_method', 'decision', 'type', 'since', 'until', 'limit', 'after_seq', 'cursor']);
+export const DECISIONS = ['allow', 'deny', 'invalid'] as const;
+export const AUTH_METHODS = ['jwt', 'api_key', 'anonymous', 'none'] as const;
 
 /**
  * An INVALID_QUERY that names the parameter, so the refusal can be audited without its value;
@@ -42,9 +45,23 @@ export function auditQueryOf(query: Record<string, unknown>): { filter: AuditFil
   const filter: AuditFilter = {};
   for (const key of STRINGS) if (q[key] !== undefined) filter[key] = q[key];
   if (q.decision !== undefined) {
-    if (q.decision !== 'allow' && q.decision !== 'deny') throw new InvalidQueryError('decision', 'decision must be allow or deny');
-    filter.decision = q.decision;
+    if (!(DECISIONS as readonly string[]).includes(q.decision)) throw new InvalidQueryError('decision', `decision must be ${DECISIONS.join(', ')}`);
+    filter.decision = q.decision as AuditFilter['decision'];
   }
+  if (q.request_id !== undefined) filter.requestId = q.request_id;
+  if (q.auth_method !== undefined) {
+    if (!(AUTH_METHODS as readonly string[]).includes(q.auth_method)) throw new InvalidQueryError('auth_method', `auth_method must be ${AUTH_METHODS.join(', ')}`);
+    filter.authMethod = q.auth_method;
+  }
+  if (q.status !== undefined) {
+    try {
+      statusMatcher(q.status);
+    } catch (err) {
+      throw new InvalidQueryError('status', (err as Error).message);
+    }
+    filter.status = q.status;
+  }
+  if (q.cursor !== undefined) filter.after = cursorOf(q.cursor);
   if (q.type !== undefined) {
     if (q.type !== 'request' && q.type !== 'admin' && q.type !== 'alert') throw new InvalidQueryError('type', 'type must be request, admin or alert');
     filter.type = q.type;
@@ -68,4 +85,29 @@ function integer(name: string, value: string, min: number, max: number): number 
   const n = /^\d{1,16}$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidQueryError(name, `${name} must be an integer from ${min} to ${max}`);
   return n;
+}
+
+/**
+ * The cursor of the page after `records`: per chain, the last seq read (those `previous` had for
+ * chains this page did not reach). Opaque to clients: base64url of that map.
+ */
+export function nextCursor(records: readonly StoredAuditRecord[], previous: Readonly<Record<string, number>> = {}): string {
+  const at: Record<string, number> = { ...previous };
+  for (const r of records) at[r.replica ?? ''] = Math.max(at[r.replica ?? ''] ?? 0, r.seq);
+  return Buffer.from(JSON.stringify(at)).toString('base64url');
+}
+
+/** A cursor back to its map, checked whole: anything else is INVALID_QUERY. */
+export function cursorOf(text: string): Record<string, number> {
+  let parsed: unknown;
+  try {
+    parsed = /^[A-Za-z0-9_-]{1,4096}$/.test(text) ? JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  const entries = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? Object.entries(parsed) : null;
+  if (!entries || entries.length > 256 || !entries.every(([k, v]) => k.length <= 128 && Number.isSafeInteger(v) && (v as number) >= 0)) {
+    throw new InvalidQueryError('cursor', 'cursor is not one vigil gave: pass back the `next` of the previous page as it was');
+  }
+  return Object.fromEntries(entries) as Record<string, number>;
 }

@@ -19,14 +19,29 @@ export interface AuditFilter {
   /** Records whose `time` is before this. */
   until?: Date;
   /** Request records only. */
-  decision?: 'allow' | 'deny';
-  /** A request's error code (e.g. FORBIDDEN). */
+  decision?: 'allow' | 'deny' | 'invalid';
+  /** A request's error code (e.g. FORBIDDEN), exact or a glob (TOKEN_*). */
   code?: string;
+  /** A request's rule (`grant:<id>`, `deny:*`, `limit:*`, `stage:authenticate`), exact or a glob. */
+  rule?: string;
+  /** A request's source address, exact or a glob (`10.0.*`). */
+  source?: string;
+  /** vigil's request id or the client's x-request-id. */
+  requestId?: string;
+  /** A request's HTTP status: exact (`403`) or a class (`4xx`). */
+  status?: string;
+  /** How a request authenticated: jwt, api_key, anonymous or none (refused or absent credentials). */
+  authMethod?: string;
   type?: 'request' | 'admin' | 'alert';
   /** Exact or glob, on what the table shows as the action: a request's action, an admin event, `alert:<rule>`. */
   action?: string;
   /** Only records after this seq (to page through a log). */
   afterSeq?: number;
+  /**
+   * A cursor: per chain (its replica name, '' for a single chain), the last seq already read.
+   * Exact however the chains interleave, so paging never skips or repeats a record.
+   */
+  after?: Readonly<Record<string, number>>;
 }
 
 export interface QueryOptions {
@@ -56,7 +71,7 @@ export async function* queryAudit(dir: string, filter: AuditFilter = {}, limit =
 
 async function* queryChain(dir: string, filter: AuditFilter, limit: number, opts: QueryOptions): AsyncGenerator<StoredAuditRecord> {
   const match = compileFilter(filter);
-  const needles = [filter.principal, filter.model, filter.code].filter((v): v is string => typeof v === 'string' && !isGlob(v)).map((v) => JSON.stringify(v));
+  const needles = [filter.principal, filter.model, filter.code, filter.source].filter((v): v is string => typeof v === 'string' && !isGlob(v)).map((v) => JSON.stringify(v));
   const files = await listLogFiles(dir);
   let count = 0;
   for (let i = 0; i < files.length; i++) {
@@ -118,11 +133,21 @@ export function compileFilter(filter: AuditFilter): (rec: StoredAuditRecord) => 
   const principal = pattern(filter.principal);
   const model = pattern(filter.model);
   const action = pattern(filter.action);
+  const code = pattern(filter.code);
+  const rule = pattern(filter.rule);
+  const source = pattern(filter.source);
+  const status = filter.status === undefined ? null : statusMatcher(filter.status);
+  // Filters only a request record can pass.
+  const requestFields = [filter.decision, filter.code, filter.rule, filter.source, filter.requestId, filter.status, filter.authMethod].some((v) => v !== undefined);
   const since = filter.since?.getTime();
   const until = filter.until?.getTime();
   return (rec) => {
     if (filter.type && rec.type !== filter.type) return false;
     if (filter.afterSeq !== undefined && !(rec.seq > filter.afterSeq)) return false;
+    if (filter.after !== undefined) {
+      const last = filter.after[rec.replica ?? ''];
+      if (last !== undefined && !(rec.seq > last)) return false;
+    }
     if (since !== undefined || until !== undefined) {
       const t = Date.parse(rec.time);
       if (Number.isNaN(t)) return false;
@@ -135,11 +160,26 @@ export function compileFilter(filter: AuditFilter): (rec: StoredAuditRecord) => 
       if (model && !model(m.model)) return false;
       if (filter.version !== undefined && m.version !== filter.version) return false;
     }
-    if (filter.decision && (rec.type !== 'request' || rec.decision !== filter.decision)) return false;
-    if (filter.code !== undefined && (rec.type !== 'request' || rec.code !== filter.code)) return false;
     if (action && !action(actionOf(rec))) return false;
+    if (!requestFields) return true;
+    if (rec.type !== 'request') return false;
+    if (filter.decision && rec.decision !== filter.decision) return false;
+    if (code && !code(rec.code)) return false;
+    if (rule && !rule(rec.rule)) return false;
+    if (source && !source(rec.source)) return false;
+    if (filter.requestId !== undefined && rec.request_id !== filter.requestId && rec.client_request_id !== filter.requestId) return false;
+    if (status && !status(rec.status)) return false;
+    if (filter.authMethod !== undefined && rec.auth_method !== filter.authMethod) return false;
     return true;
   };
+}
+
+/** `403` exactly, or `4xx` for the class. */
+export function statusMatcher(text: string): (status: number) => boolean {
+  const cls = /^([1-5])xx$/i.exec(text);
+  if (cls) return (s) => Math.floor(s / 100) === Number(cls[1]);
+  if (/^[1-5]\d\d$/.test(text)) return (s) => s === Number(text);
+  throw new Error(`${JSON.stringify(text)} is not a status: give one (403) or a class (4xx)`);
 }
 
 function pattern(p: string | undefined): ((v: string | null) => boolean) | null {

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { decodeJwt } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { extractCredentials } from './credentials.js';
 
 const MAX_CLAIM_CHARS = 256;
@@ -35,5 +35,53 @@ export function claimedIdentity(req: IncomingMessage): string {
       } catch {
         return 'malformed';
       }
+  }
+}
+
+/**
+ * What a refused credential claimed, for the audit record of its refusal: a token's `sub`, `iss`
+ * and `kid`, or an API key's id; never verified (so marked), never the secret part. A security
+ * team asks "who failed to authenticate, by the identity they claimed"; the principal of such a
+ * record is always `unauthenticated`.
+ */
+export interface ClaimedCredential {
+  verified: false;
+  kind: 'jwt' | 'api_key' | 'malformed';
+  sub?: string;
+  iss?: string;
+  kid?: string;
+  key_id?: string;
+}
+
+export function claimedCredential(req: IncomingMessage): ClaimedCredential | undefined {
+  let credentials;
+  try {
+    credentials = extractCredentials(req);
+  } catch {
+    return { verified: false, kind: 'malformed' };
+  }
+  const clip = (v: unknown) => (typeof v === 'string' ? v.slice(0, MAX_CLAIM_CHARS) : undefined);
+  switch (credentials.kind) {
+    case 'none':
+      return undefined;
+    case 'api_key': {
+      const id = credentials.key.split('.', 3)[1];
+      return id && id.length <= 64 ? { verified: false, kind: 'api_key', key_id: id } : { verified: false, kind: 'malformed' };
+    }
+    case 'bearer': {
+      const out: ClaimedCredential = { verified: false, kind: 'jwt' };
+      try {
+        const claims = decodeJwt(credentials.token);
+        const sub = clip(claims.sub);
+        const iss = clip(claims.iss);
+        if (sub !== undefined) out.sub = sub;
+        if (iss !== undefined) out.iss = iss;
+        const kid = clip(decodeProtectedHeader(credentials.token).kid);
+        if (kid !== undefined) out.kid = kid;
+        return out;
+      } catch {
+        return { verified: false, kind: 'malformed' };
+      }
+    }
   }
 }

@@ -1,7 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config/load-config.js';
 import type { StoredAuditRecord } from '../audit/chain.js';
+import { toEcs } from '../audit/ecs.js';
 import { printable } from '../audit/printable.js';
-import { actionOf, modelOf, parseTime, principalOf, queryAudit, type AuditFilter } from '../audit/query.js';
+import { AUTH_METHODS, DECISIONS } from '../audit/query-params.js';
+import { actionOf, modelOf, parseTime, principalOf, queryAudit, statusMatcher, type AuditFilter } from '../audit/query.js';
+import { stdoutLines } from './stdout-lines.js';
 
 export interface AuditQueryOptions {
   principal?: string;
@@ -12,6 +16,11 @@ export interface AuditQueryOptions {
   until?: string;
   decision?: string;
   code?: string;
+  rule?: string;
+  source?: string;
+  requestId?: string;
+  status?: string;
+  authMethod?: string;
   type?: string;
   action?: string;
   /** The first N matches (oldest first). */
@@ -20,6 +29,12 @@ export interface AuditQueryOptions {
   last?: string | number;
   afterSeq?: string | number;
   json?: boolean;
+  /** jsonl (as --json), or ecs: Elastic Common Schema JSON lines for a SIEM. */
+  format?: string;
+  /** After the matches so far, keep printing new ones as they are written (until interrupted). */
+  follow?: boolean;
+  /** How often --follow looks for new records, ms. */
+  followIntervalMs?: number;
   /** Config file whose `audit.dir` is used when no dir is given. */
   config?: string;
 }
@@ -39,6 +54,8 @@ export async function auditQueryCommand(dir: string | undefined, opts: AuditQuer
     if (opts.limit !== undefined) limit = positiveInt(opts.limit, '--limit');
     if (opts.last !== undefined) last = positiveInt(opts.last, '--last');
     if (opts.limit !== undefined && opts.last !== undefined) throw new Error('give --limit or --last, not both');
+    if (opts.format !== undefined && opts.format !== 'jsonl' && opts.format !== 'ecs') throw new Error(`--format must be jsonl or ecs, not ${JSON.stringify(opts.format)}`);
+    if (opts.follow && opts.limit !== undefined) throw new Error('--follow prints every new match; drop --limit');
     target = dir ?? (await loadConfig(opts.config)).config.audit.dir;
   } catch (err) {
     process.stderr.write(`vigil audit query: ${(err as Error).message}\n`);
@@ -47,9 +64,15 @@ export async function auditQueryCommand(dir: string | undefined, opts: AuditQuer
 
   let skipped = 0;
   let shown = 0;
-  const table = new Table();
+  // `| head` closes the pipe early: stop quietly (exit 0), never an EPIPE stack.
+  const stdout = stdoutLines();
+  const lines = opts.format === 'ecs' ? (rec: StoredAuditRecord) => JSON.stringify(toEcs(rec)) : opts.json || opts.format === 'jsonl' ? (rec: StoredAuditRecord) => JSON.stringify(rec) : null;
+  const table = new Table(stdout.write);
+  // Where each chain has been read to, so --follow prints only what is new.
+  const seen: Record<string, number> = {};
   const out = (rec: StoredAuditRecord) => {
-    if (opts.json) process.stdout.write(JSON.stringify(rec) + '\n');
+    seen[rec.replica ?? ''] = Math.max(seen[rec.replica ?? ''] ?? 0, rec.seq);
+    if (lines) stdout.write(lines(rec));
     else table.add(rowOf(rec).map((v) => printable(String(v)))); // fields are caller-controlled: never raw to a terminal
     shown++;
   };
@@ -63,7 +86,23 @@ export async function auditQueryCommand(dir: string | undefined, opts: AuditQuer
       }
       ring.forEach(out);
     } else {
-      for await (const rec of records) out(rec);
+      for await (const rec of records) {
+        out(rec);
+        if (stdout.closed) break;
+      }
+    }
+    table.end();
+    if (opts.follow) {
+      const interrupted = new AbortController();
+      process.once('SIGINT', () => interrupted.abort());
+      while (!stdout.closed && !interrupted.signal.aborted) {
+        await sleep(opts.followIntervalMs ?? 500, undefined, { signal: interrupted.signal }).catch(() => undefined);
+        for await (const rec of queryAudit(target, { ...filter, after: { ...seen } }, Infinity, { onSkip: () => skipped++ })) {
+          // A table's widths are set; new rows print under them.
+          out(rec);
+          if (stdout.closed) break;
+        }
+      }
     }
   } catch (err) {
     table.end();
@@ -71,6 +110,7 @@ export async function auditQueryCommand(dir: string | undefined, opts: AuditQuer
     return 2;
   }
   table.end();
+  if (stdout.closed) return 0;
   if (!opts.json) process.stderr.write(`${shown} record(s)\n`);
   if (skipped) process.stderr.write(`warning: ${skipped} unreadable line(s) skipped; run \`vigil audit verify\`\n`);
   return 0;
@@ -82,12 +122,23 @@ export function filterOf(opts: AuditQueryOptions, now: number = Date.now()): Aud
   if (opts.model !== undefined) f.model = opts.model;
   if (opts.version !== undefined) f.version = opts.version;
   if (opts.code !== undefined) f.code = opts.code;
+  if (opts.rule !== undefined) f.rule = opts.rule;
+  if (opts.source !== undefined) f.source = opts.source;
+  if (opts.requestId !== undefined) f.requestId = opts.requestId;
+  if (opts.status !== undefined) {
+    statusMatcher(opts.status);
+    f.status = opts.status;
+  }
+  if (opts.authMethod !== undefined) {
+    if (!(AUTH_METHODS as readonly string[]).includes(opts.authMethod)) throw new Error(`--auth-method must be ${AUTH_METHODS.join(', ')}, not ${JSON.stringify(opts.authMethod)}`);
+    f.authMethod = opts.authMethod;
+  }
   if (opts.action !== undefined) f.action = opts.action;
   if (opts.since !== undefined) f.since = parseTime(opts.since, now);
   if (opts.until !== undefined) f.until = parseTime(opts.until, now);
   if (opts.decision !== undefined) {
-    if (opts.decision !== 'allow' && opts.decision !== 'deny') throw new Error(`--decision must be allow or deny, not ${JSON.stringify(opts.decision)}`);
-    f.decision = opts.decision;
+    if (!(DECISIONS as readonly string[]).includes(opts.decision)) throw new Error(`--decision must be ${DECISIONS.join(', ')}, not ${JSON.stringify(opts.decision)}`);
+    f.decision = opts.decision as AuditFilter['decision'];
   }
   if (opts.type !== undefined) {
     if (opts.type !== 'request' && opts.type !== 'admin' && opts.type !== 'alert') throw new Error(`--type must be request, admin or alert, not ${JSON.stringify(opts.type)}`);
@@ -110,6 +161,8 @@ const MAX_WIDTH = 48;
 class Table {
   private pending: string[][] | null = [];
   private widths: number[] = [];
+
+  constructor(private readonly write: (line: string) => void) {}
 
   add(row: string[]): void {
     if (this.pending) {
@@ -136,7 +189,7 @@ class Table {
   private print(row: string[]): void {
     const last = row.length - 1;
     const text = row.map((v, i) => (i === last ? v : (v.length > this.widths[i] ? v.slice(0, this.widths[i] - 1) + '…' : v).padEnd(this.widths[i]))).join('  ');
-    process.stdout.write(text.trimEnd() + '\n');
+    this.write(text.trimEnd());
   }
 }
 

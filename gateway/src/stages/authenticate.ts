@@ -1,6 +1,6 @@
 import type { AuthFailureThrottle } from '../auth/auth-failure-throttle.js';
 import type { JwtAuthenticator } from '../auth/jwt-authenticator.js';
-import { claimedIdentity } from '../auth/claimed-identity.js';
+import { claimedCredential, claimedIdentity } from '../auth/claimed-identity.js';
 import { principalOfRequest } from '../auth/principal-of-request.js';
 import type { RequestContext } from '../context.js';
 import { VigilError } from '../errors.js';
@@ -39,6 +39,7 @@ export function createAuthenticateStage(deps: { jwt: JwtAuthenticator; policy: P
         return open;
       } catch (err) {
         if (!(err instanceof VigilError)) throw err;
+        ctx.claimed = claimedCredential(ctx.req);
         // An unreachable JWKS is our failure, not the caller's, and a block is not a new failure.
         if (err.status !== 503 && err.code !== 'AUTH_BLOCKED') {
           try {
