@@ -54,7 +54,7 @@ export function auditDashboard(): dashboard.Dashboard {
         description: 'How many requests did vigil answer over the time range (Prometheus, an estimate from rates)? Every one has an audit record: compare with the records in Loki.',
         unit: UNIT.count,
         width: 6,
-        queries: [{ expr: sumBy([], `increase(${vigil('http_server_request_duration_count')}[$__range])`) }],
+        queries: [{ expr: sumBy([], `increase(${vigil('http_server_request_duration_seconds_count')}[$__range])`) }],
         decimals: 0,
         noValue: '0',
       }),

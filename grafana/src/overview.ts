@@ -3,8 +3,8 @@ import { namedRoute, perModel, quantile, rate, ratio, sumBy, vigil, withStatusCl
 import { UNIT, row, statPanel, timeseriesPanel } from './panels.js';
 import { finish, instanceVariable, jobVariable, modelVariables, vigilDashboard } from './vigil-dashboard.js';
 
-const REQUESTS = 'http_server_request_duration_count';
-const REQUEST_BUCKETS = 'http_server_request_duration_bucket';
+const REQUESTS = 'http_server_request_duration_seconds_count';
+const REQUEST_BUCKETS = 'http_server_request_duration_seconds_bucket';
 
 const allRequests = sumBy([], rate(vigil(REQUESTS)));
 const requestsWithStatus = (re: string) => sumBy([], rate(vigil(REQUESTS, `http_response_status_code=~"${re}"`)));
@@ -157,8 +157,8 @@ export function overviewDashboard(): dashboard.Dashboard {
         unit: UNIT.seconds,
         width: 8,
         queries: [
-          { expr: quantile(0.95, ['model', 'version'], perModel('vigil_inference_duration_bucket')), legend: '{{model}}/{{version}} round trip' },
-          { expr: quantile(0.95, ['model', 'version'], perModel('vigil_inference_compute_duration_bucket')), legend: '{{model}}/{{version}} compute' },
+          { expr: quantile(0.95, ['model', 'version'], perModel('vigil_inference_duration_seconds_bucket')), legend: '{{model}}/{{version}} round trip' },
+          { expr: quantile(0.95, ['model', 'version'], perModel('vigil_inference_compute_duration_seconds_bucket')), legend: '{{model}}/{{version}} compute' },
         ],
       }),
     );

@@ -10,7 +10,7 @@ export const RATE_WINDOW = '[$__rate_interval]';
 /**
  * `metric{job=~"$job", instance=~"$instance", …}`. Every query is scoped to the jobs that scrape vigil (the `job`
  * variable lists the jobs whose `target_info` says `service_name="vigil"`), because
- * `http_server_request_duration` is an OpenTelemetry convention that other services export too.
+ * `http_server_request_duration_seconds` is an OpenTelemetry convention that other services export too.
  */
 export function vigil(metric: string, matchers = ''): string {
   return `${metric}{job=~"$job", instance=~"$instance"${matchers ? `, ${matchers}` : ''}}`;

@@ -158,7 +158,7 @@ export function servingDashboard(): dashboard.Dashboard {
         description: "How long do requests wait in the pool's queue for the model (behind the running batch, or for company up to max_queue_delay_microseconds)? Growing with load means the pool needs more workers.",
         unit: UNIT.seconds,
         width: 6,
-        queries: percentiles('vigil_inference_queue_duration'),
+        queries: percentiles('vigil_inference_queue_duration_seconds'),
       }),
     )
     .withPanel(
@@ -167,7 +167,7 @@ export function servingDashboard(): dashboard.Dashboard {
         description: "How long does the model take per request: forming its batch and the ONNX Runtime run, as the pool reports it? This is the floor no gateway change can lower; a merged batch's time counts for each of its requests.",
         unit: UNIT.seconds,
         width: 6,
-        queries: percentiles('vigil_inference_compute_duration'),
+        queries: percentiles('vigil_inference_compute_duration_seconds'),
       }),
     )
     .withPanel(
@@ -176,7 +176,7 @@ export function servingDashboard(): dashboard.Dashboard {
         description: 'How long does the gateway wait for the pool per inference (socket, queue wait, (de)serialisation and compute)?',
         unit: UNIT.seconds,
         width: 6,
-        queries: percentiles('vigil_inference_duration'),
+        queries: percentiles('vigil_inference_duration_seconds'),
       }),
     )
     .withPanel(
@@ -185,7 +185,7 @@ export function servingDashboard(): dashboard.Dashboard {
         description: 'How much of each inference is not the model: the queue wait, the socket hop, screening and JSON (de)serialisation?',
         unit: UNIT.seconds,
         width: 6,
-        queries: [{ expr: `(${mean('vigil_inference_duration')}) - (${mean('vigil_inference_compute_duration')})`, legend: VERSION_LEGEND }],
+        queries: [{ expr: `(${mean('vigil_inference_duration_seconds')}) - (${mean('vigil_inference_compute_duration_seconds')})`, legend: VERSION_LEGEND }],
       }),
     );
 
@@ -227,7 +227,7 @@ export function servingDashboard(): dashboard.Dashboard {
         width: 6,
         min: 0,
         max: 1,
-        queries: [{ expr: vigil('nodejs_eventloop_utilization'), legend: '{{instance}}' }],
+        queries: [{ expr: vigil('nodejs_eventloop_utilization_ratio'), legend: '{{instance}}' }],
       }),
     )
     .withPanel(
@@ -236,7 +236,7 @@ export function servingDashboard(): dashboard.Dashboard {
         description: "How late does each gateway's event loop run what is due (p99 between scrapes)? Every request waits this long on top of its work; tens of milliseconds mean a saturated loop or long garbage collections.",
         unit: UNIT.seconds,
         width: 6,
-        queries: [{ expr: vigil('nodejs_eventloop_delay_p99'), legend: '{{instance}}' }],
+        queries: [{ expr: vigil('nodejs_eventloop_delay_p99_seconds'), legend: '{{instance}}' }],
       }),
     )
     .withPanel(
@@ -246,8 +246,8 @@ export function servingDashboard(): dashboard.Dashboard {
         unit: UNIT.cores,
         width: 6,
         queries: [
-          { expr: sumBy(['instance'], rate(vigil('process_cpu_time_total'))), legend: 'gateway {{instance}}' },
-          { expr: sumBy(BY_VERSION, rate(perModel('vigil_pool_worker_cpu_time_total'))), legend: 'pool {{model}}/{{version}}' },
+          { expr: sumBy(['instance'], rate(vigil('process_cpu_time_seconds_total'))), legend: 'gateway {{instance}}' },
+          { expr: sumBy(BY_VERSION, rate(perModel('vigil_pool_worker_cpu_time_seconds_total'))), legend: 'pool {{model}}/{{version}}' },
         ],
       }),
     )
@@ -258,9 +258,9 @@ export function servingDashboard(): dashboard.Dashboard {
         unit: UNIT.bytes,
         width: 6,
         queries: [
-          { expr: vigil('process_memory_usage'), legend: 'gateway {{instance}}' },
-          { expr: sumBy(['instance'], vigil('v8js_memory_heap_used')), legend: 'gateway {{instance}} V8 heap used' },
-          { expr: sumBy(BY_VERSION, perModel('vigil_pool_worker_memory_usage')), legend: 'pool {{model}}/{{version}}' },
+          { expr: vigil('process_memory_usage_bytes'), legend: 'gateway {{instance}}' },
+          { expr: sumBy(['instance'], vigil('v8js_memory_heap_used_bytes')), legend: 'gateway {{instance}} V8 heap used' },
+          { expr: sumBy(BY_VERSION, perModel('vigil_pool_worker_memory_usage_bytes')), legend: 'pool {{model}}/{{version}}' },
         ],
       }),
     );

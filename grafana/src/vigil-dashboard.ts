@@ -35,7 +35,7 @@ function promVariable(name: string, query: string, description: string, sort: da
 /**
  * `job`: the Prometheus jobs whose targets are vigil (`target_info{service_name="vigil"}`). Its
  * "All" is the list of those jobs, not `.*`, so a Prometheus that also scrapes other services
- * exporting `http_server_request_duration` does not mix them in.
+ * exporting `http_server_request_duration_seconds` does not mix them in.
  */
 export function jobVariable(): dashboard.QueryVariableBuilder {
   return promVariable('job', 'label_values(target_info{service_name="vigil"}, job)', 'Prometheus jobs that scrape a vigil admin port (target_info{service_name="vigil"})', dashboard.VariableSort.AlphabeticalAsc);

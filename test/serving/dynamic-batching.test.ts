@@ -51,7 +51,7 @@ describe('dynamic batching in the pool (real ONNX Runtime pools)', () => {
     assert.equal(delta('vigil_inference_execution_batch_size_count'), 6);
     assert.equal(delta('vigil_inference_execution_batch_size_sum'), 36, 'each of the 6 requests ran in a run of 6 items');
     // A run that is not full waits for company up to the delay: the wait shows in the queue metric.
-    assert.ok(delta('vigil_inference_queue_duration_sum') / 6 > 0.1, 'the requests waited in the queue for the batch to fill');
+    assert.ok(delta('vigil_inference_queue_duration_seconds_sum') / 6 > 0.1, 'the requests waited in the queue for the batch to fill');
   });
 
   test('without dynamic_batching, each request runs alone even when they arrive together', async () => {

@@ -25,12 +25,12 @@ describe('GET /metrics on the admin port', () => {
   after(() => vigil.stop());
 
   test('RED per route, model and version, and the inference figures', () => {
-    assert.equal(sample(text, 'http_server_request_duration_count', { http_route: '/v2/models/{model}/infer', http_response_status_code: '200' }), 3);
+    assert.equal(sample(text, 'http_server_request_duration_seconds_count', { http_route: '/v2/models/{model}/infer', http_response_status_code: '200' }), 3);
     assert.equal(sample(text, 'vigil_inference_requests_total', { model: 'digits', version: '1', outcome: 'success' }), 3);
     assert.equal(sample(text, 'vigil_inference_items_total', { model: 'digits', version: '1' }), 12, 'items count the batch');
     assert.equal(sample(text, 'vigil_inference_batch_size_sum', { model: 'digits', version: '1' }), 12);
-    assert.equal(sample(text, 'vigil_inference_compute_duration_count', { model: 'digits' }), 3, 'compute time reported by the pool');
-    assert.equal(sample(text, 'vigil_inference_queue_duration_count', { model: 'digits' }), 3, 'queue wait reported by the pool');
+    assert.equal(sample(text, 'vigil_inference_compute_duration_seconds_count', { model: 'digits' }), 3, 'compute time reported by the pool');
+    assert.equal(sample(text, 'vigil_inference_queue_duration_seconds_count', { model: 'digits' }), 3, 'queue wait reported by the pool');
     assert.equal(sample(text, 'vigil_inference_execution_batch_size_sum', { model: 'digits' }), 12, 'one after another, each request ran alone');
     assert.equal(sample(text, 'vigil_pool_up', { model: 'mnist', version: '1' }), 1);
     assert.equal(sample(text, 'vigil_pool_workers', { model: 'digits', state: 'up' }), 1);
@@ -49,23 +49,23 @@ describe('GET /metrics on the admin port', () => {
     const rssOf = (pid: number | 'self') => Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * pageSize;
     const near = (got: number | undefined, want: number, what: string) => assert.ok(got !== undefined && Math.abs(got - want) <= 0.25 * want, `${what}: ${got} vs ${want} from /proc`);
     // The test runs vigil in its own process: the gateway is this process.
-    near(sample(scrape, 'process_memory_usage'), rssOf('self'), 'gateway RSS');
-    const heap = scrape.split('\n').filter((l) => l.startsWith('v8js_memory_heap_used{')).reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-    assert.ok(heap > 1e6 && heap < sample(scrape, 'process_memory_usage')!, `V8 heap used ${heap}`);
-    assert.ok(sample(scrape, 'process_cpu_time_total', { cpu_mode: 'user' })! > 0);
-    const busy = sample(scrape, 'nodejs_eventloop_utilization')!;
+    near(sample(scrape, 'process_memory_usage_bytes'), rssOf('self'), 'gateway RSS');
+    const heap = scrape.split('\n').filter((l) => l.startsWith('v8js_memory_heap_used_bytes{')).reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    assert.ok(heap > 1e6 && heap < sample(scrape, 'process_memory_usage_bytes')!, `V8 heap used ${heap}`);
+    assert.ok(sample(scrape, 'process_cpu_time_seconds_total', { cpu_mode: 'user' })! > 0);
+    const busy = sample(scrape, 'nodejs_eventloop_utilization_ratio')!;
     assert.ok(busy >= 0 && busy <= 1, `event loop utilization ${busy}`);
-    const late = sample(scrape, 'nodejs_eventloop_delay_p99')!;
+    const late = sample(scrape, 'nodejs_eventloop_delay_p99_seconds')!;
     assert.ok(late >= 0 && late < 10, `event loop delay p99 ${late} s`);
     for (const model of ['digits', 'mnist']) {
       const served = vigil.registry.resolve(model, undefined);
       assert.equal(served.status, 'serving');
       const pid = served.pool!.workers[0].pid!;
-      near(sample(scrape, 'vigil_pool_worker_memory_usage', { model, version: '1', worker: '0' }), rssOf(pid), `${model} worker RSS`);
+      near(sample(scrape, 'vigil_pool_worker_memory_usage_bytes', { model, version: '1', worker: '0' }), rssOf(pid), `${model} worker RSS`);
       // Loading ONNX Runtime alone takes more than one clock tick; the counter never runs ahead of the kernel's.
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
       const kernelSeconds = (Number(stat[11]) + Number(stat[12])) / 100;
-      const cpu = sample(scrape, 'vigil_pool_worker_cpu_time_total', { model, worker: '0', cpu_mode: 'user' })! + sample(scrape, 'vigil_pool_worker_cpu_time_total', { model, worker: '0', cpu_mode: 'system' })!;
+      const cpu = sample(scrape, 'vigil_pool_worker_cpu_time_seconds_total', { model, worker: '0', cpu_mode: 'user' })! + sample(scrape, 'vigil_pool_worker_cpu_time_seconds_total', { model, worker: '0', cpu_mode: 'system' })!;
       assert.ok(cpu > 0 && cpu <= kernelSeconds + 1e-9, `${model} worker CPU ${cpu} s vs ${kernelSeconds} s`);
     }
   });

@@ -328,10 +328,10 @@ async function runAssertions(t: TestContext, prom: RunningPrometheus, sent: Sent
   await t.test('inference and compute durations: one observation per inference, compute within the round trip', async () => {
     for (const model of ['digits', 'mnist']) {
       const n = inferences(model).length;
-      assert.equal(await scalarOf(prom, `sum(vigil_inference_duration_count{model="${model}"})`), n, model);
-      assert.equal(await scalarOf(prom, `sum(vigil_inference_compute_duration_count{model="${model}"})`), n, model);
-      const roundTrip = await scalarOf(prom, `sum(vigil_inference_duration_sum{model="${model}"})`);
-      const compute = await scalarOf(prom, `sum(vigil_inference_compute_duration_sum{model="${model}"})`);
+      assert.equal(await scalarOf(prom, `sum(vigil_inference_duration_seconds_count{model="${model}"})`), n, model);
+      assert.equal(await scalarOf(prom, `sum(vigil_inference_compute_duration_seconds_count{model="${model}"})`), n, model);
+      const roundTrip = await scalarOf(prom, `sum(vigil_inference_duration_seconds_sum{model="${model}"})`);
+      const compute = await scalarOf(prom, `sum(vigil_inference_compute_duration_seconds_sum{model="${model}"})`);
       assert.ok(compute > 0 && compute <= roundTrip, `${model}: compute ${compute} s within round trip ${roundTrip} s`);
       assert.ok(roundTrip < n * 5, `${model}: ${roundTrip} s for ${n} inferences is implausible`);
       // Nothing is in flight once the traffic is over.
@@ -340,23 +340,23 @@ async function runAssertions(t: TestContext, prom: RunningPrometheus, sent: Sent
   });
 
   await t.test('HTTP request duration: every request, by route template, method and status', async () => {
-    assert.equal(await scalarOf(prom, 'sum(http_server_request_duration_count)'), sent.length);
+    assert.equal(await scalarOf(prom, 'sum(http_server_request_duration_seconds_count)'), sent.length);
     assert.deepEqual(
-      await byLabel(prom, 'sum by (http_response_status_code) (http_server_request_duration_count)', 'http_response_status_code'),
+      await byLabel(prom, 'sum by (http_response_status_code) (http_server_request_duration_seconds_count)', 'http_response_status_code'),
       countBy(sent, (s) => String(s.status)),
     );
     const inferRoutes = 'http_route=~"/v2/models/\\\\{model\\\\}(/versions/\\\\{version\\\\})?/infer"';
-    assert.equal(await scalarOf(prom, `sum(http_server_request_duration_count{${inferRoutes},http_response_status_code="200"})`), ok.length);
-    assert.equal(await scalarOf(prom, `sum(http_server_request_duration_count{http_response_status_code="429"})`), sent.filter((s) => s.status === 429).length);
-    const routes = await byLabel(prom, 'sum by (http_route) (http_server_request_duration_count)', 'http_route');
+    assert.equal(await scalarOf(prom, `sum(http_server_request_duration_seconds_count{${inferRoutes},http_response_status_code="200"})`), ok.length);
+    assert.equal(await scalarOf(prom, `sum(http_server_request_duration_seconds_count{http_response_status_code="429"})`), sent.filter((s) => s.status === 429).length);
+    const routes = await byLabel(prom, 'sum by (http_route) (http_server_request_duration_seconds_count)', 'http_route');
     for (const route of Object.keys(routes)) assert.ok(route === '' || ROUTE_TEMPLATES.has(route), `http_route="${route}" is not a route template`);
     assert.ok(routes['/v2/models/{model}/infer'] > 0 && routes['/v2/models/{model}/versions/{version}/infer'] === 1, JSON.stringify(routes));
     // Requests refused before they had a route carry no route label at all.
     assert.equal(routes[''], sent.filter((s) => s.code === 'INVALID_PATH' || s.code === 'ROUTE_NOT_FOUND').length);
-    const methods = await byLabel(prom, 'sum by (http_request_method) (http_server_request_duration_count)', 'http_request_method');
+    const methods = await byLabel(prom, 'sum by (http_request_method) (http_server_request_duration_seconds_count)', 'http_request_method');
     assert.deepEqual(Object.keys(methods).sort(), ['GET', 'POST']);
     // The SRE's latency panel: it parses and yields a series per route.
-    const p99 = await vector(prom, 'histogram_quantile(0.99, sum by (le, http_route) (rate(http_server_request_duration_bucket[1m])))');
+    const p99 = await vector(prom, 'histogram_quantile(0.99, sum by (le, http_route) (rate(http_server_request_duration_seconds_bucket[1m])))');
     assert.ok(p99.length > 0 && p99.every((s) => 'http_route' in s.metric || Object.keys(s.metric).length === 0), JSON.stringify(p99));
   });
 

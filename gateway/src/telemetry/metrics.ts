@@ -14,11 +14,11 @@ import { observeRuntime } from './runtime-metrics.js';
  * this list, and a test checks that a real scrape shows nothing outside it.
  */
 export const EXPORTED_SERIES: readonly string[] = [
-  ...histogram('http_server_request_duration'),
+  ...histogram('http_server_request_duration_seconds'),
   'vigil_inference_requests_total',
-  ...histogram('vigil_inference_duration'),
-  ...histogram('vigil_inference_compute_duration'),
-  ...histogram('vigil_inference_queue_duration'),
+  ...histogram('vigil_inference_duration_seconds'),
+  ...histogram('vigil_inference_compute_duration_seconds'),
+  ...histogram('vigil_inference_queue_duration_seconds'),
   ...histogram('vigil_inference_execution_batch_size'),
   'vigil_inference_items_total',
   ...histogram('vigil_inference_batch_size'),
@@ -46,15 +46,35 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_bound_limit',
   'vigil_connections_refused_total',
   'vigil_pool_queue_limit',
-  'vigil_pool_worker_cpu_time_total',
-  'vigil_pool_worker_memory_usage',
-  'process_cpu_time_total',
-  'process_memory_usage',
-  'v8js_memory_heap_used',
-  'nodejs_eventloop_utilization',
-  'nodejs_eventloop_delay_p99',
+  'vigil_pool_worker_cpu_time_seconds_total',
+  'vigil_pool_worker_memory_usage_bytes',
+  'process_cpu_time_seconds_total',
+  'process_memory_usage_bytes',
+  'v8js_memory_heap_used_bytes',
+  'nodejs_eventloop_utilization_ratio',
+  'nodejs_eventloop_delay_p99_seconds',
   'target_info',
 ];
+
+/**
+ * The instruments that have a unit, and the suffix Prometheus names carry for it (`s` → seconds,
+ * `By` → bytes, `1` → ratio), as the OpenTelemetry Collector's Prometheus exporter writes them: a
+ * query written against a Collector (or a dashboard from elsewhere) then matches vigil's own
+ * /metrics. The JavaScript exporter does not add them itself; views rename the instruments for it.
+ */
+const UNIT_SUFFIX: Record<string, string> = {
+  'http.server.request.duration': 'seconds',
+  'vigil.inference.duration': 'seconds',
+  'vigil.inference.compute.duration': 'seconds',
+  'vigil.inference.queue.duration': 'seconds',
+  'process.cpu.time': 'seconds',
+  'process.memory.usage': 'bytes',
+  'v8js.memory.heap.used': 'bytes',
+  'nodejs.eventloop.utilization': 'ratio',
+  'nodejs.eventloop.delay.p99': 'seconds',
+  'vigil.pool.worker.cpu.time': 'seconds',
+  'vigil.pool.worker.memory.usage': 'bytes',
+};
 
 function histogram(name: string): string[] {
   return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
@@ -106,6 +126,7 @@ export class VigilMetrics {
     this.provider = new MeterProvider({
       resource: resourceFromAttributes({ 'service.name': 'vigil', 'service.version': version, 'service.instance.id': `${hostname()}:${process.pid}` }),
       readers: [this.exporter],
+      views: Object.entries(UNIT_SUFFIX).map(([instrumentName, suffix]) => ({ instrumentName, name: `${instrumentName}.${suffix}` })),
     });
     const m = this.provider.getMeter('vigil');
     this.httpDuration = m.createHistogram('http.server.request.duration', {
