@@ -112,7 +112,7 @@ describe('audit query', () => {
     assert.equal(parseTime('2025-01-02T03:04:05+02:00').toISOString(), '2025-01-02T01:04:05.000Z');
     assert.equal(parseTime('2025-01-02').toISOString(), '2025-01-02T00:00:00.000Z');
     for (const bad of ['yesterday', '15', '15x', 'm15', '2025-13-45', '']) assert.throws(() => parseTime(bad), /not a time: use ISO 8601/);
-    assert.throws(() => filterOf({ decision: 'maybe' }), /--decision must be allow or deny/);
+    assert.throws(() => filterOf({ decision: 'maybe' }), /--decision must be allow, deny, invalid/);
     assert.throws(() => filterOf({ type: 'request,admin' }), /--type must be request, admin or alert/);
   });
 

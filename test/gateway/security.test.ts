@@ -1,3 +1,4 @@
+import { INVALID_REQUEST_CODES } from '../../gateway/src/respond.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -180,7 +181,8 @@ describe('the secured endpoint, played by an attacker (nothing refused reaches a
       assert.ok(rec.type === 'request');
       assert.equal(rec.status, s.status);
       assert.equal(rec.code, s.status === 200 ? null : s.code);
-      assert.equal(rec.decision, s.status === 200 ? 'allow' : 'deny');
+      // A malformed request is told apart from a security refusal.
+      assert.equal(rec.decision, s.status === 200 ? 'allow' : INVALID_REQUEST_CODES.has(s.code ?? '') ? 'invalid' : 'deny');
       const text = JSON.stringify(rec);
       assert.ok(!text.includes(svc.key.split('.')[2]), 'no API key secret in the audit log');
       assert.ok(!/eyJ[A-Za-z0-9_-]{10,}\./.test(text), 'no token in the audit log');

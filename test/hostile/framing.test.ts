@@ -56,7 +56,9 @@ describe('hostile: requests the HTTP parser refuses are answered in JSON and aud
     assert.ok(record && record.type === 'request');
     assert.equal(record.status, 400);
     assert.equal(record.method, 'POST');
-    assert.equal(record.decision, 'deny');
+    // Malformed framing is audited as invalid (whoever sent it), with the framing stage as its rule.
+    assert.equal(record.decision, 'invalid');
+    assert.equal(record.rule, 'stage:framing');
   });
 
   test('a malformed request line: 400 BAD_REQUEST_FRAMING, audited', async () => {
