@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../config/load-config.js';
+import { auditDirOf } from './audit-dir.js';
 import type { StoredAuditRecord } from '../audit/chain.js';
 import { toEcs } from '../audit/ecs.js';
 import { printable } from '../audit/printable.js';
@@ -56,7 +56,7 @@ export async function auditQueryCommand(dir: string | undefined, opts: AuditQuer
     if (opts.limit !== undefined && opts.last !== undefined) throw new Error('give --limit or --last, not both');
     if (opts.format !== undefined && opts.format !== 'jsonl' && opts.format !== 'ecs') throw new Error(`--format must be jsonl or ecs, not ${JSON.stringify(opts.format)}`);
     if (opts.follow && opts.limit !== undefined) throw new Error('--follow prints every new match; drop --limit');
-    target = dir ?? (await loadConfig(opts.config)).config.audit.dir;
+    target = await auditDirOf(dir, opts.config);
   } catch (err) {
     process.stderr.write(`vigil audit query: ${(err as Error).message}\n`);
     return 2;

@@ -2,7 +2,7 @@ import type { StoredAuditRecord } from '../audit/chain.js';
 import type { RequestAuditRecord } from '../audit/audit-record.js';
 import { printable } from '../audit/printable.js';
 import { queryAudit } from '../audit/query.js';
-import { loadConfig } from '../config/load-config.js';
+import { auditDirOf } from './audit-dir.js';
 import { filterOf } from './audit-query.js';
 import { stdoutLines } from './stdout-lines.js';
 
@@ -35,7 +35,7 @@ export async function auditReportCommand(dir: string | undefined, opts: AuditRep
     if (opts.failed && !opts.auth) throw new Error('--failed goes with --auth');
     if (opts.summary !== undefined && !(SUMMARY_KEYS as readonly string[]).includes(opts.summary)) throw new Error(`--summary must be ${SUMMARY_KEYS.join(', ')}, not ${JSON.stringify(opts.summary)}`);
     report = opts.auth ? (opts.failed ? failedAuthReport() : authReport()) : summaryReport(opts.summary as SummaryKey);
-    target = dir ?? (await loadConfig(opts.config)).config.audit.dir;
+    target = await auditDirOf(dir, opts.config);
   } catch (err) {
     process.stderr.write(`vigil audit report: ${(err as Error).message}\n`);
     return 2;

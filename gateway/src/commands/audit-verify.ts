@@ -1,4 +1,4 @@
-import { loadConfig } from '../config/load-config.js';
+import { auditDirOf } from './audit-dir.js';
 import { readHmacKeyFile, readPublicKeyFile } from '../audit/chain.js';
 import { printable } from '../audit/printable.js';
 import { chainDirs } from '../audit/replica-chains.js';
@@ -24,7 +24,7 @@ export interface AuditVerifyOptions {
 export async function auditVerifyCommand(dir: string | undefined, opts: AuditVerifyOptions = {}): Promise<number> {
   const reports: { replica: string | null; report: VerifyReport }[] = [];
   try {
-    const target = dir ?? (await loadConfig(opts.config)).config.audit.dir;
+    const target = await auditDirOf(dir, opts.config);
     const hmacKey = opts.hmacKeyFile ? await readHmacKeyFile(opts.hmacKeyFile) : undefined;
     const publicKey = opts.publicKeyFile ? await readPublicKeyFile(opts.publicKeyFile) : undefined;
     // A directory of several replicas' chains: each is verified on its own (its own seq and checkpoints).
