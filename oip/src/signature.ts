@@ -32,6 +32,8 @@ export interface RequestedOutput {
 
 export interface InferenceRequest {
   id?: string;
+  /** The model's name, as KServe's client repeats it in the body; it must be the path's. */
+  model_name?: string;
   parameters?: Record<string, unknown>;
   inputs: InputTensor[];
   outputs?: RequestedOutput[];

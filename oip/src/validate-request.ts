@@ -35,7 +35,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** Bounds on the fields that are not tensor data (which the model's shapes bound). */
 export const FIELD_BOUNDS = { idChars: 256, nameChars: 256, parameters: 32, parameterKeyChars: 64, parameterValueChars: 1024 } as const;
 
-const REQUEST_KEYS = new Set(['id', 'parameters', 'inputs', 'outputs']);
+// model_name: KServe's Python client puts the model's name in the body too (the gateway checks it
+// against the path's).
+const REQUEST_KEYS = new Set(['id', 'model_name', 'parameters', 'inputs', 'outputs']);
 const INPUT_KEYS = new Set(['name', 'shape', 'datatype', 'parameters', 'data']);
 const OUTPUT_KEYS = new Set(['name', 'parameters']);
 
@@ -106,11 +108,14 @@ function checkStandard(where: string, parameters: unknown, standard: Record<stri
 export function validateInferenceRequest(body: unknown, sig: ModelSignature, binary?: Uint8Array): ValidationResult {
   if (!isPlainObject(body)) return fail('INVALID_INFERENCE_REQUEST', 'the body must be a JSON object');
   const extra = unknownKey(body, REQUEST_KEYS);
-  if (extra !== undefined) return fail('INVALID_INFERENCE_REQUEST', `unknown field ${brief(extra)}; an inference request has id, parameters, inputs and outputs`);
+  if (extra !== undefined) return fail('INVALID_INFERENCE_REQUEST', `unknown field ${brief(extra)}; an inference request has id, model_name, parameters, inputs and outputs`);
   if (body.id !== undefined && typeof body.id !== 'string') {
     return fail('INVALID_INFERENCE_REQUEST', '`id` must be a string');
   }
   if (typeof body.id === 'string' && body.id.length > FIELD_BOUNDS.idChars) return fail('FIELD_TOO_LARGE', `\`id\` is longer than ${FIELD_BOUNDS.idChars} characters`);
+  if (body.model_name !== undefined && (typeof body.model_name !== 'string' || body.model_name.length > FIELD_BOUNDS.nameChars)) {
+    return fail('INVALID_INFERENCE_REQUEST', `\`model_name\` must be a string of at most ${FIELD_BOUNDS.nameChars} characters`);
+  }
   const parametersProblem = checkParameters('`parameters`', body.parameters) ?? checkStandard('`parameters`', body.parameters, STANDARD_PARAMETERS.request);
   if (parametersProblem) return parametersProblem;
   const inputs = body.inputs;

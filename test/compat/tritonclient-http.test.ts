@@ -1,13 +1,16 @@
 // The exact wire bytes of Triton's Python client, tritonclient.http (read from its source:
 // tritonclient/http/_client.py, _utils.py _get_inference_request, _infer_input.py,
-// _requested_output.py, _infer_result.py), sent to vigil, and the answers read back the way
-// that client reads them. No Python here: the bytes are rebuilt (test/helpers/python-wire.ts).
+// _requested_output.py, _infer_result.py; its JSON is python-rapidjson's compact form, floats as
+// Python's repr; geventhttpclient adds User-Agent, Host and, for a non-empty body only,
+// Content-Length, and never a Content-Type), sent to vigil, and the answers read back the way that
+// client reads them. No Python here: the bytes are rebuilt (test/helpers/python-wire.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { StoredAuditRecord } from '../../gateway/src/audit/audit-log.js';
 import { queryAudit } from '../../gateway/src/audit/query.js';
 import { loadHeldout } from '../helpers/heldout.js';
 import { deserializeBytesTensor, float32Bytes, PyFloat, pyJsonDumps } from '../helpers/python-wire.js';
+import { rawExchange } from '../helpers/raw-exchange.js';
 import { rawRequest, startTestVigil, type RawResponse, type TestVigil } from '../helpers/vigil-harness.js';
 
 /** What InferInput('input', [n, 784], 'FP32').set_data_from_numpy(x, binary_data) puts in the request. */
@@ -30,7 +33,7 @@ function tritonRequest(rows: number[][], opts: { binary: boolean; outputs?: { na
     request.outputs = opts.outputs.map((o) => ({ name: o.name, parameters: { ...(o.class_count ? { classification: o.class_count } : {}), binary_data: o.binary_data } }));
   } else parameters.binary_data_output = true;
   if (Object.keys(parameters).length > 0) request.parameters = parameters;
-  const json = Buffer.from(pyJsonDumps(request));
+  const json = Buffer.from(pyJsonDumps(request, true));
   if (!opts.binary) return { body: json, headers: {} as Record<string, string> };
   // struct.pack("{}s{}s", json, binary): the two, back to back.
   return { body: Buffer.concat([json, float32Bytes(rows.flat())]), headers: { 'Inference-Header-Content-Length': String(json.length) } };
@@ -76,7 +79,7 @@ describe('tritonclient.http against vigil', () => {
 
   test('infer with the defaults (binary input, no outputs named: binary_data_output): binary answers, the right digits', async () => {
     const wire = tritonRequest(rows, { binary: true });
-    assert.equal(wire.body.subarray(0, Number(wire.headers['Inference-Header-Content-Length'])).toString(), '{"inputs": [{"name": "input", "shape": [3, 784], "datatype": "FP32", "parameters": {"binary_data_size": 9408}}], "parameters": {"binary_data_output": true}}');
+    assert.equal(wire.body.subarray(0, Number(wire.headers['Inference-Header-Content-Length'])).toString(), '{"inputs":[{"name":"input","shape":[3,784],"datatype":"FP32","parameters":{"binary_data_size":9408}}],"parameters":{"binary_data_output":true}}');
     const r = await post('/v2/models/mnist/infer', wire);
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers['content-type'], 'application/octet-stream');
@@ -161,9 +164,9 @@ describe('tritonclient.http against vigil', () => {
     const stats = await get('/v2/models/mnist/stats');
     assert.equal(stats.json.model_stats[0].name, 'mnist');
     assert.ok(stats.json.model_stats[0].inference_count >= 7);
-    // _post(request_uri="v2/repository/index", request_body="")
-    const index = await rawRequest(vigil.port, 'POST', '/v2/repository/index', { headers: { ...auth, 'Content-Length': '0' }, body: '' });
-    assert.equal(index.status, 200);
-    assert.ok(index.json.some((m: { name: string; state: string }) => m.name === 'mnist' && m.state === 'READY'));
+    // _post(request_uri="v2/repository/index", request_body=""): geventhttpclient sends no Content-Length for an empty body.
+    const index = await rawExchange(vigil.port, `POST /v2/repository/index HTTP/1.1\r\nUser-Agent: ${auth['User-Agent']}\r\nAuthorization: ${auth.Authorization}\r\nHost: 127.0.0.1:${vigil.port}\r\n\r\n`);
+    assert.match(index.head, /^HTTP\/1\.1 200 /);
+    assert.ok(JSON.parse(index.body).some((m: { name: string; state: string }) => m.name === 'mnist' && m.state === 'READY'));
   });
 });

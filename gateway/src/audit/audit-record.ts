@@ -74,7 +74,7 @@ export interface AdminAuditRecord {
   /** The replica that wrote it (`server.replica_id`); set by the writer, absent with one replica. */
   replica?: string;
   time: string;
-  /** e.g. policy.reload, policy.reload_failed, audit.query, audit.recovered, audit.retention, vigil.start, vigil.stop */
+  /** e.g. policy.reload (outcome ok or failed), audit.query, status.read, pools.restart, audit.recovered, audit.retention, vigil.start, vigil.stop */
   event: string;
   principal: string;
   outcome: 'ok' | 'failed';

@@ -75,8 +75,8 @@ function repositoryIndex(ctx: RoutedContext, registry: ModelRegistry, policy: Po
     .all()
     .filter((v) => rules.authorize({ principal, action: 'metadata', model: v.model, version: v.version, source: ctx.source, timeMs: now }).allowed)
     .map((v) => {
+      // As Triton answers: `reason` only when there is one.
       if (v.status === 'refused') return { name: v.model, version: v.version, state: 'UNAVAILABLE', reason: 'refused at load (see the server log)' };
-      const ready = canServe(v.backend);
-      return { name: v.model, version: v.version, state: ready ? 'READY' : 'UNAVAILABLE', reason: ready ? '' : `its backend is ${v.backend.status}` };
+      return canServe(v.backend) ? { name: v.model, version: v.version, state: 'READY' } : { name: v.model, version: v.version, state: 'UNAVAILABLE', reason: `its backend is ${v.backend.status}` };
     });
 }

@@ -62,6 +62,11 @@ export function createBodyStage(serverMaxBytes: number, bounds: GlobalBounds, tu
       if (req.socket.destroyed) throw new VigilError('BODY_INCOMPLETE', 'the client closed the connection before its body was parsed');
       return parseAndValidate(raw, signature, maxCommas, headerLength);
     });
+    // A body naming another model than the path is a client confused about where it sends it: refused, not rerouted or ignored.
+    const named = ctx.body.request?.model_name;
+    if (named !== undefined && named !== target.model) {
+      throw new VigilError('INVALID_INFERENCE_REQUEST', `the body names model ${JSON.stringify(named.slice(0, 64))}, but the path is model '${target.model}'`);
+    }
   }
 }
 

@@ -61,9 +61,9 @@ export function planRemote(
   };
 }
 
-/** Whether a request asks for binary outputs or classification (the remote must not apply them). */
+/** Whether a request asks for binary outputs or classification (the remote must not apply them), or names its model in the body (the remote's may be another name). */
 function asksForm(parsed: InferenceRequest): boolean {
-  return parsed.parameters?.binary_data_output !== undefined || (parsed.outputs?.some((o) => o.parameters?.binary_data !== undefined || o.parameters?.classification !== undefined) ?? false);
+  return parsed.model_name !== undefined || parsed.parameters?.binary_data_output !== undefined || (parsed.outputs?.some((o) => o.parameters?.binary_data !== undefined || o.parameters?.classification !== undefined) ?? false);
 }
 
 /** The request as plain JSON: binary data as JSON numbers, and no parameter that changes the answer's form. */
