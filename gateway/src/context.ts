@@ -27,9 +27,9 @@ export interface RequestContext {
   /** route: what the client asked for, parsed strictly from method and path */
   route?: Route;
   /** authenticate: who is asking */
+  principal?: Principal;
   /** authenticate, on a refused credential: what it claimed, unverified (for the audit record). */
   claimed?: ClaimedCredential;
-  principal?: Principal;
   /** select-version: the version a model request addresses (undefined: the model serves none); authorize and resolve both use it */
   version?: string;
   /** authorize: the policy's answer and the rule that gave it */

@@ -100,6 +100,13 @@ describe('Triton extensions: config, statistics, repository index, classificatio
     assert.equal(anonymous.status, 200);
     assert.deepEqual(anonymous.json, [], 'anonymous callers may check health, and see no model');
     assert.equal((await get('/v2/repository/index', analyst)).status, 405);
+    const ready = await rawRequest(vigil.port, 'POST', '/v2/repository/index', { headers: { ...analyst, 'content-type': 'application/json' }, body: '{"ready": true}' });
+    assert.deepEqual(ready.json.map((m: { name: string }) => m.name).sort(), ['digits', 'mnist'], 'both are ready');
+    const odd = await rawRequest(vigil.port, 'POST', '/v2/repository/index', { headers: analyst, body: '{"ready": "yes", "all": 1}' });
+    assert.equal(odd.status, 400);
+    assert.match(odd.json.error, /\{"ready": true\|false\}/);
+    const big = await rawRequest(vigil.port, 'POST', '/v2/repository/index', { headers: analyst, body: `{"ready": true${' '.repeat(4096)}}` });
+    assert.equal(big.json.code, 'BODY_TOO_LARGE');
   });
 
   test('classification: the top k as "value:index:label", ranked from the probabilities the model gave', async () => {

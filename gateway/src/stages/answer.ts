@@ -1,4 +1,5 @@
 import type { RoutedContext } from '../context.js';
+import { VigilError } from '../errors.js';
 import { canServe, type ModelRegistry } from '../model-registry.js';
 import { modelConfigView } from '../model-config-view.js';
 import type { PolicySource } from '../policy-port.js';
@@ -40,7 +41,7 @@ export function createAnswerStage({ registry, serverInfo, responder, ready, stat
         case 'server.metadata':
           return send(ctx, 200, serverMetadata);
         case 'repository.index':
-          return send(ctx, 200, JSON.stringify(repositoryIndex(ctx, registry, policy)));
+          return readIndexRequest(ctx).then((onlyReady) => send(ctx, 200, JSON.stringify(repositoryIndex(ctx, registry, policy, onlyReady))));
         case 'model.metadata':
           if (ctx.target) return send(ctx, 200, JSON.stringify(registry.metadata(ctx.target)));
           return;
@@ -66,7 +67,7 @@ export function createAnswerStage({ registry, serverInfo, responder, ready, stat
  * Triton's repository index: every model version, its state and why it is not ready, limited to
  * the models this caller may see the metadata of, so the index reveals no more than 403s would.
  */
-function repositoryIndex(ctx: RoutedContext, registry: ModelRegistry, policy: PolicySource): object[] {
+function repositoryIndex(ctx: RoutedContext, registry: ModelRegistry, policy: PolicySource, onlyReady: boolean): object[] {
   const principal = ctx.principal;
   if (!principal) return [];
   const rules = policy.current();
@@ -74,9 +75,40 @@ function repositoryIndex(ctx: RoutedContext, registry: ModelRegistry, policy: Po
   return registry
     .all()
     .filter((v) => rules.authorize({ principal, action: 'metadata', model: v.model, version: v.version, source: ctx.source, timeMs: now }).allowed)
+    .filter((v) => !onlyReady || (v.status === 'serving' && canServe(v.backend)))
     .map((v) => {
       // As Triton answers: `reason` only when there is one.
       if (v.status === 'refused') return { name: v.model, version: v.version, state: 'UNAVAILABLE', reason: 'refused at load (see the server log)' };
       return canServe(v.backend) ? { name: v.model, version: v.version, state: 'READY' } : { name: v.model, version: v.version, state: 'UNAVAILABLE', reason: `its backend is ${v.backend.status}` };
     });
+}
+
+/** The most an index request's body holds: `{"ready": true}` and whitespace. */
+const MAX_INDEX_BODY = 1024;
+
+/**
+ * The index request's body: none, `{}` or `{"ready": true|false}` (only ready models), as
+ * Triton's clients send it. Anything else is refused by name, never ignored.
+ */
+async function readIndexRequest(ctx: RoutedContext): Promise<boolean> {
+  const declared = Number(ctx.req.headers['content-length'] ?? 0);
+  if (declared > MAX_INDEX_BODY) throw new VigilError('BODY_TOO_LARGE', `a repository index request holds at most ${MAX_INDEX_BODY} bytes`, { connection: 'close' });
+  let text = '';
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    text += chunk.toString('utf8');
+    if (text.length > MAX_INDEX_BODY) throw new VigilError('BODY_TOO_LARGE', `a repository index request holds at most ${MAX_INDEX_BODY} bytes`, { connection: 'close' });
+  }
+  if (text.trim() === '') return false;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new VigilError('INVALID_JSON', `the body is not valid JSON: ${(err as Error).message}`);
+  }
+  const ready = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).ready : undefined;
+  const keys = typeof body === 'object' && body !== null ? Object.keys(body) : ['?'];
+  if (keys.some((k) => k !== 'ready') || (ready !== undefined && typeof ready !== 'boolean')) {
+    throw new VigilError('INVALID_INFERENCE_REQUEST', 'a repository index request is {} or {"ready": true|false}');
+  }
+  return ready === true;
 }
