@@ -1,5 +1,6 @@
 import { screenBatch } from '../../../detectors/src/screen-batch.js';
 import { poolScreenReport, poolScreenRows, type PoolScreenSpec } from '../../../detectors/src/squeeze/pool-screen.js';
+import { toJsonArray } from '../../../oip/src/infer-answer.js';
 import type { InferenceRequest, ModelSignature } from '../../../oip/src/signature.js';
 import { answerBody, firstRows, rowsOfOutput, type AnswerCheck } from './oip-answer.js';
 
@@ -74,7 +75,8 @@ function plainJson(parsed: InferenceRequest): Buffer {
   if (Object.keys(parameters).length > 0) request.parameters = parameters;
   request.inputs = parsed.inputs.map((input) => {
     const { binary_data_size: _s, ...rest } = input.parameters ?? {};
-    const data = ArrayBuffer.isView(input.data) ? Array.from(input.data as ArrayLike<number>) : input.data;
+    // Decoded binary data as JSON values of its datatype (BOOL as booleans).
+    const data = ArrayBuffer.isView(input.data) ? toJsonArray(input.data, input.datatype) : input.data;
     return { name: input.name, shape: input.shape, datatype: input.datatype, ...(Object.keys(rest).length > 0 ? { parameters: rest } : {}), data };
   });
   if (parsed.outputs) {

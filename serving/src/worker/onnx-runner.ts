@@ -4,7 +4,6 @@ import type { InferenceRequest, ModelSignature } from '../../../oip/src/signatur
 import { walkTensorData } from '../../../oip/src/tensor-data.js';
 import type { AnswerTensor } from '../../../oip/src/infer-answer.js';
 
-
 type OrtType = 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'bool' | 'string';
 
 const ORT_TYPE: Partial<Record<Datatype, OrtType>> = {
