@@ -12,6 +12,7 @@ import { policyCheckCommand } from './commands/policy-check.js';
 import { poolServeCommand, type PoolServeOptions } from './commands/pool-serve.js';
 import { poolsRestartCommand, type PoolsRestartOptions } from './commands/pools-restart.js';
 import { policyExplainCommand, type PolicyExplainOptions } from './commands/policy-explain.js';
+import { modelsSignCommand, type ModelsSignOptions } from './commands/models-sign.js';
 import { startCommand } from './commands/start.js';
 import { tokenCommand } from './commands/token.js';
 
@@ -38,6 +39,17 @@ models
   .option('--json', 'print JSON')
   .action(async (opts: { config?: string; json?: boolean }) => {
     process.exitCode = await modelsListCommand(opts);
+  });
+
+models
+  .command('sign <model> <version>')
+  .description('sign a model version (its ONNX digest and model.yaml) with a private key: writes model.sig, checked at load against models.trusted_keys')
+  .requiredOption('--key <file>', 'PKCS#8 PEM private key (e.g. openssl genpkey -algorithm ed25519)')
+  .requiredOption('--kid <id>', 'key id, as models.trusted_keys names the public key')
+  .option('--alg <alg>', 'EdDSA (default), ES256, ES384 or PS256')
+  .option('-c, --config <file>', 'config file (its models.repository)')
+  .action(async (model: string, version: string, opts: ModelsSignOptions) => {
+    process.exitCode = await modelsSignCommand(model, version, opts);
   });
 
 program

@@ -7,10 +7,11 @@ import { VigilError } from './errors.js';
 
 /**
  * One model version as the gateway serves it: with a backend, or refused with the reason.
- * `pool` is there when the backend is vigil's own (its worker processes, for metrics).
+ * `pool` is there when the backend is vigil's own (its worker processes, for metrics); `signer`
+ * is the key id whose signature the version's artifact carries, when signed.
  */
 export type ServedVersion =
-  | { model: string; version: string; status: 'serving'; config: ModelConfig; signature: ModelSignature; backend: Backend; pool?: Pool; screening: ModelScreening }
+  | { model: string; version: string; status: 'serving'; config: ModelConfig; signature: ModelSignature; backend: Backend; pool?: Pool; screening: ModelScreening; signer?: string }
   | { model: string; version: string; status: 'refused'; reason: string };
 
 export type ServingVersion = Extract<ServedVersion, { status: 'serving' }>;

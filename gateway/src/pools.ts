@@ -96,7 +96,7 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
       }
       const target = { model: v.name, version: v.version, signature, screen: screening.pool, maxQueue: opts.maxQueue, requestTimeoutMs: opts.runTimeoutMs };
       const backend = new RemoteOipBackend(backendConfig, target, tls, (e) => opts.onRemoteEvent(v.name, v.version, e));
-      return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, backend, screening };
+      return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, backend, screening, signer: v.signer };
     }
     const definitions: WorkerDefinition[] = [];
     for (let index = 0; index < v.config.pool.workers; index++) {
@@ -161,6 +161,6 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
     }
     const pool = supervisor.addPool(`${v.name}/${v.version}`, definitions);
     const backend = new LocalPoolBackend(pool, { maxQueue: opts.maxQueue });
-    return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, pool, backend, screening };
+    return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, pool, backend, screening, signer: v.signer };
   });
 }

@@ -115,6 +115,8 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
     action: route ? POLICY_ACTION[route.action] : null,
     model,
     version,
+    // The key that signed the artifact which served it (models.trusted_keys).
+    ...(ctx.target?.signer ? { signer: ctx.target.signer } : {}),
     decision: invalid ? 'invalid' : denied ? 'deny' : 'allow',
     // An invalid request was refused by the stage that read it, not by the grant that let it in.
     rule: ctx.refusedBy ?? (invalid && ctx.refusedAt ? `stage:${ctx.refusedAt}` : (ctx.decision?.rule ?? null)),

@@ -50,6 +50,7 @@ import { createSendStage } from './stages/send.js';
 import { VigilMetrics } from './telemetry/metrics.js';
 import { observeRequest } from './telemetry/request-metrics.js';
 import { ModelStats } from './telemetry/model-stats.js';
+import { artifactTrustOf } from './config/artifact-trust.js';
 import type { VigilConfig } from './config/schema.js';
 import { ModelRegistry, type ServedVersion } from './model-registry.js';
 import { createPipeline, vigilStageLists, type StageLists, type StageSet } from './pipeline.js';
@@ -157,7 +158,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   };
   const responder = createResponder(seams.recordAnswersTo ?? audit, config.audit.on_failure === 'fail_closed', (err) => auditOutage.note(err), observeAll);
 
-  const scan = await scanRepository(config.models.repository);
+  // Signatures are checked before anything of a version loads (models.trusted_keys).
+  const scan = await scanRepository(config.models.repository, await artifactTrustOf(config.models));
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
   const screening = new Map<ModelVersion, ModelScreening>();
   // A model whose screening cannot be set up is refused, like one whose digest is wrong: it must

@@ -1,4 +1,5 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { artifactClaims, SIGNATURE_FILE, verifyArtifact, type ArtifactTrust } from './artifact-signing.js';
 import { join, resolve } from 'node:path';
 import { sha256OfFile } from './file-digest.js';
 import { NAME_PATTERN } from '../../oip/src/names.js';
@@ -10,7 +11,8 @@ export const CONFIG_FILE = 'model.yaml';
 
 /** One `models/<name>/<version>/` directory, loadable or refused with the reason. */
 export type ModelVersion =
-  | { name: string; version: string; dir: string; modelPath: string; status: 'ok'; config: ModelConfig }
+  /** `signer`: the key id of a valid signature (model.sig), when there is one. */
+  | { name: string; version: string; dir: string; modelPath: string; status: 'ok'; config: ModelConfig; signer?: string }
   | { name: string; version: string; dir: string; modelPath: string; status: 'refused'; reason: string; config?: ModelConfig };
 
 export interface RepositoryScan {
@@ -22,10 +24,11 @@ export interface RepositoryScan {
 }
 
 /**
- * Reads a Triton-style model repository. A version whose config is invalid or whose ONNX file
- * does not match the pinned digest is refused, with the reason, and the rest still load.
+ * Reads a Triton-style model repository. A version whose config is invalid, whose ONNX file
+ * does not match the pinned digest, or whose signature does not verify (or is missing when
+ * `trust.required`) is refused, with the reason, and the rest still load.
  */
-export async function scanRepository(root: string): Promise<RepositoryScan> {
+export async function scanRepository(root: string, trust?: ArtifactTrust): Promise<RepositoryScan> {
   const absRoot = resolve(root);
   const scan: RepositoryScan = { root: absRoot, models: new Map(), ignored: [] };
   for (const name of (await readdir(absRoot)).sort()) {
@@ -43,7 +46,7 @@ export async function scanRepository(root: string): Promise<RepositoryScan> {
         scan.ignored.push(`${name}/${version}: version directories must be integers`);
         continue;
       }
-      versions.push(await loadVersion(name, version, dir));
+      versions.push(await checkSignature(await loadVersion(name, version, dir), trust));
     }
     if (versions.length === 0) continue;
     versions.sort((a, b) => Number(b.version) - Number(a.version));
@@ -79,6 +82,25 @@ async function loadVersion(name: string, version: string, dir: string): Promise<
     };
   }
   return { ...base, status: 'ok', config };
+}
+
+/**
+ * A loadable version with its signature checked: a present signature must verify with a trusted
+ * key (else refused, whatever `required` says: a bad signature is worse than none); an absent
+ * one refuses the version only when signatures are required.
+ */
+async function checkSignature(v: ModelVersion, trust: ArtifactTrust | undefined): Promise<ModelVersion> {
+  if (v.status !== 'ok' || !trust) return v;
+  let signature: string;
+  try {
+    signature = await readFile(join(v.dir, SIGNATURE_FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return { ...v, status: 'refused', reason: `cannot read ${SIGNATURE_FILE}: ${(err as Error).message}` };
+    return trust.required ? { ...v, status: 'refused', reason: `no ${SIGNATURE_FILE}, and models.require_signatures is on` } : v;
+  }
+  const claims = await artifactClaims(v.name, v.version, v.dir, v.config.backend.kind === 'local' ? MODEL_FILE : null, CONFIG_FILE);
+  const verdict = await verifyArtifact(signature, claims, trust);
+  return verdict.ok ? { ...v, signer: verdict.kid } : { ...v, status: 'refused', reason: verdict.reason };
 }
 
 async function isDirectory(path: string): Promise<boolean> {

@@ -25,6 +25,8 @@ export interface RequestAuditRecord {
   action: string | null;
   model: string | null;
   version: string | null;
+  /** The key id of the signature on the model version that served it, when signed (`vigil models sign`). */
+  signer?: string;
   /**
    * allow: served (or answered, a pool's failure included); deny: refused by a security decision
    * (credentials, policy, limits, detectors, a quarantine, failing closed); invalid: the request

@@ -1,10 +1,11 @@
 import { scanRepository } from '../../../serving/src/model-repository.js';
+import { artifactTrustOf } from '../config/artifact-trust.js';
 import { loadConfig } from '../config/load-config.js';
 
 /** `vigil models list`: what the repository holds and whether each version would be served. */
 export async function modelsListCommand(opts: { config?: string; json?: boolean }): Promise<number> {
   const { config } = await loadConfig(opts.config);
-  const scan = await scanRepository(config.models.repository);
+  const scan = await scanRepository(config.models.repository, await artifactTrustOf(config.models));
   const rows = [...scan.models.values()].flat().map((v) => ({
     model: v.name,
     version: v.version,
@@ -13,6 +14,7 @@ export async function modelsListCommand(opts: { config?: string; json?: boolean 
     backend: v.config?.backend.kind === 'oip-http' ? v.config.backend.url : v.config ? `local×${v.config.pool.workers}` : '',
     accuracy: (v.config?.training?.heldout_accuracy as number | undefined) ?? '',
     digest: v.config?.digest?.slice(0, 19) ?? '',
+    signer: v.status === 'ok' ? (v.signer ?? '-') : '',
     reason: v.status === 'refused' ? v.reason : '',
   }));
   if (opts.json) {

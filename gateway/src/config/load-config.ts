@@ -58,6 +58,7 @@ export async function loadConfig(file?: string, env: NodeJS.ProcessEnv = process
   if (problems.length > 0) throw new ConfigFileError('environment', problems);
   config.models.repository = absolute(baseDir, config.models.repository);
   if (config.models.runtime_dir) config.models.runtime_dir = absolute(baseDir, config.models.runtime_dir);
+  for (const key of config.models.trusted_keys) key.public_key_file = absolute(baseDir, key.public_key_file);
   config.auth.state_dir = absolute(baseDir, config.auth.state_dir);
   for (const issuer of config.auth.issuers) if (issuer.jwks_file) issuer.jwks_file = absolute(baseDir, issuer.jwks_file);
   config.policy.file = absolute(baseDir, config.policy.file);

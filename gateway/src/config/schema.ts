@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SIGNING_ALGORITHMS } from '../../../serving/src/artifact-signing.js';
 import { parseCidr } from '../../../policies/src/cidr.js';
 import { RULE_DEFAULTS, type AlertRuleConfig } from '../alerts/alert-rules.js';
 
@@ -161,7 +162,18 @@ export const configSchema = z
         repository: z.string().default('models'),
         /** Private directory (mode 0700) for the pools' sockets; empty: a fresh one under the OS temp dir. */
         runtime_dir: z.string().default(''),
+        /**
+         * Public keys trusted to sign model versions (`vigil models sign`), by key id. A version
+         * with a model.sig must verify with one of them, or it is refused.
+         */
+        trusted_keys: z
+          .array(z.object({ kid: z.string().min(1).max(128), alg: z.enum(SIGNING_ALGORITHMS), public_key_file: z.string() }).strict())
+          .default([])
+          .refine((keys) => new Set(keys.map((k) => k.kid)).size === keys.length, 'each kid at most once'),
+        /** Refuse every version without a valid signature by a trusted key. */
+        require_signatures: z.boolean().default(false),
       })
+      .refine((m) => !m.require_signatures || m.trusted_keys.length > 0, { message: 'require_signatures needs at least one trusted key', path: ['require_signatures'] })
       .strict()
       .prefault({}),
     auth: z
