@@ -32,6 +32,10 @@ export interface RequestContext {
   claimed?: ClaimedCredential;
   /** select-version: the version a model request addresses (undefined: the model serves none); authorize and resolve both use it */
   version?: string;
+  /** select-version: the version a copy of this inference goes to, to be compared (traffic.yaml `shadow`) */
+  shadowVersion?: string;
+  /** shadow: the version a copy of this inference was sent to */
+  shadowSent?: string;
   /** authorize: the policy's answer and the rule that gave it */
   decision?: { allowed: boolean; rule: string; reason: string };
   /** resolve: the model version being served that the request addresses */

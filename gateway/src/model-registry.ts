@@ -2,6 +2,7 @@ import type { ModelConfig } from '../../serving/src/model-config.js';
 import type { ModelSignature } from '../../oip/src/signature.js';
 import type { Backend } from '../../serving/src/backend.js';
 import type { Pool } from '../../serving/src/supervisor/pool.js';
+import type { TrafficPolicy } from '../../serving/src/traffic-policy.js';
 import type { ModelScreening } from './screening/model-screening.js';
 import { VigilError } from './errors.js';
 
@@ -18,8 +19,16 @@ export type ServingVersion = Extract<ServedVersion, { status: 'serving' }>;
 
 /** The gateway's map of models and versions; resolves what a request addresses. */
 export class ModelRegistry {
-  /** versions of each model, highest first */
-  constructor(private readonly models: ReadonlyMap<string, readonly ServedVersion[]>) {}
+  /** versions of each model, highest first; each model's traffic policy (traffic.yaml), where it has one */
+  constructor(
+    private readonly models: ReadonlyMap<string, readonly ServedVersion[]>,
+    private readonly traffic: ReadonlyMap<string, TrafficPolicy> = new Map(),
+  ) {}
+
+  /** A model's traffic policy: its split and shadow. */
+  trafficOf(model: string): TrafficPolicy | undefined {
+    return this.traffic.get(model);
+  }
 
   /** The version asked for, or the highest serving one when none is given; refused versions are errors. */
   resolve(model: string, version: string | undefined): ServingVersion {

@@ -4,7 +4,7 @@
 //   server     authenticate → quarantine → authorize → admit → answer          (health, server metadata)
 //   model      authenticate → quarantine → select-version → authorize → resolve → admit → answer
 //   inference  authenticate → quarantine → select-version → authorize → resolve → admit → queue
-//              → body → items → screen → proxy → screen-answer → shape-answer → send
+//              → body → items → screen → proxy → shadow → screen-answer → shape-answer → send
 //
 //   * with audit.on_failure: fail_closed
 //
@@ -44,6 +44,7 @@ export interface StageSet {
   items: Stage<TargetContext & Authenticated>;
   screen: Stage<TargetContext>;
   proxy: Stage<TargetContext>;
+  shadow: Stage<TargetContext>;
   screenAnswer: Stage<TargetContext>;
   shapeAnswer: Stage<TargetContext>;
   send: Stage;
@@ -69,7 +70,7 @@ export function vigilStageLists(s: StageSet): StageLists {
     front: [s.overload, s.drain, s.framing, ...(s.auditHealth ? [s.auditHealth] : []), s.route],
     server: [...caller, s.authorize, s.admit, s.answer],
     model: [...caller, s.selectVersion, s.authorize, s.resolve, s.admit, s.answer],
-    inference: [...caller, s.selectVersion, s.authorize, s.resolve, s.admit, s.queue, s.body, s.items, s.screen, s.proxy, s.screenAnswer, s.shapeAnswer, s.send],
+    inference: [...caller, s.selectVersion, s.authorize, s.resolve, s.admit, s.queue, s.body, s.items, s.screen, s.proxy, s.shadow, s.screenAnswer, s.shapeAnswer, s.send],
   };
 }
 

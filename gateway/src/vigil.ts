@@ -45,6 +45,7 @@ import { routeStage } from './stages/route.js';
 import { createScreenStage } from './stages/screen.js';
 import { createShapeAnswerStage } from './stages/shape-answer.js';
 import { createScreenAnswerStage } from './stages/screen-answer.js';
+import { createShadowStage } from './stages/shadow.js';
 import { createSelectVersionStage } from './stages/select-version.js';
 import { createSendStage } from './stages/send.js';
 import { VigilMetrics } from './telemetry/metrics.js';
@@ -202,7 +203,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   });
   const byModel = new Map<string, ServedVersion[]>();
   for (const v of served) byModel.set(v.model, [...(byModel.get(v.model) ?? []), v]);
-  const registry = new ModelRegistry(byModel);
+  const registry = new ModelRegistry(byModel, scan.traffic);
   metrics.observePools(registry);
   metrics.observeRuntime(registry);
   metrics.seedRareEvents(registry);
@@ -258,6 +259,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     items: createItemsStage(policy, rateLimits, log), // items, items per model
     screen: createScreenStage(policy, quarantine, log), // structural, profile
     proxy: createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
+    shadow: createShadowStage(registry, metrics, log, config.server.request_timeout_ms),
     screenAnswer: createScreenAnswerStage(policy, quarantine, log), // squeeze, extraction, budget
     shapeAnswer: createShapeAnswerStage(policy), // less of the answer for roles the policy says
     send: createSendStage(responder),

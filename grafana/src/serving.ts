@@ -189,6 +189,37 @@ export function servingDashboard(): dashboard.Dashboard {
       }),
     );
 
+  d.withRow(row('Rollouts: shadow versions (traffic.yaml)'))
+    .withPanel(
+      timeseriesPanel({
+        title: 'Shadow agreement (top-1) with the answers returned',
+        description: "Of the rows a shadow version was sent a copy of, on how many does its top class agree with the serving version's answer? Dashed: the model's min_agreement from traffic.yaml; below it for 10 minutes fires VigilShadowDisagreement.",
+        unit: UNIT.ratio,
+        width: 12,
+        min: 0,
+        queries: [
+          {
+            expr: 'sum by (model, version, shadow_version) (rate(vigil_shadow_rows_total{agree="true"}[$__rate_interval])) / sum by (model, version, shadow_version) (rate(vigil_shadow_rows_total[$__rate_interval]))',
+            legend: '{{model}} {{version}} vs shadow {{shadow_version}}',
+          },
+          { expr: 'max by (model, shadow_version) (vigil_shadow_min_agreement)', legend: '{{model}} shadow {{shadow_version}}: min_agreement' },
+        ],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Shadow largest probability difference p50 / p95',
+        description: "Per compared request, the largest difference between a value of the shadow version's answer and the returned one's; with 'failed' and 'skipped' copies (a shadow that errors, or over 32 copies in flight).",
+        unit: UNIT.count,
+        width: 12,
+        queries: [
+          { expr: 'histogram_quantile(0.5, sum by (le, model, shadow_version) (rate(vigil_shadow_max_difference_bucket[$__rate_interval])))', legend: '{{model}} shadow {{shadow_version}} p50' },
+          { expr: 'histogram_quantile(0.95, sum by (le, model, shadow_version) (rate(vigil_shadow_max_difference_bucket[$__rate_interval])))', legend: '{{model}} shadow {{shadow_version}} p95' },
+          { expr: 'sum by (model, shadow_version, outcome) (rate(vigil_shadow_requests_total{outcome!="compared"}[$__rate_interval]))', legend: '{{model}} shadow {{shadow_version}} {{outcome}}/s' },
+        ],
+      }),
+    );
+
   d.withRow(row('Overload: the global bounds'))
     .withPanel(
       timeseriesPanel({

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { artifactClaims, SIGNATURE_FILE, verifyArtifact, type ArtifactTrust } from './artifact-signing.js';
+import { servedByPolicy, trafficSchema, type TrafficPolicy } from './traffic-policy.js';
 import { join, resolve } from 'node:path';
 import { sha256OfFile } from './file-digest.js';
 import { NAME_PATTERN } from '../../oip/src/names.js';
@@ -8,6 +9,7 @@ import { ConfigFileError, loadYamlWithSchema } from '../../oip/src/yaml-with-sch
 
 export const MODEL_FILE = 'model.onnx';
 export const CONFIG_FILE = 'model.yaml';
+export const TRAFFIC_FILE = 'traffic.yaml';
 
 /** One `models/<name>/<version>/` directory, loadable or refused with the reason. */
 export type ModelVersion =
@@ -19,6 +21,8 @@ export interface RepositoryScan {
   root: string;
   /** model name → its versions, highest first */
   models: Map<string, ModelVersion[]>;
+  /** model name → its traffic policy (models/<name>/traffic.yaml), where it has one */
+  traffic: Map<string, TrafficPolicy>;
   /** directories that are not models at all (bad names, stray files) */
   ignored: string[];
 }
@@ -30,7 +34,7 @@ export interface RepositoryScan {
  */
 export async function scanRepository(root: string, trust?: ArtifactTrust): Promise<RepositoryScan> {
   const absRoot = resolve(root);
-  const scan: RepositoryScan = { root: absRoot, models: new Map(), ignored: [] };
+  const scan: RepositoryScan = { root: absRoot, models: new Map(), traffic: new Map(), ignored: [] };
   for (const name of (await readdir(absRoot)).sort()) {
     const modelDir = join(absRoot, name);
     if (!(await isDirectory(modelDir))) continue;
@@ -50,7 +54,7 @@ export async function scanRepository(root: string, trust?: ArtifactTrust): Promi
     }
     if (versions.length === 0) continue;
     versions.sort((a, b) => Number(b.version) - Number(a.version));
-    scan.models.set(name, versions);
+    scan.models.set(name, await applyTraffic(name, modelDir, versions, scan));
   }
   return scan;
 }
@@ -85,6 +89,31 @@ async function loadVersion(name: string, version: string, dir: string): Promise<
 }
 
 /**
+ * The model's traffic policy applied: versions outside its version policy are not served, and a
+ * split or shadow naming a version that is not served is refused with the model (an invalid
+ * traffic.yaml refuses every version: serving a canary at 100% by mistake is worse than none).
+ */
+async function applyTraffic(name: string, modelDir: string, versions: ModelVersion[], scan: RepositoryScan): Promise<ModelVersion[]> {
+  const file = join(modelDir, TRAFFIC_FILE);
+  if (!(await isFile(file))) return versions;
+  let policy: TrafficPolicy;
+  try {
+    policy = await loadYamlWithSchema(file, trafficSchema);
+  } catch (err) {
+    const reason = err instanceof ConfigFileError ? err.problems.join('; ') : (err as Error).message;
+    return versions.map((v) => ({ ...v, status: 'refused', reason: `invalid ${TRAFFIC_FILE}: ${reason}` }));
+  }
+  const served = servedByPolicy(versions.map((v) => v.version), policy);
+  const out = versions.map((v): ModelVersion => (served.has(v.version) || v.status !== 'ok' ? v : { ...v, status: 'refused', reason: `not served: outside the versions policy of ${TRAFFIC_FILE}` }));
+  const loadable = new Set(out.filter((v) => v.status === 'ok').map((v) => v.version));
+  const named = [...Object.keys(policy.split ?? {}), ...(policy.shadow ? [policy.shadow.version] : [])];
+  const missing = named.filter((v) => !loadable.has(v));
+  if (missing.length > 0) return out.map((v) => ({ ...v, status: 'refused', reason: `${TRAFFIC_FILE} routes to version ${missing.join(', ')}, which is not served` }));
+  scan.traffic.set(name, policy);
+  return out;
+}
+
+/**
  * A loadable version with its signature checked: a present signature must verify with a trusted
  * key (else refused, whatever `required` says: a bad signature is worse than none); an absent
  * one refuses the version only when signatures are required.
@@ -101,6 +130,14 @@ async function checkSignature(v: ModelVersion, trust: ArtifactTrust | undefined)
   const claims = await artifactClaims(v.name, v.version, v.dir, v.config.backend.kind === 'local' ? MODEL_FILE : null, CONFIG_FILE);
   const verdict = await verifyArtifact(signature, claims, trust);
   return verdict.ok ? { ...v, signer: verdict.kid } : { ...v, status: 'refused', reason: verdict.reason };
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
 }
 
 async function isDirectory(path: string): Promise<boolean> {

@@ -27,6 +27,8 @@ export interface RequestAuditRecord {
   version: string | null;
   /** The key id of the signature on the model version that served it, when signed (`vigil models sign`). */
   signer?: string;
+  /** The shadow version a copy of it went to (traffic.yaml); its answer was compared, never returned. */
+  shadow_version?: string;
   /**
    * allow: served (or answered, a pool's failure included); deny: refused by a security decision
    * (credentials, policy, limits, detectors, a quarantine, failing closed); invalid: the request

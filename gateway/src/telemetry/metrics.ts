@@ -45,6 +45,10 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_bound_usage',
   'vigil_bound_limit',
   'vigil_connections_refused_total',
+  'vigil_shadow_requests_total',
+  'vigil_shadow_rows_total',
+  ...histogram('vigil_shadow_max_difference'),
+  'vigil_shadow_min_agreement',
   'vigil_pool_queue_limit',
   'vigil_pool_worker_cpu_time_seconds_total',
   'vigil_pool_worker_memory_usage_bytes',
@@ -75,6 +79,13 @@ const UNIT_SUFFIX: Record<string, string> = {
   'vigil.pool.worker.cpu.time': 'seconds',
   'vigil.pool.worker.memory.usage': 'bytes',
 };
+
+/**
+ * Series that exist only where something is configured: a shadow version in a model's
+ * traffic.yaml (test/gateway/traffic.test.ts scrapes them); every other series exists from the
+ * first scrape.
+ */
+export const SERIES_WHEN_CONFIGURED: readonly string[] = ['vigil_shadow_requests_total', 'vigil_shadow_rows_total', ...histogram('vigil_shadow_max_difference'), 'vigil_shadow_min_agreement'];
 
 function histogram(name: string): string[] {
   return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
@@ -119,6 +130,9 @@ export class VigilMetrics {
   readonly alerts: Counter;
   readonly alertmanagerErrors: Counter;
   readonly connectionsRefused: Counter;
+  readonly shadowRequests: Counter;
+  readonly shadowRows: Counter;
+  readonly shadowMaxDifference: Histogram;
 
   constructor(version: string) {
     // The exporter serves through the admin app; it starts no server of its own.
@@ -169,6 +183,12 @@ export class VigilMetrics {
     this.auditWriteErrors = m.createCounter('vigil.audit.write_errors', { description: 'Audit log write failures (each one fails requests closed)' });
     this.alerts = m.createCounter('vigil.alerts', { description: 'Anomaly alert transitions, by rule, severity and state (firing, resolved)' });
     this.alertmanagerErrors = m.createCounter('vigil.alertmanager.errors', { description: 'Sends to Alertmanager that failed after their retries' });
+    this.shadowRequests = m.createCounter('vigil.shadow.requests', { description: 'Copies of requests sent to a shadow version (traffic.yaml), by outcome: compared, failed, skipped (over the in-flight bound)' });
+    this.shadowRows = m.createCounter('vigil.shadow.rows', { description: "Rows a shadow version answered, by whether its top class agreed with the answer returned" });
+    this.shadowMaxDifference = m.createHistogram('vigil.shadow.max_difference', {
+      description: "Largest difference between a shadow version's output value and the returned one's, per compared request",
+      advice: { explicitBucketBoundaries: [0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1] },
+    });
     this.connectionsRefused = m.createCounter('vigil.connections.refused', { description: 'Connections refused at server.max_connections (a canned 503 OVERLOADED, no request read)' });
   }
 
@@ -228,6 +248,13 @@ export class VigilMetrics {
     const up = m.createObservableGauge('vigil.pool.up', { description: '1 while a model version takes requests: a live worker, or a remote backend passing its health checks with its circuit not open' });
     const pending = m.createObservableGauge('vigil.inference.pending', { description: 'Requests forwarded to a pool and not yet answered' });
     const capacity = m.createObservableGauge('vigil.pool.queue.limit', { description: 'Requests a pool takes at once (pools.max_queue); past it, 503 OVERLOADED' });
+    // The alert compares shadow agreement with each model's own bar (traffic.yaml).
+    m.createObservableGauge('vigil.shadow.min_agreement', { description: 'The top-1 agreement a shadow version must keep with the answers returned (traffic.yaml shadow.min_agreement)' }).addCallback((r) => {
+      for (const model of new Set(registry.all().map((v) => v.model))) {
+        const shadow = registry.trafficOf(model)?.shadow;
+        if (shadow) r.observe(shadow.min_agreement, { model, shadow_version: shadow.version });
+      }
+    });
     m.addBatchObservableCallback(
       (result) => {
         for (const v of registry.all()) {

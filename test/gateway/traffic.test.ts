@@ -1,0 +1,93 @@
+// Versions and traffic (issue 17, item 1): a model's traffic.yaml chooses which versions are
+// served, splits unversioned requests between them (sticky per caller) and sends a copy of a share
+// of requests to a shadow version, whose answers are compared, never returned.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { queryAudit } from '../../gateway/src/audit/query.js';
+import { stickyBucket } from '../../gateway/src/stages/select-version.js';
+import { scanRepository } from '../../serving/src/model-repository.js';
+import { inferRequest, loadHeldout } from '../helpers/heldout.js';
+import { copyVersion, wrongVersion } from '../helpers/model-versions.js';
+import { copyOfModels, postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+describe('traffic.yaml: versions, a sticky canary split, shadow comparison', () => {
+  let repo: Awaited<ReturnType<typeof copyOfModels>>;
+  let vigil: TestVigil;
+  before(async () => {
+    repo = await copyOfModels();
+    await copyVersion(repo.dir, 'mnist', '1', '2');
+    await wrongVersion(repo.dir, 'mnist', '1', '3');
+    await writeFile(join(repo.dir, 'mnist', 'traffic.yaml'), 'versions: { specific: ["1", "2", "3"] }\nsplit: { "1": 90, "2": 10 }\nshadow: { version: "3", share: 1, min_agreement: 0.95 }\n');
+    vigil = await startTestVigil({ models: { repository: repo.dir } });
+  });
+  after(async () => {
+    await vigil?.stop();
+    await repo?.cleanup();
+  });
+  const h = loadHeldout('mnist');
+
+  test('an unversioned request goes where the caller\'s sticky bucket falls: one caller, one version', async () => {
+    let onCanary = 0;
+    for (let i = 0; i < 30; i++) {
+      const sub = `caller-${i}`;
+      const auth = await vigil.auth(['analyst'], sub);
+      const expected = stickyBucket('mnist', `user:${sub}`) < 90 ? '1' : '2';
+      for (let n = 0; n < 2; n++) {
+        const r = await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [40 + n]), auth);
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.model_version, expected, `${sub} is in bucket ${stickyBucket('mnist', `user:${sub}`)}`);
+      }
+      if (expected === '2') onCanary++;
+    }
+    assert.ok(onCanary >= 1 && onCanary <= 9, `${onCanary} of 30 callers on the 10% canary`);
+  });
+
+  test('a copy goes to the shadow version; its wrong answers are compared and counted, never returned', async () => {
+    const auth = { ...(await vigil.auth(['analyst'], 'shadowed')), 'x-request-id': 'shadowed-1' };
+    const r = await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [40, 41, 42]), auth);
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json.outputs.find((o: { name: string }) => o.name === 'label').data, [40, 41, 42].map((i) => h.labels[i]), 'the answer is the serving version\'s');
+    const scrape = async () => (await rawRequest(vigil.adminPort, 'GET', '/metrics')).text;
+    const text = await waitFor('shadow comparisons in the metrics', async () => {
+      const t = await scrape();
+      return /vigil_shadow_rows_total\{[^}]*agree="false"[^}]*\} [1-9]/.test(t) ? t : undefined;
+    }, 10_000);
+    const rows = (agree: string) => [...text.matchAll(new RegExp(`vigil_shadow_rows_total\\{([^}]*)\\} (\\d+)`, 'g'))].filter((m) => m[1].includes(`agree="${agree}"`) && m[1].includes('shadow_version="3"')).reduce((n, m) => n + Number(m[2]), 0);
+    assert.ok(rows('false') > 0.8 * (rows('true') + rows('false')), `the rotated version disagrees: ${rows('false')} of ${rows('true') + rows('false')} rows`);
+    assert.match(text, /vigil_shadow_min_agreement\{[^}]*model="mnist"[^}]*\} 0\.95/);
+    let record;
+    for await (const rec of queryAudit(vigil.config.audit.dir, { requestId: 'shadowed-1' })) record = rec;
+    assert.ok(record?.type === 'request');
+    assert.equal(record.shadow_version, '3');
+  });
+
+  test('a version asked for by name is served as it is, the shadow one included', async () => {
+    const r = await postJson(vigil.port, '/v2/models/mnist/versions/3/infer', inferRequest('mnist', [40]), await vigil.auth(['analyst'], 'direct'));
+    assert.equal(r.status, 200);
+    assert.equal(r.json.outputs.find((o: { name: string }) => o.name === 'label').data[0], (h.labels[40] + 9) % 10, 'classes rotated by one');
+  });
+});
+
+describe('traffic.yaml at load', () => {
+  test('versions: latest 1 serves only the highest; a split or shadow to a version not served refuses the model', async () => {
+    const repo = await copyOfModels();
+    try {
+      await copyVersion(repo.dir, 'digits', '1', '2');
+      await writeFile(join(repo.dir, 'digits', 'traffic.yaml'), 'versions: { latest: 1 }\n');
+      let digits = (await scanRepository(repo.dir)).models.get('digits')!;
+      assert.deepEqual(digits.map((v) => [v.version, v.status]), [['2', 'ok'], ['1', 'refused']]);
+      await writeFile(join(repo.dir, 'digits', 'traffic.yaml'), 'versions: { latest: 1 }\nsplit: { "1": 50, "2": 50 }\n');
+      digits = (await scanRepository(repo.dir)).models.get('digits')!;
+      assert.ok(digits.every((v) => v.status === 'refused' && /routes to version 1, which is not served/.test(v.reason)));
+      await writeFile(join(repo.dir, 'digits', 'traffic.yaml'), 'split: { "1": 50, "2": 40 }\n');
+      digits = (await scanRepository(repo.dir)).models.get('digits')!;
+      assert.ok(digits.every((v) => v.status === 'refused' && /weights must add up to 100/.test(v.reason)));
+      assert.equal((await scanRepository(repo.dir)).models.get('mnist')![0].status, 'ok', 'other models are not touched');
+    } finally {
+      await repo.cleanup();
+    }
+  });
+});
