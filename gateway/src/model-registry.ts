@@ -20,14 +20,28 @@ export type ServingVersion = Extract<ServedVersion, { status: 'serving' }>;
 /** The gateway's map of models and versions; resolves what a request addresses. */
 export class ModelRegistry {
   /** versions of each model, highest first; each model's traffic policy (traffic.yaml), where it has one */
+  private readonly traffic: Map<string, TrafficPolicy>;
+
   constructor(
     private readonly models: ReadonlyMap<string, readonly ServedVersion[]>,
-    private readonly traffic: ReadonlyMap<string, TrafficPolicy> = new Map(),
-  ) {}
+    traffic: ReadonlyMap<string, TrafficPolicy> = new Map(),
+  ) {
+    this.traffic = new Map(traffic);
+  }
 
-  /** A model's traffic policy: its split and shadow. */
+  /** A model's traffic policy as it stands: its split (after any automatic rollback) and shadow. */
   trafficOf(model: string): TrafficPolicy | undefined {
     return this.traffic.get(model);
+  }
+
+  /** Replaces a model's traffic policy at once (an automatic rollback); requests already routed keep their version. */
+  setTraffic(model: string, policy: TrafficPolicy): void {
+    this.traffic.set(model, policy);
+  }
+
+  /** Every model with a traffic policy. */
+  trafficModels(): string[] {
+    return [...this.traffic.keys()];
   }
 
   /** The version asked for, or the highest serving one when none is given; refused versions are errors. */

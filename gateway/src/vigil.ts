@@ -46,6 +46,7 @@ import { createScreenStage } from './stages/screen.js';
 import { createShapeAnswerStage } from './stages/shape-answer.js';
 import { createScreenAnswerStage } from './stages/screen-answer.js';
 import { createShadowStage } from './stages/shadow.js';
+import { RolloutGuard } from './rollout-guard.js';
 import { createSelectVersionStage } from './stages/select-version.js';
 import { createSendStage } from './stages/send.js';
 import { VigilMetrics } from './telemetry/metrics.js';
@@ -259,7 +260,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     items: createItemsStage(policy, rateLimits, log), // items, items per model
     screen: createScreenStage(policy, quarantine, log), // structural, profile
     proxy: createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
-    shadow: createShadowStage(registry, metrics, log, config.server.request_timeout_ms),
+    shadow: createShadowStage(registry, metrics, modelStats, log, config.server.request_timeout_ms),
     screenAnswer: createScreenAnswerStage(policy, quarantine, log), // squeeze, extraction, budget
     shapeAnswer: createShapeAnswerStage(policy), // less of the answer for roles the policy says
     send: createSendStage(responder),
@@ -344,6 +345,9 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     throw err;
   }
   alerting?.start();
+  // Canaries held to their traffic.yaml rollback limits.
+  const rollouts = new RolloutGuard(registry, modelStats, { audit: (r) => audit.append(r), metrics, log });
+  rollouts.start();
   const port = (server.address() as AddressInfo).port;
   const adminPort = (adminServer.address() as AddressInfo).port;
   log.info({ port, adminPort, host: config.server.host, models: served.map((v) => `${v.model}/${v.version}:${v.status}`) }, 'vigil listening');
@@ -352,6 +356,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   let stopping: Promise<void> | undefined;
   async function stop(): Promise<void> {
     draining = true;
+    rollouts.stop();
     log.info({ inflight: active }, 'draining: no new requests, waiting for in-flight ones');
     const closed = new Promise<void>((r) => server.close(() => r()));
     server.closeIdleConnections();

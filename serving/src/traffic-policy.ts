@@ -33,6 +33,22 @@ export const trafficSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Limits a canary (a split version other than the one with the largest weight) must keep: past
+     * any of them, once it has served `min_requests`, its traffic goes back to that version
+     * automatically, audited and alerted. `min_agreement` is judged on the shadow comparison when
+     * the canary is also the shadow version.
+     */
+    rollback: z
+      .object({
+        max_error_ratio: z.number().min(0).max(1).optional(),
+        max_mean_latency_ms: z.number().positive().optional(),
+        min_agreement: z.number().min(0).max(1).optional(),
+        min_requests: z.number().int().min(1).default(20),
+        check_every_ms: z.number().int().min(100).max(600_000).default(5_000),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

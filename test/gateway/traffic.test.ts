@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { queryAudit } from '../../gateway/src/audit/query.js';
+import { verifyAudit } from '../../gateway/src/audit/verify.js';
 import { stickyBucket } from '../../gateway/src/stages/select-version.js';
 import { scanRepository } from '../../serving/src/model-repository.js';
 import { inferRequest, loadHeldout } from '../helpers/heldout.js';
@@ -87,6 +88,42 @@ describe('traffic.yaml at load', () => {
       assert.ok(digits.every((v) => v.status === 'refused' && /weights must add up to 100/.test(v.reason)));
       assert.equal((await scanRepository(repo.dir)).models.get('mnist')![0].status, 'ok', 'other models are not touched');
     } finally {
+      await repo.cleanup();
+    }
+  });
+});
+
+describe('automatic rollback of a canary that breaks its limits', () => {
+  test('a wrong v3 as a 10% canary and shadow: its agreement falls under the limit, its traffic goes back to v1, audited, and the log verifies', async () => {
+    const repo = await copyOfModels();
+    await wrongVersion(repo.dir, 'mnist', '1', '3');
+    await writeFile(join(repo.dir, 'mnist', 'traffic.yaml'), 'split: { "1": 90, "3": 10 }\nshadow: { version: "3", share: 1 }\nrollback: { min_agreement: 0.9, max_error_ratio: 0.05, min_requests: 5, check_every_ms: 200 }\n');
+    const vigil = await startTestVigil({ models: { repository: repo.dir } });
+    try {
+      // A caller the split puts on the canary, and one it does not.
+      let onCanary = '';
+      for (let i = 0; !onCanary && i < 500; i++) if (stickyBucket('mnist', `user:c-${i}`) >= 90) onCanary = `c-${i}`;
+      const canaryAuth = await vigil.auth(['analyst'], onCanary);
+      const before = await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [40]), canaryAuth);
+      assert.equal(before.json.model_version, '3', 'the canary answers its callers before the rollback');
+      const stable = await vigil.auth(['analyst'], 'stable-caller');
+      for (let i = 0; i < 4; i++) assert.equal((await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [41 + i, 50 + i]), stable)).status, 200);
+      const rollback = await waitFor('the rollback record', async () => {
+        for await (const rec of queryAudit(vigil.config.audit.dir, { type: 'admin', action: 'rollout.rollback' })) return rec;
+        return undefined;
+      }, 10_000);
+      assert.ok(rollback.type === 'admin');
+      assert.equal(rollback.principal, 'vigil');
+      assert.deepEqual([rollback.detail.model, rollback.detail.version, rollback.detail.stable, rollback.detail.reason], ['mnist', '3', '1', 'agreement']);
+      assert.ok((rollback.detail.agreement as number) < 0.9);
+      assert.deepEqual(rollback.detail.split_after, { '1': 100, '3': 0 });
+      const after = await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [40]), canaryAuth);
+      assert.equal(after.json.model_version, '1', 'the canary\'s callers are back on the stable version');
+      const verdict = await verifyAudit(vigil.config.audit.dir);
+      assert.equal(verdict.ok, true, JSON.stringify(verdict.findings));
+      assert.match((await rawRequest(vigil.adminPort, 'GET', '/metrics')).text, /vigil_rollbacks_total\{[^}]*reason="agreement"[^}]*version="3"[^}]*\} 1|vigil_rollbacks_total\{[^}]*version="3"[^}]*reason="agreement"[^}]*\} 1/);
+    } finally {
+      await vigil.stop();
       await repo.cleanup();
     }
   });

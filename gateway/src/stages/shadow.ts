@@ -4,6 +4,7 @@ import { compareAnswers } from '../answers/compare-answers.js';
 import type { ModelRegistry } from '../model-registry.js';
 import type { Stage } from '../stage.js';
 import type { VigilMetrics } from '../telemetry/metrics.js';
+import type { ModelStats } from '../telemetry/model-stats.js';
 
 /** Shadow copies in flight at once, across every model; past it a copy is skipped (and counted). */
 export const MAX_SHADOW_INFLIGHT = 32;
@@ -15,7 +16,7 @@ export const MAX_SHADOW_INFLIGHT = 32;
  * largest probability difference) lands in metrics when it comes. Bounded, and a shadow that
  * fails, hangs past the request timeout or is over its bound costs the client nothing.
  */
-export function createShadowStage(registry: ModelRegistry, metrics: VigilMetrics, log: Logger, timeoutMs: number): Stage<TargetContext> {
+export function createShadowStage(registry: ModelRegistry, metrics: VigilMetrics, stats: ModelStats, log: Logger, timeoutMs: number): Stage<TargetContext> {
   let inflight = 0;
   return {
     name: 'shadow',
@@ -45,6 +46,7 @@ export function createShadowStage(registry: ModelRegistry, metrics: VigilMetrics
           metrics.shadowRows.add(comparison.agree, { ...labels, agree: 'true' });
           metrics.shadowRows.add(comparison.rows - comparison.agree, { ...labels, agree: 'false' });
           metrics.shadowMaxDifference.record(comparison.maxDifference, labels);
+          stats.observeShadow(labels.model, shadowVersion, comparison.agree, comparison.rows);
         })
         .catch((err: unknown) => {
           metrics.shadowRequests.add(1, { ...labels, outcome: 'failed' });

@@ -49,6 +49,7 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_shadow_rows_total',
   ...histogram('vigil_shadow_max_difference'),
   'vigil_shadow_min_agreement',
+  'vigil_rollbacks_total',
   'vigil_pool_queue_limit',
   'vigil_pool_worker_cpu_time_seconds_total',
   'vigil_pool_worker_memory_usage_bytes',
@@ -85,7 +86,7 @@ const UNIT_SUFFIX: Record<string, string> = {
  * traffic.yaml (test/gateway/traffic.test.ts scrapes them); every other series exists from the
  * first scrape.
  */
-export const SERIES_WHEN_CONFIGURED: readonly string[] = ['vigil_shadow_requests_total', 'vigil_shadow_rows_total', ...histogram('vigil_shadow_max_difference'), 'vigil_shadow_min_agreement'];
+export const SERIES_WHEN_CONFIGURED: readonly string[] = ['vigil_shadow_requests_total', 'vigil_shadow_rows_total', ...histogram('vigil_shadow_max_difference'), 'vigil_shadow_min_agreement', 'vigil_rollbacks_total'];
 
 function histogram(name: string): string[] {
   return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
@@ -133,6 +134,7 @@ export class VigilMetrics {
   readonly shadowRequests: Counter;
   readonly shadowRows: Counter;
   readonly shadowMaxDifference: Histogram;
+  readonly rollbacks: Counter;
 
   constructor(version: string) {
     // The exporter serves through the admin app; it starts no server of its own.
@@ -189,6 +191,7 @@ export class VigilMetrics {
       description: "Largest difference between a shadow version's output value and the returned one's, per compared request",
       advice: { explicitBucketBoundaries: [0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1] },
     });
+    this.rollbacks = m.createCounter('vigil.rollbacks', { description: "Canaries rolled back automatically (traffic.yaml rollback), by model, version and the limit broken: error_ratio, latency, agreement" });
     this.connectionsRefused = m.createCounter('vigil.connections.refused', { description: 'Connections refused at server.max_connections (a canned 503 OVERLOADED, no request read)' });
   }
 
@@ -208,6 +211,12 @@ export class VigilMetrics {
     this.alertmanagerErrors.add(0);
     this.connectionsRefused.add(0);
     for (const detector of DETECTORS) this.quarantines.add(0, { detector });
+    // Each canary that may be rolled back, so the rollback alert's increase() sees the first one.
+    for (const model of registry.trafficModels()) {
+      const traffic = registry.trafficOf(model);
+      if (!traffic?.rollback || !traffic.split) continue;
+      for (const version of Object.keys(traffic.split)) for (const reason of ['error_ratio', 'latency', 'agreement']) this.rollbacks.add(0, { model, version, reason });
+    }
   }
 
   /** Principals in quarantine, read at scrape time. */

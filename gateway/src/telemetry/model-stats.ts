@@ -14,6 +14,9 @@ interface VersionStats {
   fail: Duration;
   queue: Duration;
   computeInfer: Duration;
+  /** Rows a shadow copy to this version was compared on, and agreed on (top-1). */
+  shadowRows: number;
+  shadowAgree: number;
 }
 
 /**
@@ -29,15 +32,10 @@ export class ModelStats {
   observe(ctx: RequestContext, status: number): void {
     const target = ctx.target;
     if (ctx.route?.action !== 'model.infer' || target?.status !== 'serving' || ctx.proxiedAt === undefined) return;
-    const key = `${target.model}\u0000${target.version}`;
-    let s = this.versions.get(key);
-    if (!s) {
-      const zero = () => ({ count: 0, ns: 0 });
-      s = { lastInferenceMs: 0, inferenceCount: 0, executions: 0, success: zero(), fail: zero(), queue: zero(), computeInfer: zero() };
-      this.versions.set(key, s);
-    }
+    const s = this.statsOf(target.model, target.version);
     const ns = Number(process.hrtime.bigint() - ctx.startedAt);
-    if (status >= 400) {
+    // A failure is the model's (5xx: a pool error, a timeout); a detector refusing the answer is not.
+    if (status >= 500) {
       add(s.fail, ns);
       return;
     }
@@ -48,6 +46,31 @@ export class ModelStats {
     s.executions += ctx.poolBatchItems ? items / ctx.poolBatchItems : 1;
     if (ctx.poolQueueSeconds !== undefined) add(s.queue, ctx.poolQueueSeconds * 1e9);
     if (ctx.poolComputeSeconds !== undefined) add(s.computeInfer, ctx.poolComputeSeconds * 1e9);
+  }
+
+  /** A shadow copy to `version` compared: rows agreeing on the top class, of rows. */
+  observeShadow(model: string, version: string, agree: number, rows: number): void {
+    const s = this.statsOf(model, version);
+    s.shadowAgree += agree;
+    s.shadowRows += rows;
+  }
+
+  /** A version's counts as they stand (for the rollout guard). */
+  countsOf(model: string, version: string): { requests: number; failures: number; meanMs: number; shadowRows: number; shadowAgree: number } {
+    const s = this.versions.get(`${model}\u0000${version}`);
+    if (!s) return { requests: 0, failures: 0, meanMs: 0, shadowRows: 0, shadowAgree: 0 };
+    return { requests: s.success.count + s.fail.count, failures: s.fail.count, meanMs: s.success.count ? s.success.ns / s.success.count / 1e6 : 0, shadowRows: s.shadowRows, shadowAgree: s.shadowAgree };
+  }
+
+  private statsOf(model: string, version: string): VersionStats {
+    const key = `${model}\u0000${version}`;
+    let s = this.versions.get(key);
+    if (!s) {
+      const zero = () => ({ count: 0, ns: 0 });
+      s = { lastInferenceMs: 0, inferenceCount: 0, executions: 0, success: zero(), fail: zero(), queue: zero(), computeInfer: zero(), shadowRows: 0, shadowAgree: 0 };
+      this.versions.set(key, s);
+    }
+    return s;
   }
 
   /** The statistics answer for these versions of a model, in Triton's shape. */
