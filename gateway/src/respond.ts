@@ -100,7 +100,9 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
   // Refused: any 4xx, and the 503s that mean "failed closed"; a pool failure is not a refusal.
   // A malformed request is its own decision, so a security team's denials are the real ones.
   const denied = (status >= 400 && status < 500) || (code !== null && FAIL_CLOSED.has(code));
-  const invalid = denied && code !== null && INVALID_REQUEST_CODES.has(code);
+  // A 4xx relayed from a pool stays a denial: the gateway validated first, so it means the two
+  // sides read the request differently, which is itself worth a security team's eye.
+  const invalid = denied && code !== null && INVALID_REQUEST_CODES.has(code) && ctx.refusedAt !== 'proxy';
   return {
     type: 'request',
     time: ctx.receivedAt.toISOString(),

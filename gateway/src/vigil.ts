@@ -155,7 +155,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   // Triton's statistics extension, counted at the same exit as the metrics.
   const modelStats = new ModelStats();
   const observeAll = (ctx: Parameters<typeof observeRequest>[1], status: number, code: string | null) => {
-    modelStats.observe(ctx, status);
+    modelStats.observe(ctx, status, code);
     observe(ctx, status, code);
   };
   const responder = createResponder(seams.recordAnswersTo ?? audit, config.audit.on_failure === 'fail_closed', (err) => auditOutage.note(err), observeAll);

@@ -37,7 +37,8 @@ export function headerLengthOf(value: string | string[] | undefined, bodyBytes: 
   return n;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is data, kept as the JSON path keeps it.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** A copy when `bytes` is not aligned for `size`-byte elements (typed arrays need alignment); a view otherwise. */
@@ -57,8 +58,9 @@ function view<T>(Ctor: new (b: ArrayBufferLike, offset: number, length: number) 
  * Decodes one tensor's `count` elements from its binary bytes, checking each as the JSON path
  * checks elements: floats finite, BOOL 0 or 1, 64-bit integers exactly representable as doubles
  * (as JSON numbers must be), BYTES valid UTF-8. The result may view `bytes`: keep `bytes` intact.
+ * `finite: false` (answers, which a model may fill with NaN) lets non-finite floats through.
  */
-export function decodeBinaryTensor(datatype: Datatype, bytes: Uint8Array, count: number): TensorValues | BinaryProblem {
+export function decodeBinaryTensor(datatype: Datatype, bytes: Uint8Array, count: number, finite = true): TensorValues | BinaryProblem {
   if (datatype === 'BYTES') return decodeBytesTensor(bytes, count);
   const size = ELEMENT_BYTES[datatype];
   if (bytes.byteLength !== count * size) {
@@ -68,7 +70,7 @@ export function decodeBinaryTensor(datatype: Datatype, bytes: Uint8Array, count:
     case 'FP32':
     case 'FP64': {
       const values = datatype === 'FP32' ? view(Float32Array, bytes, 4) : view(Float64Array, bytes, 8);
-      for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return { kind: 'non_finite', index: i };
+      if (finite) for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return { kind: 'non_finite', index: i };
       return values;
     }
     case 'FP16': {
@@ -77,7 +79,11 @@ export function decodeBinaryTensor(datatype: Datatype, bytes: Uint8Array, count:
       const values = new Float32Array(count);
       for (let i = 0; i < count; i++) {
         const h = halves[i];
-        if ((h & 0x7c00) === 0x7c00) return { kind: 'non_finite', index: i };
+        if ((h & 0x7c00) === 0x7c00) {
+          if (finite) return { kind: 'non_finite', index: i };
+          values[i] = h & 0x3ff ? NaN : h & 0x8000 ? -Infinity : Infinity;
+          continue;
+        }
         values[i] = halfToFloat(h);
       }
       return values;

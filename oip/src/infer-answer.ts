@@ -63,7 +63,8 @@ export function decodeAnswer(body: Buffer, headerLength: number | undefined): { 
       return { name, datatype, shape: shape as number[], data: data as unknown[] as number[] };
     }
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || at + size > body.length) throw new Error(`output '${name}' has a bad binary_data_size`);
-    const decoded = decodeBinaryTensor(datatype, body.subarray(at, at + size), (shape as number[]).reduce((a, b) => a * b, 1));
+    // A model may answer NaN or infinity: read it as it is (JSON would have said null).
+    const decoded = decodeBinaryTensor(datatype, body.subarray(at, at + size), (shape as number[]).reduce((a, b) => a * b, 1), false);
     at += size;
     if ('kind' in decoded) throw new Error(`output '${name}' has binary data that does not fit its shape`);
     return { name, datatype, shape: shape as number[], data: toJsonArray(decoded, datatype === 'INT64' || datatype === 'UINT64' ? 'FP64' : datatype) as number[] };

@@ -11,6 +11,7 @@ import { stickyBucket } from '../../gateway/src/stages/select-version.js';
 import { scanRepository } from '../../serving/src/model-repository.js';
 import { inferRequest, loadHeldout } from '../helpers/heldout.js';
 import { copyVersion, wrongVersion } from '../helpers/model-versions.js';
+import { writePolicy } from '../helpers/policy-file.js';
 import { copyOfModels, postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -22,13 +23,35 @@ describe('traffic.yaml: versions, a sticky canary split, shadow comparison', () 
     await copyVersion(repo.dir, 'mnist', '1', '2');
     await wrongVersion(repo.dir, 'mnist', '1', '3');
     await writeFile(join(repo.dir, 'mnist', 'traffic.yaml'), 'versions: { specific: ["1", "2", "3"] }\nsplit: { "1": 90, "2": 10 }\nshadow: { version: "3", share: 1, min_agreement: 0.95 }\n');
-    vigil = await startTestVigil({ models: { repository: repo.dir } });
+    const policy = await writePolicy(`version: 1
+roles: { analyst: all versions, v2only: version 2 only }
+grants:
+  - { id: all, roles: [analyst], actions: [infer, metadata], models: [mnist, digits] }
+  - { id: two, roles: [v2only], actions: [infer, metadata], models: [mnist], versions: ["2"] }
+limits:
+  roles:
+    analyst: { requests_per_minute: 6000, items_per_minute: 100000, concurrency: 16 }
+    v2only: { requests_per_minute: 6000, items_per_minute: 100000, concurrency: 16 }
+`);
+    vigil = await startTestVigil({ models: { repository: repo.dir }, policy: { file: policy } });
   });
   after(async () => {
     await vigil?.stop();
     await repo?.cleanup();
   });
   const h = loadHeldout('mnist');
+
+  test("statistics without a version list only the versions the caller may see", async () => {
+    // A caller the split sends to version 2 (an unversioned request is judged on the version chosen for it).
+    let sub = '';
+    for (let i = 0; !sub && i < 500; i++) if (stickyBucket('mnist', `user:two-${i}`) >= 90) sub = `two-${i}`;
+    const v2only = await vigil.auth(['v2only'], sub);
+    const r = await rawRequest(vigil.port, 'GET', '/v2/models/mnist/versions/2/stats', { headers: v2only });
+    assert.equal(r.status, 200);
+    const all = await rawRequest(vigil.port, 'GET', '/v2/models/mnist/stats', { headers: v2only });
+    assert.deepEqual(all.json.model_stats.map((s: { version: string }) => s.version), ['2']);
+    assert.equal((await rawRequest(vigil.port, 'GET', '/v2/models/mnist/versions/1/stats', { headers: v2only })).status, 403);
+  });
 
   test('an unversioned request goes where the caller\'s sticky bucket falls: one caller, one version', async () => {
     let onCanary = 0;

@@ -105,6 +105,8 @@ describe('Triton extensions: config, statistics, repository index, classificatio
     const odd = await rawRequest(vigil.port, 'POST', '/v2/repository/index', { headers: analyst, body: '{"ready": "yes", "all": 1}' });
     assert.equal(odd.status, 400);
     assert.match(odd.json.error, /\{"ready": true\|false\}/);
+    const array = await rawRequest(vigil.port, 'POST', '/v2/repository/index', { headers: analyst, body: '[]' });
+    assert.equal(array.status, 400, 'an array is not an index request');
     const big = await rawRequest(vigil.port, 'POST', '/v2/repository/index', { headers: analyst, body: `{"ready": true${' '.repeat(4096)}}` });
     assert.equal(big.json.code, 'BODY_TOO_LARGE');
   });
@@ -140,6 +142,24 @@ describe('Triton extensions: config, statistics, repository index, classificatio
     assert.match(label.json.error, /classification must be a positive integer/);
     const timeout = await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [40], { parameters: { timeout: 'soon' } }), analyst);
     assert.equal(timeout.json.code, 'INVALID_INFERENCE_REQUEST');
+  });
+
+  test("the request's own timeout: a frozen pool answers 504 DEADLINE_EXCEEDED at the caller's deadline, not counted as the model's failure", async () => {
+    const served = vigil.registry.resolve('mnist', undefined);
+    assert.equal(served.status, 'serving');
+    const before = (await get('/v2/models/mnist/stats', analyst)).json.model_stats[0].inference_stats.fail.count;
+    const pid = served.pool!.workers[0].pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const r = await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [40], { parameters: { timeout: 300_000 } }), analyst);
+      assert.equal(r.status, 504, r.text);
+      assert.equal(r.json.code, 'DEADLINE_EXCEEDED');
+      assert.ok(Date.now() - started < 3_000, 'the 0.3 s deadline, not the 5 s one');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.equal((await get('/v2/models/mnist/stats', analyst)).json.model_stats[0].inference_stats.fail.count, before);
   });
 
   test('a parameter off the allowlist is refused with the model.yaml key to edit; standard ones pass', async () => {

@@ -134,6 +134,17 @@ describe('binary tensor data: answers', () => {
     assert.deepEqual(decodeAnswer(json.body, undefined).outputs.map((o) => o.data), [[0.25, 0.5, 0.25], [1], [true]]);
   });
 
+  test('a leading U+FEFF in BYTES is data, kept as JSON keeps it', () => {
+    assert.deepEqual(decodeBinaryTensor('BYTES', encodeBinaryTensor('BYTES', ['\ufeffabc', 'x']), 2), ['\ufeffabc', 'x']);
+  });
+
+  test("a model's NaN or infinity in a binary answer is read as it is (requests refuse them; answers are the model's)", () => {
+    const { body, headerLength } = encodeAnswer({}, [{ name: 'p', datatype: 'FP32', shape: [1, 3], data: new Float32Array([0.1, NaN, -Infinity]) }], new Set(['p']));
+    const [p] = decodeAnswer(body, headerLength).outputs;
+    assert.ok(Number.isNaN((p.data as number[])[1]));
+    assert.equal((p.data as number[])[2], -Infinity);
+  });
+
   test('FP16 goes both ways within half precision', () => {
     const bytes = encodeBinaryTensor('FP16', [0, 1, -2.5, 65504, 0.000061035156]);
     assert.deepEqual(Array.from(decodeBinaryTensor('FP16', bytes, 5) as Float32Array), [0, 1, -2.5, 65504, 0.00006103515625]);

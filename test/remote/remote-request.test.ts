@@ -12,14 +12,14 @@ const signature: ModelSignature = {
   maxBatchSize: 4,
 };
 
-test('binary data goes to a remote as JSON values of its datatype, and no form parameter goes along', () => {
+test('binary data goes to a remote as JSON values of its datatype, and none of vigil\'s own parameters go along', () => {
   const header = { model_name: 'm', inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', parameters: { binary_data_size: 8 } }, { name: 'flag', shape: [1, 1], datatype: 'BOOL', parameters: { binary_data_size: 1 } }], outputs: [{ name: 'y', parameters: { binary_data: true, classification: 2 } }], parameters: { binary_data_output: true, timeout: 100 } };
   const binary = Buffer.concat([Buffer.from(new Float32Array([0.5, -1]).buffer), Buffer.from([1])]);
   const checked = validateInferenceRequest(header, signature, binary);
   assert.ok(checked.ok);
   const plan = planRemote(checked.request, undefined, { model: 'm', version: '1', signature }, undefined);
+  // timeout and priority are the caller's asks of vigil: a remote would queue or fail by them.
   assert.deepEqual(JSON.parse(plan.body.toString()), {
-    parameters: { timeout: 100 },
     inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [0.5, -1] }, { name: 'flag', shape: [1, 1], datatype: 'BOOL', data: [true] }],
     outputs: [{ name: 'y' }],
   });

@@ -23,6 +23,9 @@ interface OutputTensor {
 
 const FLOATS = new Set(['FP16', 'FP32', 'FP64']);
 
+/** A value rounded to `decimals`; a model's NaN or infinity (null in JSON) is left as it is. */
+const round = (v: number, decimals: number) => (typeof v === 'number' && Number.isFinite(v) ? Number(v.toFixed(decimals)) : v);
+
 /**
  * Reduces the floating-point outputs of a JSON inference answer to what `detail` allows, in place:
  * rounded values, or one-hot on each row's largest value (shape and datatype unchanged, so clients
@@ -33,7 +36,7 @@ export function reduceAnswer(answer: { outputs?: OutputTensor[] }, detail: Answe
     if (typeof out.datatype !== 'string' || !FLOATS.has(out.datatype) || !Array.isArray(out.data)) continue;
     const data = out.data as number[];
     if (detail.detail === 'rounded') {
-      for (let i = 0; i < data.length; i++) data[i] = Number(data[i].toFixed(detail.decimals));
+      for (let i = 0; i < data.length; i++) data[i] = round(data[i], detail.decimals);
       continue;
     }
     // Only a [rows, classes] output has a top class per row: a per-row score ([rows, 1]) or a flat
@@ -41,7 +44,7 @@ export function reduceAnswer(answer: { outputs?: OutputTensor[] }, detail: Answe
     const shape = Array.isArray(out.shape) ? (out.shape as number[]) : [];
     const width = shape.length >= 2 ? shape[shape.length - 1] : 0;
     if (width <= 1) {
-      for (let i = 0; i < data.length; i++) data[i] = Number(data[i].toFixed(detail.decimals));
+      for (let i = 0; i < data.length; i++) data[i] = round(data[i], detail.decimals);
       continue;
     }
     for (let row = 0; row + width <= data.length; row += width) {

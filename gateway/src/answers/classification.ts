@@ -13,14 +13,17 @@ export function classify(outputs: AnswerTensor[], wanted: ReadonlyMap<string, nu
     const k = wanted.get(out.name);
     if (k === undefined) continue;
     const classes = out.shape.length === 0 ? 1 : out.shape[out.shape.length - 1];
-    const values = out.data as readonly number[];
+    // JSON carries a model's NaN or infinity as null: rank it last, as NaN.
+    const values = (out.data as readonly unknown[]).map((v) => (typeof v === 'number' ? v : NaN));
+    const rankOf = (v: number) => (Number.isNaN(v) ? -Infinity : v);
     const rows = classes === 0 ? 0 : values.length / classes;
     const top = Math.min(k, classes);
     const named = labels !== undefined && labels.length === classes ? labels : undefined;
-    const print = out.datatype.startsWith('FP') ? (v: number) => v.toFixed(6) : (v: number) => String(v);
+    // As std::to_string prints them: six decimals, and nan / inf / -inf.
+    const print = (v: number) => (Number.isNaN(v) ? 'nan' : !Number.isFinite(v) ? (v > 0 ? 'inf' : '-inf') : out.datatype.startsWith('FP') ? v.toFixed(6) : String(v));
     const data: string[] = [];
     for (let r = 0; r < rows; r++) {
-      const order = Array.from({ length: classes }, (_, i) => i).sort((a, b) => values[r * classes + b] - values[r * classes + a] || a - b);
+      const order = Array.from({ length: classes }, (_, i) => i).sort((a, b) => rankOf(values[r * classes + b]) - rankOf(values[r * classes + a]) || a - b);
       for (const i of order.slice(0, top)) data.push(`${print(values[r * classes + i])}:${i}${named ? `:${named[i]}` : ''}`);
     }
     const shape = out.shape.length === 0 ? [top] : [...out.shape.slice(0, -1), top];

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { StoredAuditRecord } from './chain.js';
 
 /**
@@ -25,7 +26,8 @@ export function toEcs(rec: StoredAuditRecord): Record<string, unknown> {
           duration: Math.round(rec.latency_ms * 1e6),
         },
         user: { name: rec.principal, ...(rec.claimed ? { claimed: rec.claimed } : {}) },
-        source: { ip: rec.source },
+        // A strict ECS mapping refuses anything but an IP in source.ip ('unknown' when the socket was gone).
+        source: isIP(rec.source) ? { ip: rec.source } : { address: rec.source },
         http: { request: { method: rec.method, bytes: rec.bytes_in, ...(rec.client_request_id ? { id: rec.client_request_id } : {}) }, response: { status_code: rec.status, bytes: rec.bytes_out } },
         ...(rec.rule ? { rule: { name: rec.rule } } : {}),
         ...(rec.trace_id ? { trace: { id: rec.trace_id } } : {}),

@@ -145,8 +145,9 @@ export function compileFilter(filter: AuditFilter): (rec: StoredAuditRecord) => 
     if (filter.type && rec.type !== filter.type) return false;
     if (filter.afterSeq !== undefined && !(rec.seq > filter.afterSeq)) return false;
     if (filter.after !== undefined) {
-      const last = filter.after[rec.replica ?? ''];
-      if (last !== undefined && !(rec.seq > last)) return false;
+      // Own properties only: a replica named `constructor` must not find Object's.
+      const replica = rec.replica ?? '';
+      if (Object.hasOwn(filter.after, replica) && !(rec.seq > filter.after[replica])) return false;
     }
     if (since !== undefined || until !== undefined) {
       const t = Date.parse(rec.time);

@@ -49,8 +49,8 @@ export function createAnswerStage({ registry, serverInfo, responder, ready, stat
           if (ctx.target) return send(ctx, 200, JSON.stringify(modelConfigView(ctx.target, registry.servingVersions(ctx.target.model))));
           return;
         case 'model.stats':
-          // A version named: that one; none: every version being served, as Triton answers.
-          if (ctx.target) return send(ctx, 200, JSON.stringify(stats.of(ctx.target.model, ctx.route.version !== undefined ? [ctx.target.version] : registry.servingVersions(ctx.target.model))));
+          // A version named: that one; none: every version being served that the caller may see, as Triton answers.
+          if (ctx.target) return send(ctx, 200, JSON.stringify(stats.of(ctx.target.model, ctx.route.version !== undefined ? [ctx.target.version] : visibleVersions(ctx, registry, policy, ctx.target.model))));
           return;
         case 'model.ready':
           if (ctx.target) {
@@ -83,6 +83,15 @@ function repositoryIndex(ctx: RoutedContext, registry: ModelRegistry, policy: Po
     });
 }
 
+/** The versions of a model being served that this caller may see the metadata of. */
+function visibleVersions(ctx: RoutedContext, registry: ModelRegistry, policy: PolicySource, model: string): string[] {
+  const principal = ctx.principal;
+  if (!principal) return [];
+  const rules = policy.current();
+  const now = Date.now();
+  return registry.servingVersions(model).filter((version) => rules.authorize({ principal, action: 'metadata', model, version, source: ctx.source, timeMs: now }).allowed);
+}
+
 /** The most an index request's body holds: `{"ready": true}` and whitespace. */
 const MAX_INDEX_BODY = 1024;
 
@@ -105,8 +114,9 @@ async function readIndexRequest(ctx: RoutedContext): Promise<boolean> {
   } catch (err) {
     throw new VigilError('INVALID_JSON', `the body is not valid JSON: ${(err as Error).message}`);
   }
-  const ready = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).ready : undefined;
-  const keys = typeof body === 'object' && body !== null ? Object.keys(body) : ['?'];
+  const object = typeof body === 'object' && body !== null && !Array.isArray(body);
+  const ready = object ? (body as Record<string, unknown>).ready : undefined;
+  const keys = object ? Object.keys(body as object) : ['?'];
   if (keys.some((k) => k !== 'ready') || (ready !== undefined && typeof ready !== 'boolean')) {
     throw new VigilError('INVALID_INFERENCE_REQUEST', 'a repository index request is {} or {"ready": true|false}');
   }

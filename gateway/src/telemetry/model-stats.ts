@@ -29,11 +29,13 @@ export class ModelStats {
   private readonly versions = new Map<string, VersionStats>();
 
   /** One finished request (the responder's one exit): only inferences that reached a pool count. */
-  observe(ctx: RequestContext, status: number): void {
+  observe(ctx: RequestContext, status: number, code: string | null = null): void {
     const target = ctx.target;
     if (ctx.route?.action !== 'model.infer' || target?.status !== 'serving' || ctx.proxiedAt === undefined) return;
     const s = this.statsOf(target.model, target.version);
     const ns = Number(process.hrtime.bigint() - ctx.startedAt);
+    // The caller's own deadline passing is not the model's doing: neither success nor failure.
+    if (code === 'DEADLINE_EXCEEDED') return;
     // A failure is the model's (5xx: a pool error, a timeout); a detector refusing the answer is not.
     if (status >= 500) {
       add(s.fail, ns);

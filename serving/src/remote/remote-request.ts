@@ -62,14 +62,20 @@ export function planRemote(
   };
 }
 
-/** Whether a request asks for binary outputs or classification (the remote must not apply them), or names its model in the body (the remote's may be another name). */
+/**
+ * Whether the validated bytes cannot go to the remote as they are: a request asking for binary
+ * outputs or classification (the remote must not apply them), naming its model in the body (the
+ * remote's may be another name), or carrying request parameters (vigil's timeout and priority are
+ * the caller's asks of vigil: a remote Triton would queue by them, and fail its own short
+ * deadlines as 5xx that would open the circuit for every caller).
+ */
 function asksForm(parsed: InferenceRequest): boolean {
-  return parsed.model_name !== undefined || parsed.parameters?.binary_data_output !== undefined || (parsed.outputs?.some((o) => o.parameters?.binary_data !== undefined || o.parameters?.classification !== undefined) ?? false);
+  return parsed.model_name !== undefined || parsed.parameters !== undefined || (parsed.outputs?.some((o) => o.parameters?.binary_data !== undefined || o.parameters?.classification !== undefined) ?? false);
 }
 
-/** The request as plain JSON: binary data as JSON numbers, and no parameter that changes the answer's form. */
+/** The request as plain JSON: binary data as JSON numbers, and no parameter of vigil's own (answer form, timeout, priority). */
 function plainJson(parsed: InferenceRequest): Buffer {
-  const { binary_data_output: _b, ...parameters } = parsed.parameters ?? {};
+  const { binary_data_output: _b, timeout: _t, priority: _p, ...parameters } = parsed.parameters ?? {};
   const request: Record<string, unknown> = {};
   if (parsed.id !== undefined) request.id = parsed.id;
   if (Object.keys(parameters).length > 0) request.parameters = parameters;
