@@ -57,19 +57,21 @@ export async function* queryAudit(dir: string, filter: AuditFilter = {}, limit =
   if (limit <= 0) return;
   const chains = await chainDirs(dir);
   if (chains.length === 1) {
-    yield* queryChain(chains[0].dir, filter, limit, opts);
+    yield* queryChain(chains[0].dir, filter, limit, opts, chains[0].replica ?? '');
     return;
   }
   // Several replicas' chains: each in its order, interleaved by time. A seq is one chain's.
   if (filter.afterSeq !== undefined) throw new Error(`after_seq counts within one chain; ${dir} holds ${chains.length} (give one replica's directory)`);
   let count = 0;
-  for await (const rec of mergeByTime(chains.map((c) => queryChain(c.dir, filter, Infinity, opts)))) {
+  for await (const rec of mergeByTime(chains.map((c) => queryChain(c.dir, filter, Infinity, opts, c.replica ?? '')))) {
     yield rec;
     if (++count >= limit) return;
   }
 }
 
-async function* queryChain(dir: string, filter: AuditFilter, limit: number, opts: QueryOptions): AsyncGenerator<StoredAuditRecord> {
+async function* queryChain(dir: string, filter: AuditFilter, limit: number, opts: QueryOptions, replica: string): AsyncGenerator<StoredAuditRecord> {
+  // A cursor's position in this chain lets whole files before it go unread (--follow polls cheaply).
+  const after = filter.after !== undefined && Object.hasOwn(filter.after, replica) ? filter.after[replica] : undefined;
   const match = compileFilter(filter);
   const needles = [filter.principal, filter.model, filter.code, filter.source].filter((v): v is string => typeof v === 'string' && !isGlob(v)).map((v) => JSON.stringify(v));
   const files = await listLogFiles(dir);
@@ -79,6 +81,7 @@ async function* queryChain(dir: string, filter: AuditFilter, limit: number, opts
     // A file's records were all written before the next file was created, and arrived earlier.
     if (next && filter.since && next.created.getTime() < filter.since.getTime()) continue;
     if (next && filter.afterSeq !== undefined && next.firstSeq - 1 <= filter.afterSeq) continue;
+    if (next && after !== undefined && next.firstSeq - 1 <= after) continue;
     // missingOk: retention may remove the oldest files while a query reads.
     for await (const { line, n, problem } of readLines(files[i].path, { missingOk: true })) {
       if (line === null) {

@@ -4,7 +4,7 @@ import type { StoredAuditRecord } from '../audit/chain.js';
 import { toEcs } from '../audit/ecs.js';
 import { printable } from '../audit/printable.js';
 import { AUTH_METHODS, DECISIONS } from '../audit/query-params.js';
-import { actionOf, modelOf, parseTime, principalOf, queryAudit, statusMatcher, type AuditFilter } from '../audit/query.js';
+import { actionOf, compileFilter, modelOf, parseTime, principalOf, queryAudit, statusMatcher, type AuditFilter } from '../audit/query.js';
 import { stdoutLines } from './stdout-lines.js';
 
 export interface AuditQueryOptions {
@@ -68,38 +68,44 @@ export async function auditQueryCommand(dir: string | undefined, opts: AuditQuer
   const stdout = stdoutLines();
   const lines = opts.format === 'ecs' ? (rec: StoredAuditRecord) => JSON.stringify(toEcs(rec)) : opts.json || opts.format === 'jsonl' ? (rec: StoredAuditRecord) => JSON.stringify(rec) : null;
   const table = new Table(stdout.write);
-  // Where each chain has been read to, so --follow prints only what is new.
-  const seen: Record<string, number> = {};
   const out = (rec: StoredAuditRecord) => {
-    seen[rec.replica ?? ''] = Math.max(seen[rec.replica ?? ''] ?? 0, rec.seq);
     if (lines) stdout.write(lines(rec));
     else table.add(rowOf(rec).map((v) => printable(String(v)))); // fields are caller-controlled: never raw to a terminal
     shown++;
   };
   try {
-    const records = queryAudit(target, filter, limit, { onSkip: () => skipped++ });
-    if (last > 0) {
-      const ring: StoredAuditRecord[] = [];
-      for await (const rec of records) {
+    // With --follow, one unfiltered pass notes where every chain ends (matching or not), so each
+    // later poll reads only what was written since, skipping whole files before it; the matches
+    // of that same pass are the ones printed first, so none is lost or printed twice.
+    const read: Record<string, number> = {};
+    const note = (rec: StoredAuditRecord) => (read[rec.replica ?? ''] = Math.max(read[rec.replica ?? ''] ?? 0, rec.seq));
+    const matches = compileFilter(filter);
+    const records = opts.follow ? queryAudit(target, {}, Infinity, { onSkip: () => skipped++ }) : queryAudit(target, filter, limit, { onSkip: () => skipped++ });
+    const ring: StoredAuditRecord[] = [];
+    for await (const rec of records) {
+      if (opts.follow) {
+        note(rec);
+        if (!matches(rec)) continue;
+      }
+      if (last > 0) {
         ring.push(rec);
         if (ring.length > last) ring.shift();
+        continue;
       }
-      ring.forEach(out);
-    } else {
-      for await (const rec of records) {
-        out(rec);
-        if (stdout.closed) break;
-      }
+      out(rec);
+      if (stdout.closed) break;
     }
+    ring.forEach(out);
     table.end();
     if (opts.follow) {
       const interrupted = new AbortController();
       process.once('SIGINT', () => interrupted.abort());
       while (!stdout.closed && !interrupted.signal.aborted) {
         await sleep(opts.followIntervalMs ?? 500, undefined, { signal: interrupted.signal }).catch(() => undefined);
-        for await (const rec of queryAudit(target, { ...filter, after: { ...seen } }, Infinity, { onSkip: () => skipped++ })) {
+        for await (const rec of queryAudit(target, { after: { ...read } }, Infinity, { onSkip: () => skipped++ })) {
+          note(rec);
           // A table's widths are set; new rows print under them.
-          out(rec);
+          if (matches(rec)) out(rec);
           if (stdout.closed) break;
         }
       }
