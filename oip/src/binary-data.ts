@@ -171,7 +171,8 @@ export function encodeBinaryTensor(datatype: Datatype, data: RawTensorData): Buf
     const v = values[i];
     if (typed instanceof BigInt64Array || typed instanceof BigUint64Array) typed[i] = BigInt(v as number);
     else if (datatype === 'FP16') typed[i] = floatToHalf(v as number);
-    else (typed as Float32Array)[i] = typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
+    // JSON carries a model's NaN as null: binary says NaN again, never 0.
+    else (typed as Float32Array)[i] = typeof v === 'boolean' ? (v ? 1 : 0) : v === null ? NaN : (v as number);
   }
   return Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength);
 }

@@ -145,6 +145,11 @@ describe('binary tensor data: answers', () => {
     assert.equal((p.data as number[])[2], -Infinity);
   });
 
+  test('a null (a NaN in JSON) re-encoded as binary is NaN again, never 0', () => {
+    const bytes = encodeBinaryTensor('FP32', [0.5, null as unknown as number]);
+    assert.ok(Number.isNaN(new Float32Array(new Uint8Array(bytes).buffer)[1]));
+  });
+
   test('FP16 goes both ways within half precision', () => {
     const bytes = encodeBinaryTensor('FP16', [0, 1, -2.5, 65504, 0.000061035156]);
     assert.deepEqual(Array.from(decodeBinaryTensor('FP16', bytes, 5) as Float32Array), [0, 1, -2.5, 65504, 0.00006103515625]);
