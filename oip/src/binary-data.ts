@@ -166,7 +166,7 @@ export function encodeBinaryTensor(datatype: Datatype, data: RawTensorData): Buf
     }
     return out;
   }
-  const typed = typedOf(datatype, values.length);
+  const typed = typedArrayOf(datatype, values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (typed instanceof BigInt64Array || typed instanceof BigUint64Array) typed[i] = BigInt(v as number);
@@ -202,7 +202,8 @@ function floatToHalf(value: number): number {
   return sign | (exponent << 10) | (mantissa >> 13);
 }
 
-function typedOf(datatype: Exclude<Datatype, 'BYTES'>, n: number) {
+/** A zeroed typed array of `n` elements of the datatype's own width (FP16 as its 16-bit patterns). */
+export function typedArrayOf(datatype: Exclude<Datatype, 'BYTES'>, n: number) {
   switch (datatype) {
     case 'FP32': return new Float32Array(n);
     case 'FP64': return new Float64Array(n);

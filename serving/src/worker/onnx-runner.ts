@@ -3,6 +3,7 @@ import type { Datatype } from '../../../oip/src/datatypes.js';
 import type { InferenceRequest, ModelSignature } from '../../../oip/src/signature.js';
 import { walkTensorData } from '../../../oip/src/tensor-data.js';
 import type { AnswerTensor } from '../../../oip/src/infer-answer.js';
+import { typedArrayOf } from '../../../oip/src/binary-data.js';
 
 type OrtType = 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'bool' | 'string';
 
@@ -12,20 +13,9 @@ const ORT_TYPE: Partial<Record<Datatype, OrtType>> = {
 };
 
 function allocate(datatype: Datatype, n: number) {
-  switch (datatype) {
-    case 'FP32': return new Float32Array(n);
-    case 'FP64': return new Float64Array(n);
-    case 'INT8': return new Int8Array(n);
-    case 'INT16': return new Int16Array(n);
-    case 'INT32': return new Int32Array(n);
-    case 'INT64': return new BigInt64Array(n);
-    case 'UINT8': case 'BOOL': return new Uint8Array(n);
-    case 'UINT16': return new Uint16Array(n);
-    case 'UINT32': return new Uint32Array(n);
-    case 'UINT64': return new BigUint64Array(n);
-    case 'BYTES': return new Array<string>(n);
-    default: throw new Error(`datatype ${datatype} is not supported by the ONNX Runtime pool`);
-  }
+  if (datatype === 'BYTES') return new Array<string>(n);
+  if (!ORT_TYPE[datatype]) throw new Error(`datatype ${datatype} is not supported by the ONNX Runtime pool`);
+  return typedArrayOf(datatype, n);
 }
 
 type TensorData = ort.Tensor['data'];
