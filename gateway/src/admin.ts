@@ -12,6 +12,8 @@ import { createContext } from './context.js';
 import { VigilError } from './errors.js';
 import { NAME_PATTERN } from '../../oip/src/names.js';
 import type { ModelRegistry } from './model-registry.js';
+import { addRepositoryRoutes } from './admin-repository.js';
+import type { ModelLifecycle } from './lifecycle/model-lifecycle.js';
 import type { PolicySource } from './policy-port.js';
 import type { Stage } from './stage.js';
 import type { VigilMetrics } from './telemetry/metrics.js';
@@ -32,6 +34,8 @@ export interface AdminDeps {
   /** Public keys of the development issuer, served so other services can verify its tokens. */
   devJwks?: { keys: JWK[] };
   metrics: VigilMetrics;
+  /** Live loads, unloads, promotions and rollbacks (the repository extension). */
+  lifecycle: ModelLifecycle;
   log: Logger;
 }
 
@@ -55,22 +59,22 @@ export function createAdminApp(deps: AdminDeps) {
    * source like any failed authentication. Always enforced: shadow mode is for rolling out a
    * policy on client traffic, never a reason to open the admin port.
    */
-  async function allow(req: Request, res: Response, action: string): Promise<Principal> {
+  async function allow(req: Request, res: Response, action: string, model?: string): Promise<Principal> {
     const source = req.socket.remoteAddress ?? 'unknown';
     const ctx = createContext(req, res, source);
     const verdict = await deps.authenticate.run(ctx);
     const refusal = Array.isArray(verdict) ? verdict[0] : verdict;
     if (refusal) {
-      await refused(action, 'unauthenticated', { code: refusal.error.code, source });
+      await refused(action, 'unauthenticated', { code: refusal.error.code, source, ...(model ? { model } : {}) });
       throw refusal.error;
     }
     const principal = ctx.principal;
     if (!principal) throw new Error('authenticate set no principal');
-    const decision = deps.policy.current().authorize({ principal, action, source, timeMs: Date.now() });
+    const decision = deps.policy.current().authorize({ principal, action, model, source, timeMs: Date.now() });
     if (!decision.allowed) {
-      await refused(action, principal.id, { rule: decision.rule, source });
+      await refused(action, principal.id, { rule: decision.rule, source, ...(model ? { model } : {}) });
       if (principal.method === 'anonymous') throw new VigilError('AUTHENTICATION_REQUIRED', `${action} needs credentials`, { 'www-authenticate': 'Bearer' });
-      throw new VigilError('FORBIDDEN', `${principal.id} may not ${action}`);
+      throw new VigilError('FORBIDDEN', `${principal.id} may not ${action}${model ? ` on ${model}` : ''}`);
     }
     return principal;
   }
@@ -153,6 +157,7 @@ export function createAdminApp(deps: AdminDeps) {
       next(err);
     }
   });
+  addRepositoryRoutes(app, registry, deps.lifecycle, allow);
   const sendError = (res: Response, err: VigilError) => res.status(err.status).set(err.headers).type('application/json').send(err.body);
   app.use((_req, res) => {
     sendError(res, new VigilError('ROUTE_NOT_FOUND', 'no such admin endpoint'));
@@ -162,6 +167,10 @@ export function createAdminApp(deps: AdminDeps) {
       sendError(res, err);
       return;
     }
+    // express.json()'s own refusals: a body that is not JSON, or too large.
+    const type = (err as { type?: string }).type;
+    if (type === 'entity.too.large') return void sendError(res, new VigilError('BODY_TOO_LARGE', 'an admin request body holds at most 4 KiB'));
+    if (type === 'entity.parse.failed' || type === 'encoding.unsupported' || type === 'charset.unsupported') return void sendError(res, new VigilError('INVALID_JSON', 'the body is not valid UTF-8 JSON'));
     deps.log.error({ err }, 'admin endpoint failed');
     sendError(res, new VigilError('INTERNAL_ERROR', 'internal error'));
   });

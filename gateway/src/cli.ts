@@ -11,6 +11,7 @@ import { modelsListCommand } from './commands/models-list.js';
 import { policyCheckCommand } from './commands/policy-check.js';
 import { poolServeCommand, type PoolServeOptions } from './commands/pool-serve.js';
 import { poolsRestartCommand, type PoolsRestartOptions } from './commands/pools-restart.js';
+import { modelsChangeCommand, type ModelsChangeOptions } from './commands/models-change.js';
 import { policyExplainCommand, type PolicyExplainOptions } from './commands/policy-explain.js';
 import { modelsSignCommand, type ModelsSignOptions } from './commands/models-sign.js';
 import { startCommand } from './commands/start.js';
@@ -51,6 +52,32 @@ models
   .action(async (model: string, version: string, opts: ModelsSignOptions) => {
     process.exitCode = await modelsSignCommand(model, version, opts);
   });
+
+// The repository extension on the running gateway's admin port (RBAC admin:models, audited).
+const adminOptions = (c: Command) =>
+  c
+    .option('--admin-url <url>', 'the admin port (default: from the config, http://<admin.host>:<admin.port>)')
+    .option('--token <jwt>', 'an admin bearer token (default: $VIGIL_TOKEN; in dev_mode one is minted for you)')
+    .option('--json', 'print the answer as JSON')
+    .option('-c, --config <file>', 'config file');
+adminOptions(models.command('load <model>').description("load a model live from the repository, or load it again after a change: digests, signatures and traffic.yaml are checked first; if any version fails, nothing changes")).action(
+  async (model: string, opts: ModelsChangeOptions) => {
+    process.exitCode = await modelsChangeCommand('load', model, undefined, opts);
+  },
+);
+adminOptions(models.command('unload <model>').description('stop serving a model (requests in flight finish on the version they started on)')).action(async (model: string, opts: ModelsChangeOptions) => {
+  process.exitCode = await modelsChangeCommand('unload', model, undefined, opts);
+});
+adminOptions(models.command('promote <model> <version>').description("send all of a model's unversioned traffic to a version (written to traffic.yaml); a shadow of it stops")).action(
+  async (model: string, version: string, opts: ModelsChangeOptions) => {
+    process.exitCode = await modelsChangeCommand('promote', model, version, opts);
+  },
+);
+adminOptions(models.command('rollback <model>').description("take every canary's weight back to the stable version (the split's largest, or --to)").option('--to <version>', 'the version to go back to')).action(
+  async (model: string, opts: ModelsChangeOptions) => {
+    process.exitCode = await modelsChangeCommand('rollback', model, undefined, opts);
+  },
+);
 
 program
   .command('pools')
@@ -126,7 +153,7 @@ policy
 policy
   .command('explain')
   .description('what the policy decides for one request, which rule decided and why')
-  .requiredOption('--action <action>', 'infer, metadata, health, admin:status, admin:reload, admin:pools, audit:read')
+  .requiredOption('--action <action>', 'infer, metadata, health, admin:status, admin:reload, admin:pools, admin:models, audit:read')
   .option('--sub <subject>', 'a JWT subject (principal user:<sub>)')
   .option('--roles <roles>', 'comma-separated roles')
   .option('--api-key-id <id>', 'ask as this API key of the policy')

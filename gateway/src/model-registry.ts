@@ -9,10 +9,10 @@ import { VigilError } from './errors.js';
 /**
  * One model version as the gateway serves it: with a backend, or refused with the reason.
  * `pool` is there when the backend is vigil's own (its worker processes, for metrics); `signer`
- * is the key id whose signature the version's artifact carries, when signed.
+ * is the key id whose signature the version's artifact carries, when signed; `dir` is where it was read.
  */
 export type ServedVersion =
-  | { model: string; version: string; status: 'serving'; config: ModelConfig; signature: ModelSignature; backend: Backend; pool?: Pool; screening: ModelScreening; signer?: string }
+  | { model: string; version: string; status: 'serving'; dir: string; config: ModelConfig; signature: ModelSignature; backend: Backend; pool?: Pool; screening: ModelScreening; signer?: string }
   | { model: string; version: string; status: 'refused'; reason: string };
 
 export type ServingVersion = Extract<ServedVersion, { status: 'serving' }>;
@@ -20,13 +20,40 @@ export type ServingVersion = Extract<ServedVersion, { status: 'serving' }>;
 /** The gateway's map of models and versions; resolves what a request addresses. */
 export class ModelRegistry {
   /** versions of each model, highest first; each model's traffic policy (traffic.yaml), where it has one */
+  private readonly models: Map<string, readonly ServedVersion[]>;
   private readonly traffic: Map<string, TrafficPolicy>;
+  /** Requests holding each version (from resolve until their response closes): a retired version drains these. */
+  private readonly leases = new WeakMap<ServingVersion, number>();
 
-  constructor(
-    private readonly models: ReadonlyMap<string, readonly ServedVersion[]>,
-    traffic: ReadonlyMap<string, TrafficPolicy> = new Map(),
-  ) {
+  constructor(models: ReadonlyMap<string, readonly ServedVersion[]>, traffic: ReadonlyMap<string, TrafficPolicy> = new Map()) {
+    this.models = new Map(models);
     this.traffic = new Map(traffic);
+  }
+
+  /**
+   * Swaps a model's versions and traffic policy at once (a live load or unload). Requests already
+   * resolved keep the version objects they hold; new ones see only these.
+   */
+  replaceModel(model: string, versions: readonly ServedVersion[], traffic: TrafficPolicy | undefined): void {
+    this.models.set(model, versions);
+    if (traffic) this.traffic.set(model, traffic);
+    else this.traffic.delete(model);
+  }
+
+  /** Marks a version in use by one request; the function returned releases it (once). */
+  lease(v: ServingVersion): () => void {
+    this.leases.set(v, (this.leases.get(v) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.leases.set(v, this.leases.get(v)! - 1);
+    };
+  }
+
+  /** Requests holding a version now. */
+  leasesOf(v: ServingVersion): number {
+    return this.leases.get(v) ?? 0;
   }
 
   /** A model's traffic policy as it stands: its split (after any automatic rollback) and shadow. */
@@ -51,7 +78,9 @@ export class ModelRegistry {
     const found = version === undefined ? (versions.find((v) => v.status === 'serving') ?? versions[0]) : versions.find((v) => v.version === version);
     if (!found) throw new VigilError('MODEL_VERSION_NOT_FOUND', `model '${model}' has no version '${version}'`);
     if (found.status === 'refused') {
-      throw new VigilError('MODEL_UNAVAILABLE', `model '${model}' version '${found.version}' is not being served: it was refused at load (see the server log)`);
+      // Why, without the detail (the server log and the admin index have it): refused, or unloaded.
+      const why = found.reason.startsWith('unloaded by') ? 'it was unloaded by an operator' : 'it was refused at load (see the server log)';
+      throw new VigilError('MODEL_UNAVAILABLE', `model '${model}' version '${found.version}' is not being served: ${why}`);
     }
     return found;
   }

@@ -75,6 +75,8 @@ export interface PoolOptions {
   sandboxed: boolean;
   /** Tests only (a hostile worker in the sandbox): the script a model version's workers run instead of vigil's. */
   workerMain?: (model: string, version: string) => string | undefined;
+  /** Which live load these pools are for (0 at start): a version loaded again gets sockets of its own beside the old pool's. */
+  generation?: number;
 }
 
 /**
@@ -96,12 +98,12 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
       }
       const target = { model: v.name, version: v.version, signature, screen: screening.pool, maxQueue: opts.maxQueue, requestTimeoutMs: opts.runTimeoutMs };
       const backend = new RemoteOipBackend(backendConfig, target, tls, (e) => opts.onRemoteEvent(v.name, v.version, e));
-      return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, backend, screening, signer: v.signer };
+      return { model: v.name, version: v.version, status: 'serving', dir: v.dir, config: v.config, signature, backend, screening, signer: v.signer };
     }
     const definitions: WorkerDefinition[] = [];
     for (let index = 0; index < v.config.pool.workers; index++) {
       // A directory per worker's socket (a sandboxed worker sees none of them: it is handed its socket).
-      const socketDir = join(runtimeDir, `${v.name}.${v.version}.${index}`);
+      const socketDir = join(runtimeDir, opts.generation ? `${v.name}.${v.version}.g${opts.generation}.${index}` : `${v.name}.${v.version}.${index}`);
       const socketPath = join(socketDir, 'pool.sock');
       if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
         throw new Error(`socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes; choose a shorter models.runtime_dir`);
@@ -161,6 +163,6 @@ export function createPools(versions: ModelVersion[], supervisor: Supervisor, ru
     }
     const pool = supervisor.addPool(`${v.name}/${v.version}`, definitions);
     const backend = new LocalPoolBackend(pool, { maxQueue: opts.maxQueue });
-    return { model: v.name, version: v.version, status: 'serving', config: v.config, signature, pool, backend, screening, signer: v.signer };
+    return { model: v.name, version: v.version, status: 'serving', dir: v.dir, config: v.config, signature, pool, backend, screening, signer: v.signer };
   });
 }

@@ -15,7 +15,7 @@ export type RollbackReason = 'error_ratio' | 'latency' | 'agreement';
  * share of 5xx answers, the mean time of its successful requests, and its top-1 agreement when it
  * is also the shadow version. One broken, its weight goes to the stable version at once (requests
  * already routed finish where they are), with an admin audit record, a log line and a metric.
- * The file is not changed: a restart reads it again.
+ * The new split is written to traffic.yaml too, so a restart does not bring the canary back.
  */
 export class RolloutGuard {
   private timer: NodeJS.Timeout | undefined;
@@ -23,8 +23,20 @@ export class RolloutGuard {
   constructor(
     private readonly registry: ModelRegistry,
     private readonly stats: ModelStats,
-    private readonly deps: { audit: (record: AuditRecord) => Promise<void>; metrics: VigilMetrics; log: Logger },
+    private readonly deps: {
+      audit: (record: AuditRecord) => Promise<void>;
+      metrics: VigilMetrics;
+      log: Logger;
+      /** Writes the rolled-back split to the model's traffic.yaml. */
+      persist?: (model: string, split: Record<string, number>) => Promise<void>;
+    },
   ) {}
+
+  /** Checks again at the shortest `check_every_ms` of the models as they stand now (after a live load). */
+  reschedule(): void {
+    this.stop();
+    this.start();
+  }
 
   start(): void {
     const every = Math.min(...this.registry.trafficModels().map((m) => this.registry.trafficOf(m)?.rollback?.check_every_ms ?? Infinity));
@@ -72,8 +84,17 @@ export class RolloutGuard {
     this.registry.setTraffic(model, { ...policy, split });
     this.deps.metrics.rollbacks.add(1, { model, version, reason });
     this.deps.log.error({ model, version, stable, reason, ...detail }, `CANARY ROLLED BACK: ${model}/${version} broke its ${reason} limit; all of ${model}'s traffic goes to version ${stable}`);
+    let persisted = false;
+    if (this.deps.persist) {
+      try {
+        await this.deps.persist(model, split);
+        persisted = true;
+      } catch (err) {
+        this.deps.log.error({ model, err: (err as Error).message }, `the rollback of ${model} could not be written to its traffic.yaml: a restart would bring the canary back`);
+      }
+    }
     await this.deps
-      .audit({ type: 'admin', time: new Date().toISOString(), event: 'rollout.rollback', principal: 'vigil', outcome: 'ok', detail: { model, version, stable, reason, ...detail, split_before: policy.split, split_after: split } })
+      .audit({ type: 'admin', time: new Date().toISOString(), event: 'rollout.rollback', principal: 'vigil', outcome: 'ok', detail: { model, version, stable, reason, ...detail, split_before: policy.split, split_after: split, persisted } })
       .catch((err: unknown) => this.deps.log.error({ err }, 'could not audit a rollback'));
   }
 }

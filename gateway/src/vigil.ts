@@ -47,6 +47,9 @@ import { createShapeAnswerStage } from './stages/shape-answer.js';
 import { createScreenAnswerStage } from './stages/screen-answer.js';
 import { createShadowStage } from './stages/shadow.js';
 import { RolloutGuard } from './rollout-guard.js';
+import { ModelLifecycle } from './lifecycle/model-lifecycle.js';
+import { saveTrafficSplit } from '../../serving/src/traffic-file.js';
+import { join } from 'node:path';
 import { createSelectVersionStage } from './stages/select-version.js';
 import { createSendStage } from './stages/send.js';
 import { VigilMetrics } from './telemetry/metrics.js';
@@ -58,13 +61,12 @@ import { ModelRegistry, type ServedVersion } from './model-registry.js';
 import { createPipeline, vigilStageLists, type StageLists, type StageSet } from './pipeline.js';
 import { sourceResolver } from './client-address.js';
 import { chooseIsolation, type Isolation } from './isolation.js';
-import { createPools, supervisorOf } from './pools.js';
+import { createPools, supervisorOf, type PoolOptions } from './pools.js';
 import { prepareRuntimeDir } from './runtime-dir.js';
 import { LARGE_BODY_BYTES, ParseTurns } from './limits/parse-turns.js';
-import { loadModelScreening, type ModelScreening } from './screening/model-screening.js';
+import { prepareVersions } from './lifecycle/prepare-versions.js';
 import { Quarantine } from './screening/quarantine.js';
 import { createStores, type Stores } from './stores/create-stores.js';
-import type { ModelVersion } from '../../serving/src/model-repository.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -161,22 +163,10 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const responder = createResponder(seams.recordAnswersTo ?? audit, config.audit.on_failure === 'fail_closed', (err) => auditOutage.note(err), observeAll);
 
   // Signatures are checked before anything of a version loads (models.trusted_keys).
-  const scan = await scanRepository(config.models.repository, await artifactTrustOf(config.models));
+  const trust = await artifactTrustOf(config.models);
+  const scan = await scanRepository(config.models.repository, trust);
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
-  const screening = new Map<ModelVersion, ModelScreening>();
-  // A model whose screening cannot be set up is refused, like one whose digest is wrong: it must
-  // not be served unscreened. The rest still serve.
-  const versions = await Promise.all(
-    [...scan.models.values()].flat().map(async (v): Promise<ModelVersion> => {
-      if (v.status === 'refused') return v;
-      try {
-        screening.set(v, await loadModelScreening(v.config, v.dir, { extraction: stores.extraction, budget: stores.budget }));
-        return v;
-      } catch (err) {
-        return { ...v, status: 'refused', reason: `its detectors cannot be set up: ${(err as Error).message}` };
-      }
-    }),
-  );
+  const { versions, screening } = await prepareVersions([...scan.models.values()].flat(), { extraction: stores.extraction, budget: stores.budget });
   for (const v of versions) {
     if (v.status === 'refused') log.error({ model: v.name, version: v.version, reason: v.reason }, `MODEL REFUSED: ${v.name}/${v.version} will not be served: ${v.reason}`);
   }
@@ -186,12 +176,11 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const launcher = seams.launcher ?? chosen!.launcher;
   const isolation: Isolation = chosen?.isolation ?? { requested: config.pools.isolation, mode: 'process', limits: 'none', seccomp: false, problems: ['a test launcher'] };
   const supervisor = supervisorOf(config.pools, launcher, log);
-  const served = createPools(versions, supervisor, runtime.path, {
+  const poolOptions: Omit<PoolOptions, 'screening' | 'generation'> = {
     maxBodyBytes: config.server.max_body_bytes,
     runTimeoutMs: config.server.request_timeout_ms,
     logLevel: log.level,
     maxQueue: config.pools.max_queue,
-    screening,
     sandboxed: isolation.mode === 'sandbox',
     workerMain: seams.workerMain,
     onRemoteEvent: (model, version, e) => {
@@ -201,7 +190,8 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
       log[down ? 'warn' : 'info']({ model, version, ...detail }, `remote backend of ${model}/${version}: ${e.event === 'health' ? (e.healthy ? 'healthy' : 'FAILING HEALTH CHECKS') : `circuit ${e.state}`}`);
       void admin(`backend.${event}`, down ? 'failed' : 'ok', { model, version, ...detail });
     },
-  });
+  };
+  const served = createPools(versions, supervisor, runtime.path, { ...poolOptions, screening });
   const byModel = new Map<string, ServedVersion[]>();
   for (const v of served) byModel.set(v.model, [...(byModel.get(v.model) ?? []), v]);
   const registry = new ModelRegistry(byModel, scan.traffic);
@@ -311,7 +301,26 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     },
   });
   const server = inference.server;
+  // Live loads and unloads (the repository extension); the rollout guard looks again after each.
+  let rollouts: RolloutGuard | undefined;
+  const lifecycle = new ModelLifecycle({
+    root: scan.root,
+    trust,
+    registry,
+    supervisor,
+    runtimeDir: runtime.path,
+    pools: poolOptions,
+    services: { extraction: stores.extraction, budget: stores.budget },
+    stats: modelStats,
+    metrics,
+    audit: (r) => audit.append(r),
+    log,
+    drainMs: config.server.request_timeout_ms + 5_000,
+    graceMs: config.pools.stop_grace_ms,
+    onChange: () => rollouts?.reschedule(),
+  });
   const adminApp = createAdminApp({
+    lifecycle,
     registry,
     supervisor,
     isolation,
@@ -346,7 +355,13 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   }
   alerting?.start();
   // Canaries held to their traffic.yaml rollback limits.
-  const rollouts = new RolloutGuard(registry, modelStats, { audit: (r) => audit.append(r), metrics, log });
+  rollouts = new RolloutGuard(registry, modelStats, {
+    audit: (r) => audit.append(r),
+    metrics,
+    log,
+    // Written back, so a restart or the next load does not bring the broken canary back.
+    persist: (model, split) => saveTrafficSplit(join(scan.root, model), split, false).then(() => undefined),
+  });
   rollouts.start();
   const port = (server.address() as AddressInfo).port;
   const adminPort = (adminServer.address() as AddressInfo).port;
@@ -356,7 +371,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   let stopping: Promise<void> | undefined;
   async function stop(): Promise<void> {
     draining = true;
-    rollouts.stop();
+    rollouts?.stop();
     log.info({ inflight: active }, 'draining: no new requests, waiting for in-flight ones');
     const closed = new Promise<void>((r) => server.close(() => r()));
     server.closeIdleConnections();

@@ -4,13 +4,14 @@
  * The gateway maps each route to one action: `POST …/infer` → `infer`; `GET /v2/models/{m}` and
  * `…/ready` → `metadata`; `/v2/health/live`, `/v2/health/ready` and `GET /v2` → `health`; the admin
  * port's `/status` → `admin:status`, a policy reload → `admin:reload`, restarting a pool →
- * `admin:pools`; reading the audit log → `audit:read`.
+ * `admin:pools`; reading the audit log → `audit:read`; loading, unloading, promoting or rolling
+ * back a model (the repository extension) → `admin:models`, which a rule may limit to some models.
  */
-export const ACTIONS = ['infer', 'metadata', 'health', 'admin:status', 'admin:reload', 'admin:pools', 'audit:read'] as const;
+export const ACTIONS = ['infer', 'metadata', 'health', 'admin:status', 'admin:reload', 'admin:pools', 'audit:read', 'admin:models'] as const;
 export type PolicyAction = (typeof ACTIONS)[number];
 
 /** Actions addressed to a model: only these are constrained by a rule's `models` and `versions`. */
-export const MODEL_ACTIONS: readonly PolicyAction[] = ['infer', 'metadata'];
+export const MODEL_ACTIONS: readonly PolicyAction[] = ['infer', 'metadata', 'admin:models'];
 
 const BIT = new Map<string, number>(ACTIONS.map((a, i) => [a, 1 << i]));
 const ALL = (1 << ACTIONS.length) - 1;

@@ -15,7 +15,8 @@ export const TRAFFIC_FILE = 'traffic.yaml';
 export type ModelVersion =
   /** `signer`: the key id of a valid signature (model.sig), when there is one. */
   | { name: string; version: string; dir: string; modelPath: string; status: 'ok'; config: ModelConfig; signer?: string }
-  | { name: string; version: string; dir: string; modelPath: string; status: 'refused'; reason: string; config?: ModelConfig };
+  /** `excluded`: sound, but outside the model's versions policy (traffic.yaml), so not served. */
+  | { name: string; version: string; dir: string; modelPath: string; status: 'refused'; reason: string; config?: ModelConfig; excluded?: true };
 
 export interface RepositoryScan {
   root: string;
@@ -36,26 +37,44 @@ export async function scanRepository(root: string, trust?: ArtifactTrust): Promi
   const absRoot = resolve(root);
   const scan: RepositoryScan = { root: absRoot, models: new Map(), traffic: new Map(), ignored: [] };
   for (const name of (await readdir(absRoot)).sort()) {
-    const modelDir = join(absRoot, name);
-    if (!(await isDirectory(modelDir))) continue;
+    if (!(await isDirectory(join(absRoot, name)))) continue;
     if (!NAME_PATTERN.test(name)) {
       scan.ignored.push(`${name}: not a valid model name`);
       continue;
     }
-    const versions: ModelVersion[] = [];
-    for (const version of await readdir(modelDir)) {
-      const dir = join(modelDir, version);
-      if (!(await isDirectory(dir))) continue;
-      if (!VERSION_PATTERN.test(version)) {
-        scan.ignored.push(`${name}/${version}: version directories must be integers`);
-        continue;
-      }
-      versions.push(await checkSignature(await loadVersion(name, version, dir), trust));
-    }
-    if (versions.length === 0) continue;
-    versions.sort((a, b) => Number(b.version) - Number(a.version));
-    scan.models.set(name, await applyTraffic(name, modelDir, versions, scan));
+    const model = await scanModel(absRoot, name, trust);
+    scan.ignored.push(...model.ignored);
+    if (model.versions.length === 0) continue;
+    scan.models.set(name, model.versions);
+    if (model.traffic) scan.traffic.set(name, model.traffic);
   }
+  return scan;
+}
+
+/** One model of the repository, read as scanRepository reads each (a live load reads just this). */
+export interface ModelScan {
+  /** highest first; none when the directory holds no version */
+  versions: ModelVersion[];
+  traffic?: TrafficPolicy;
+  ignored: string[];
+}
+
+/** Reads `<root>/<name>/`; the caller has checked `name` against NAME_PATTERN. */
+export async function scanModel(root: string, name: string, trust?: ArtifactTrust): Promise<ModelScan> {
+  const modelDir = join(resolve(root), name);
+  const scan: ModelScan = { versions: [], ignored: [] };
+  for (const version of await readdir(modelDir)) {
+    const dir = join(modelDir, version);
+    if (!(await isDirectory(dir))) continue;
+    if (!VERSION_PATTERN.test(version)) {
+      scan.ignored.push(`${name}/${version}: version directories must be integers`);
+      continue;
+    }
+    scan.versions.push(await checkSignature(await loadVersion(name, version, dir), trust));
+  }
+  if (scan.versions.length === 0) return scan;
+  scan.versions.sort((a, b) => Number(b.version) - Number(a.version));
+  scan.versions = await applyTraffic(name, modelDir, scan.versions, scan);
   return scan;
 }
 
@@ -93,7 +112,7 @@ async function loadVersion(name: string, version: string, dir: string): Promise<
  * split or shadow naming a version that is not served is refused with the model (an invalid
  * traffic.yaml refuses every version: serving a canary at 100% by mistake is worse than none).
  */
-async function applyTraffic(name: string, modelDir: string, versions: ModelVersion[], scan: RepositoryScan): Promise<ModelVersion[]> {
+async function applyTraffic(name: string, modelDir: string, versions: ModelVersion[], scan: ModelScan): Promise<ModelVersion[]> {
   const file = join(modelDir, TRAFFIC_FILE);
   if (!(await isFile(file))) return versions;
   let policy: TrafficPolicy;
@@ -104,12 +123,12 @@ async function applyTraffic(name: string, modelDir: string, versions: ModelVersi
     return versions.map((v) => ({ ...v, status: 'refused', reason: `invalid ${TRAFFIC_FILE}: ${reason}` }));
   }
   const served = servedByPolicy(versions.map((v) => v.version), policy);
-  const out = versions.map((v): ModelVersion => (served.has(v.version) || v.status !== 'ok' ? v : { ...v, status: 'refused', reason: `not served: outside the versions policy of ${TRAFFIC_FILE}` }));
+  const out = versions.map((v): ModelVersion => (served.has(v.version) || v.status !== 'ok' ? v : { ...v, status: 'refused', reason: `not served: outside the versions policy of ${TRAFFIC_FILE}`, excluded: true }));
   const loadable = new Set(out.filter((v) => v.status === 'ok').map((v) => v.version));
   const named = [...Object.keys(policy.split ?? {}), ...(policy.shadow ? [policy.shadow.version] : [])];
   const missing = named.filter((v) => !loadable.has(v));
   if (missing.length > 0) return out.map((v) => ({ ...v, status: 'refused', reason: `${TRAFFIC_FILE} routes to version ${missing.join(', ')}, which is not served` }));
-  scan.traffic.set(name, policy);
+  scan.traffic = policy;
   return out;
 }
 

@@ -10,7 +10,10 @@ export function createResolveStage(registry: ModelRegistry): Stage<ModelContext>
   return {
     name: 'resolve',
     run(ctx) {
-      ctx.target = registry.resolve(ctx.route.model, ctx.version);
+      const target = registry.resolve(ctx.route.model, ctx.version);
+      ctx.target = target;
+      // Held until the response closes, so a version unloaded or replaced meanwhile finishes it.
+      ctx.onClose(registry.lease(target));
     },
   };
 }

@@ -34,6 +34,7 @@ export function createShadowStage(registry: ModelRegistry, metrics: VigilMetrics
       ctx.shadowSent = shadowVersion;
       const { raw, headerLength } = ctx.body;
       inflight++;
+      const release = registry.lease(shadow); // an unload waits for the copy too
       void shadow.backend
         .infer({ model: shadow.model, version: shadow.version, body: raw, headerLength, contentType: headerLength === undefined ? 'application/json' : 'application/octet-stream', requestId: ctx.id, trace: {} }, AbortSignal.timeout(timeoutMs))
         .then((got) => {
@@ -52,7 +53,10 @@ export function createShadowStage(registry: ModelRegistry, metrics: VigilMetrics
           metrics.shadowRequests.add(1, { ...labels, outcome: 'failed' });
           log.debug({ err, ...labels }, 'shadow request failed');
         })
-        .finally(() => inflight--);
+        .finally(() => {
+          inflight--;
+          release();
+        });
     },
   };
 }

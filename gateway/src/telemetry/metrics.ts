@@ -200,17 +200,22 @@ export class VigilMetrics {
    * before the first event, or an alert on the first restart (or audit write error) never fires.
    */
   seedRareEvents(registry: ModelRegistry): void {
-    for (const v of registry.all()) {
-      if (v.status !== 'serving') continue;
-      this.poolRestarts.add(0, { model: v.model, version: v.version });
-      if (v.pool) this.poolOomKills.add(0, { model: v.model, version: v.version });
-    }
+    this.seedVersions(registry);
     this.policyReloads.add(0, { outcome: 'ok' });
     this.policyReloads.add(0, { outcome: 'failed' });
     this.auditWriteErrors.add(0);
     this.alertmanagerErrors.add(0);
     this.connectionsRefused.add(0);
     for (const detector of DETECTORS) this.quarantines.add(0, { detector });
+  }
+
+  /** The per-version rare events, at start and again after a live load adds versions (adding 0 twice is harmless). */
+  seedVersions(registry: ModelRegistry): void {
+    for (const v of registry.all()) {
+      if (v.status !== 'serving') continue;
+      this.poolRestarts.add(0, { model: v.model, version: v.version });
+      if (v.pool) this.poolOomKills.add(0, { model: v.model, version: v.version });
+    }
     // Each canary that may be rolled back, so the rollback alert's increase() sees the first one.
     for (const model of registry.trafficModels()) {
       const traffic = registry.trafficOf(model);

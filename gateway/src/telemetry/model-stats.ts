@@ -57,6 +57,11 @@ export class ModelStats {
     s.shadowRows += rows;
   }
 
+  /** Starts a version's record again: it was loaded anew, and what the old artifact did is not its record. */
+  forget(model: string, version: string): void {
+    this.versions.delete(`${model}\u0000${version}`);
+  }
+
   /** A version's counts as they stand (for the rollout guard). */
   countsOf(model: string, version: string): { requests: number; failures: number; meanMs: number; shadowRows: number; shadowAgree: number } {
     const s = this.versions.get(`${model}\u0000${version}`);

@@ -51,7 +51,8 @@ export interface WorkerDefinition {
  * 'worker-spawn-failed' (slot, errno code), 'worker-oom' (slot).
  */
 export class Supervisor extends EventEmitter {
-  private readonly pools = new Map<string, Pool>();
+  /** In the order added: a model version loaded again has two pools until the older one is removed. */
+  private readonly pools = new Set<Pool>();
   private healthTimer: NodeJS.Timeout | undefined;
   private stopping = false;
 
@@ -59,19 +60,42 @@ export class Supervisor extends EventEmitter {
     super();
   }
 
+  /**
+   * Adds a pool; before start() it starts with the rest, after it with startPool(). A key may be
+   * added again (a model version loaded live): the newer pool is the one pool(key) finds, and
+   * the older keeps its workers until removePool().
+   */
   addPool(key: string, definitions: WorkerDefinition[]): Pool {
-    if (this.pools.has(key)) throw new Error(`pool ${key} already exists`);
     const pool = new Pool(key, definitions.map((d, i) => new WorkerSlot(key, i, d.socketPath, d.launch)));
-    this.pools.set(key, pool);
+    this.pools.add(pool);
     return pool;
   }
 
+  /** The newest pool added under this key. */
   pool(key: string): Pool | undefined {
-    return this.pools.get(key);
+    let found: Pool | undefined;
+    for (const p of this.pools) if (p.key === key) found = p;
+    return found;
   }
 
   allPools(): Pool[] {
-    return [...this.pools.values()];
+    return [...this.pools];
+  }
+
+  /** Starts the workers of a pool added after start(); resolves with how many became ready. */
+  async startPool(pool: Pool): Promise<number> {
+    const started = await Promise.all(pool.workers.map((w) => this.startWorker(w)));
+    return started.filter(Boolean).length;
+  }
+
+  /**
+   * Takes a pool out for good (a version unloaded or replaced): its workers get SIGTERM, SIGKILL
+   * after graceMs, and are never restarted. Requests still on them fail, so callers drain first.
+   */
+  async removePool(pool: Pool, graceMs: number): Promise<void> {
+    this.pools.delete(pool);
+    for (const w of pool.workers) w.retired = true;
+    await stopWorkers(pool.workers, graceMs);
   }
 
   /** Starts every worker; resolves once each has become ready or failed its first start. */
@@ -86,29 +110,11 @@ export class Supervisor extends EventEmitter {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     clearInterval(this.healthTimer);
-    const exits: Promise<unknown>[] = [];
-    for (const pool of this.pools.values()) {
-      for (const w of pool.workers) {
-        clearTimeout(w.restartTimer);
-        w.state = w.state === 'quarantined' ? 'quarantined' : 'stopped';
-        const proc = w.process;
-        if (!proc) continue;
-        proc.kill('SIGTERM');
-        exits.push(
-          Promise.race([proc.exited, delay(graceMs).then(() => 'timeout')]).then(async (r) => {
-            if (r === 'timeout') {
-              proc.kill('SIGKILL');
-              await proc.exited;
-            }
-          }),
-        );
-      }
-    }
-    await Promise.all(exits);
+    await stopWorkers([...this.pools].flatMap((p) => p.workers), graceMs);
   }
 
   private async startWorker(slot: WorkerSlot): Promise<boolean> {
-    if (this.stopping) return false;
+    if (this.stopping || slot.retired) return false;
     slot.state = 'starting';
     slot.healthFailures = 0;
     const proc = this.opts.launcher.launch(slot.launch);
@@ -119,9 +125,9 @@ export class Supervisor extends EventEmitter {
       this.onExit(slot, proc, status);
     });
     const deadline = Date.now() + this.opts.health.startTimeoutMs;
-    while (!exited && slot.process === proc && !this.stopping) {
+    while (!exited && slot.process === proc && !this.stopping && !slot.retired) {
       if ((await probeReady(slot.socketPath, Math.min(this.opts.health.timeoutMs, 1000))) === 'ready') {
-        if (slot.process !== proc || exited || this.stopping) return false;
+        if (slot.process !== proc || exited || this.stopping || slot.retired) return false;
         slot.state = 'up';
         slot.upSince = Date.now();
         this.opts.log.info({ pool: slot.pool, worker: slot.index, pid: proc.pid }, 'pool worker up');
@@ -143,7 +149,7 @@ export class Supervisor extends EventEmitter {
     slot.process = undefined;
     const upFor = slot.upSince ? Date.now() - slot.upSince : 0;
     slot.upSince = 0;
-    if (this.stopping || slot.state === 'stopped') return;
+    if (this.stopping || slot.retired || slot.state === 'stopped') return;
     const { initialBackoffMs, maxBackoffMs, maxRestarts, windowMs } = this.opts.restart;
     if (slot.replacing) {
       slot.replacing = false;
@@ -230,7 +236,7 @@ export class Supervisor extends EventEmitter {
    * Returns false if there is no such pool.
    */
   restartPool(key: string, graceMs = 5_000): boolean {
-    const pool = this.pools.get(key);
+    const pool = this.pool(key);
     if (!pool || this.stopping) return false;
     for (const slot of pool.workers) {
       clearTimeout(slot.restartTimer);
@@ -252,7 +258,7 @@ export class Supervisor extends EventEmitter {
   }
 
   private probeAll(): void {
-    for (const pool of this.pools.values()) {
+    for (const pool of this.pools) {
       for (const slot of pool.workers) {
         if (slot.state !== 'up' || slot.probing) continue;
         const proc = slot.process;
@@ -280,4 +286,25 @@ export class Supervisor extends EventEmitter {
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** SIGTERM each worker, SIGKILL what is still alive after graceMs; none is restarted after. */
+async function stopWorkers(workers: WorkerSlot[], graceMs: number): Promise<void> {
+  const exits: Promise<unknown>[] = [];
+  for (const w of workers) {
+    clearTimeout(w.restartTimer);
+    w.state = w.state === 'quarantined' ? 'quarantined' : 'stopped';
+    const proc = w.process;
+    if (!proc) continue;
+    proc.kill('SIGTERM');
+    exits.push(
+      Promise.race([proc.exited, delay(graceMs).then(() => 'timeout')]).then(async (r) => {
+        if (r === 'timeout') {
+          proc.kill('SIGKILL');
+          await proc.exited;
+        }
+      }),
+    );
+  }
+  await Promise.all(exits);
 }

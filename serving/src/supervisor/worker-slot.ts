@@ -27,6 +27,8 @@ export class WorkerSlot {
   halfOpen = false;
   /** Being replaced on purpose (an operator's restart): its exit is not a crash. */
   replacing = false;
+  /** Its pool was removed (unloaded or replaced): never started again. */
+  retired = false;
 
   constructor(
     readonly pool: string,
