@@ -12,6 +12,7 @@ import { policyCheckCommand } from './commands/policy-check.js';
 import { poolServeCommand, type PoolServeOptions } from './commands/pool-serve.js';
 import { poolsRestartCommand, type PoolsRestartOptions } from './commands/pools-restart.js';
 import { modelsChangeCommand, type ModelsChangeOptions } from './commands/models-change.js';
+import { modelsPullCommand, modelsPushCommand, type ModelsOciOptions } from './commands/models-oci.js';
 import { policyExplainCommand, type PolicyExplainOptions } from './commands/policy-explain.js';
 import { modelsSignCommand, type ModelsSignOptions } from './commands/models-sign.js';
 import { startCommand } from './commands/start.js';
@@ -51,6 +52,24 @@ models
   .option('-c, --config <file>', 'config file (its models.repository)')
   .action(async (model: string, version: string, opts: ModelsSignOptions) => {
     process.exitCode = await modelsSignCommand(model, version, opts);
+  });
+
+models
+  .command('push <model> <version> <reference>')
+  .description('push a model version (every file of its directory) to an OCI registry as one artifact: oci://host/repository[:tag]; prints the reference by digest')
+  .option('--plain-http', "reach the registry over plain HTTP (a registry on loopback); else models.oci.registries says")
+  .option('-c, --config <file>', 'config file (its models.repository and models.oci)')
+  .action(async (model: string, version: string, reference: string, opts: ModelsOciOptions) => {
+    process.exitCode = await modelsPushCommand(model, version, reference, opts);
+  });
+models
+  .command('pull <reference>')
+  .description('pull a model version from an OCI registry into the repository (oci://host/repository@sha256:…), every file checked against the manifest and the version as a load checks it')
+  .option('--as <model/version>', 'the model and version to pull it as (default: those it was pushed as)')
+  .option('--plain-http', 'reach the registry over plain HTTP (a registry on loopback)')
+  .option('-c, --config <file>', 'config file (its models.repository and models.oci)')
+  .action(async (reference: string, opts: ModelsOciOptions) => {
+    process.exitCode = await modelsPullCommand(reference, opts);
   });
 
 // The repository extension on the running gateway's admin port (RBAC admin:models, audited).

@@ -56,6 +56,7 @@ import { VigilMetrics } from './telemetry/metrics.js';
 import { observeRequest } from './telemetry/request-metrics.js';
 import { ModelStats } from './telemetry/model-stats.js';
 import { artifactTrustOf } from './config/artifact-trust.js';
+import { artifactSourceOf, ociSettingsOf } from './config/oci-settings.js';
 import type { VigilConfig } from './config/schema.js';
 import { ModelRegistry, type ServedVersion } from './model-registry.js';
 import { createPipeline, vigilStageLists, type StageLists, type StageSet } from './pipeline.js';
@@ -164,7 +165,9 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
 
   // Signatures are checked before anything of a version loads (models.trusted_keys).
   const trust = await artifactTrustOf(config.models);
-  const scan = await scanRepository(config.models.repository, trust);
+  // Versions kept in an OCI registry are pulled and verified as the repository is read.
+  const oci = artifactSourceOf(await ociSettingsOf(config.models));
+  const scan = await scanRepository(config.models.repository, trust, oci);
   for (const note of scan.ignored) log.warn({ repository: scan.root }, `ignored in the model repository: ${note}`);
   const { versions, screening } = await prepareVersions([...scan.models.values()].flat(), { extraction: stores.extraction, budget: stores.budget });
   for (const v of versions) {
@@ -306,6 +309,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   const lifecycle = new ModelLifecycle({
     root: scan.root,
     trust,
+    oci,
     registry,
     supervisor,
     runtimeDir: runtime.path,

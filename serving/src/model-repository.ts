@@ -1,4 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { artifactClaims, SIGNATURE_FILE, verifyArtifact, type ArtifactTrust } from './artifact-signing.js';
 import { servedByPolicy, trafficSchema, type TrafficPolicy } from './traffic-policy.js';
 import { join, resolve } from 'node:path';
@@ -14,7 +16,8 @@ export const TRAFFIC_FILE = 'traffic.yaml';
 /** One `models/<name>/<version>/` directory, loadable or refused with the reason. */
 export type ModelVersion =
   /** `signer`: the key id of a valid signature (model.sig), when there is one. */
-  | { name: string; version: string; dir: string; modelPath: string; status: 'ok'; config: ModelConfig; signer?: string }
+  /** `source`: the registry reference the version was pulled from, when its model.yaml is a pointer. */
+  | { name: string; version: string; dir: string; modelPath: string; status: 'ok'; config: ModelConfig; signer?: string; source?: string }
   /** `excluded`: sound, but outside the model's versions policy (traffic.yaml), so not served. */
   | { name: string; version: string; dir: string; modelPath: string; status: 'refused'; reason: string; config?: ModelConfig; excluded?: true };
 
@@ -33,7 +36,7 @@ export interface RepositoryScan {
  * does not match the pinned digest, or whose signature does not verify (or is missing when
  * `trust.required`) is refused, with the reason, and the rest still load.
  */
-export async function scanRepository(root: string, trust?: ArtifactTrust): Promise<RepositoryScan> {
+export async function scanRepository(root: string, trust?: ArtifactTrust, oci?: ArtifactSource): Promise<RepositoryScan> {
   const absRoot = resolve(root);
   const scan: RepositoryScan = { root: absRoot, models: new Map(), traffic: new Map(), ignored: [] };
   for (const name of (await readdir(absRoot)).sort()) {
@@ -42,7 +45,7 @@ export async function scanRepository(root: string, trust?: ArtifactTrust): Promi
       scan.ignored.push(`${name}: not a valid model name`);
       continue;
     }
-    const model = await scanModel(absRoot, name, trust);
+    const model = await scanModel(absRoot, name, trust, oci);
     scan.ignored.push(...model.ignored);
     if (model.versions.length === 0) continue;
     scan.models.set(name, model.versions);
@@ -60,7 +63,7 @@ export interface ModelScan {
 }
 
 /** Reads `<root>/<name>/`; the caller has checked `name` against NAME_PATTERN. */
-export async function scanModel(root: string, name: string, trust?: ArtifactTrust): Promise<ModelScan> {
+export async function scanModel(root: string, name: string, trust?: ArtifactTrust, oci?: ArtifactSource): Promise<ModelScan> {
   const modelDir = join(resolve(root), name);
   const scan: ModelScan = { versions: [], ignored: [] };
   for (const version of await readdir(modelDir)) {
@@ -70,7 +73,7 @@ export async function scanModel(root: string, name: string, trust?: ArtifactTrus
       scan.ignored.push(`${name}/${version}: version directories must be integers`);
       continue;
     }
-    scan.versions.push(await checkSignature(await loadVersion(name, version, dir), trust));
+    scan.versions.push(await checkSignature(await loadVersion(name, version, dir, oci), trust));
   }
   if (scan.versions.length === 0) return scan;
   scan.versions.sort((a, b) => Number(b.version) - Number(a.version));
@@ -78,9 +81,29 @@ export async function scanModel(root: string, name: string, trust?: ArtifactTrus
   return scan;
 }
 
-async function loadVersion(name: string, version: string, dir: string): Promise<ModelVersion> {
+/** Where a version whose model.yaml is `source: oci://…@sha256:…` is read from: the verified artifact's directory. */
+export type ArtifactSource = (source: string) => Promise<string>;
+
+const pointerSchema = z.object({ source: z.string().startsWith('oci://') }).strict();
+
+async function loadVersion(name: string, version: string, dir: string, oci?: ArtifactSource): Promise<ModelVersion> {
   const modelPath = join(dir, MODEL_FILE);
   const base = { name, version, dir, modelPath };
+  const pointer = await pointerOf(join(dir, CONFIG_FILE));
+  if (typeof pointer === 'string') {
+    // A version kept in a registry: pulled and verified, then read like any other (an artifact's
+    // own model.yaml may not point further: `oci` is not passed on).
+    if (!oci) return { ...base, status: 'refused', reason: `${CONFIG_FILE} points to ${pointer}, and a pointer may not point further` };
+    let artifact: string;
+    try {
+      artifact = await oci(pointer);
+    } catch (err) {
+      return { ...base, status: 'refused', reason: `cannot pull ${pointer}: ${(err as Error).message}` };
+    }
+    const v = await loadVersion(name, version, artifact);
+    return v.status === 'ok' ? { ...v, source: pointer } : { ...v, reason: `${pointer}: ${v.reason}` };
+  }
+  if (pointer) return { ...base, status: 'refused', reason: `invalid ${CONFIG_FILE}: ${pointer.message}` };
   let config: ModelConfig;
   try {
     config = await loadYamlWithSchema(join(dir, CONFIG_FILE), modelConfigSchema);
@@ -149,6 +172,22 @@ async function checkSignature(v: ModelVersion, trust: ArtifactTrust | undefined)
   const claims = await artifactClaims(v.name, v.version, v.dir, v.config.backend.kind === 'local' ? MODEL_FILE : null, CONFIG_FILE);
   const verdict = await verifyArtifact(signature, claims, trust);
   return verdict.ok ? { ...v, signer: verdict.kid } : { ...v, status: 'refused', reason: verdict.reason };
+}
+
+/**
+ * The `source` of a model.yaml that is only a pointer to a registry, an Error for one that tries
+ * to be both, or undefined for an ordinary model.yaml (read and checked as usual after this).
+ */
+async function pointerOf(file: string): Promise<string | Error | undefined> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(await readFile(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null || !('source' in doc)) return undefined;
+  const parsed = pointerSchema.safeParse(doc);
+  return parsed.success ? parsed.data.source : new Error(`a model.yaml with a source holds that alone (source: oci://host/repository@sha256:…): ${parsed.error.issues.map((i) => i.message).join('; ')}`);
 }
 
 async function isFile(path: string): Promise<boolean> {

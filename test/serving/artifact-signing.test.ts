@@ -25,7 +25,7 @@ describe('signed model artifacts', () => {
   const release = keyPair();
   const other = keyPair();
   let files: { releasePriv: string; releasePub: string; otherPriv: string; config: string };
-  const trusted = (required: boolean) => artifactTrustOf({ repository: repo.dir, runtime_dir: '', trusted_keys: [{ kid: 'release-2026', alg: 'EdDSA', public_key_file: files.releasePub }], require_signatures: required });
+  const trusted = (required: boolean) => artifactTrustOf({ trusted_keys: [{ kid: 'release-2026', alg: 'EdDSA', public_key_file: files.releasePub }], require_signatures: required });
   const sign = (model: string, kid: string, key: string) => runVigil(['models', 'sign', model, '1', '--key', key, '--kid', kid, '--config', files.config]);
 
   before(async () => {

@@ -3,7 +3,7 @@ import { importPublicKey, type ArtifactTrust } from '../../../serving/src/artifa
 import type { VigilConfig } from './schema.js';
 
 /** The model-signing keys `models.trusted_keys` names, read and imported; a bad key file stops the start, naming it. */
-export async function artifactTrustOf(models: VigilConfig['models']): Promise<ArtifactTrust | undefined> {
+export async function artifactTrustOf(models: Pick<VigilConfig['models'], 'trusted_keys' | 'require_signatures'>): Promise<ArtifactTrust | undefined> {
   if (models.trusted_keys.length === 0 && !models.require_signatures) return undefined;
   const keys = new Map<string, Awaited<ReturnType<typeof loadKey>>>();
   for (const k of models.trusted_keys) keys.set(k.kid, await loadKey(k));

@@ -172,6 +172,32 @@ export const configSchema = z
           .refine((keys) => new Set(keys.map((k) => k.kid)).size === keys.length, 'each kid at most once'),
         /** Refuse every version without a valid signature by a trusted key. */
         require_signatures: z.boolean().default(false),
+        /**
+         * OCI registries (`vigil models push|pull`, and model.yaml `source: oci://…@sha256:…`):
+         * where pulled artifacts are kept, the most one may hold, each request's bound, and how
+         * to reach each registry (HTTPS unless `plain_http`; credentials when it asks).
+         */
+        oci: z
+          .object({
+            cache_dir: z.string().default('.vigil/oci-cache'),
+            max_artifact_bytes: z.number().int().min(1024).default(4 * 1024 ** 3),
+            timeout_ms: z.number().int().min(100).max(600_000).default(30_000),
+            registries: z
+              .array(
+                z
+                  .object({
+                    host: z.string().min(1).max(255),
+                    plain_http: z.boolean().default(false),
+                    username: z.string().max(256).optional(),
+                    /** A file holding the password or token (never the config itself). */
+                    password_file: z.string().optional(),
+                  })
+                  .strict(),
+              )
+              .default([]),
+          })
+          .strict()
+          .prefault({}),
       })
       .refine((m) => !m.require_signatures || m.trusted_keys.length > 0, { message: 'require_signatures needs at least one trusted key', path: ['require_signatures'] })
       .strict()

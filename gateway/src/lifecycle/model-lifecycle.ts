@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DetectorServices } from '../../../detectors/src/detector.js';
 import type { ArtifactTrust } from '../../../serving/src/artifact-signing.js';
-import { scanModel, type ModelVersion } from '../../../serving/src/model-repository.js';
+import { scanModel, type ArtifactSource, type ModelVersion } from '../../../serving/src/model-repository.js';
 import { RemoteOipBackend } from '../../../serving/src/remote/remote-backend.js';
 import type { Supervisor } from '../../../serving/src/supervisor/supervisor.js';
 import { saveTrafficSplit } from '../../../serving/src/traffic-file.js';
@@ -20,6 +20,8 @@ export interface LifecycleDeps {
   /** models.repository, absolute */
   root: string;
   trust: ArtifactTrust | undefined;
+  /** Pulls and verifies versions whose model.yaml points to a registry. */
+  oci: ArtifactSource;
   registry: ModelRegistry;
   supervisor: Supervisor;
   runtimeDir: string;
@@ -43,6 +45,8 @@ export interface VersionOutcome {
   state: 'loaded' | 'kept' | 'unavailable';
   digest?: string;
   signer?: string;
+  /** The registry reference it was pulled from, when its model.yaml points to one. */
+  source?: string;
   reason?: string;
 }
 
@@ -126,7 +130,7 @@ export class ModelLifecycle {
     };
     let scanned;
     try {
-      scanned = await scanModel(this.deps.root, model, this.deps.trust);
+      scanned = await scanModel(this.deps.root, model, this.deps.trust, this.deps.oci);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
       await this.audit('models.load', principal, 'failed', { model, code: 'MODEL_NOT_FOUND' });
@@ -167,9 +171,10 @@ export class ModelLifecycle {
     this.deps.metrics.seedVersions(registry);
     this.deps.onChange();
 
+    const sources = new Map(versions.flatMap((v) => (v.status === 'ok' && v.source ? [[v.version, v.source] as const] : [])));
     const outcomes: VersionOutcome[] = next.map((v) =>
       v.status === 'serving'
-        ? { version: v.version, state: kept.has(v.version) ? 'kept' : 'loaded', ...(v.config.digest ? { digest: v.config.digest } : {}), ...(v.signer ? { signer: v.signer } : {}) }
+        ? { version: v.version, state: kept.has(v.version) ? 'kept' : 'loaded', ...(v.config.digest ? { digest: v.config.digest } : {}), ...(v.signer ? { signer: v.signer } : {}), ...(sources.has(v.version) ? { source: sources.get(v.version) } : {}) }
         : { version: v.version, state: 'unavailable', reason: v.reason },
     );
     const traffic = scanned.traffic ?? null;
@@ -246,5 +251,5 @@ function sameArtifact(cur: ServingVersion, v: Extract<ModelVersion, { status: 'o
 }
 
 function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  return new Promise((r) => setTimeout(r, ms).unref());
 }
