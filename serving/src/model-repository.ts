@@ -86,21 +86,25 @@ export type ArtifactSource = (source: string) => Promise<string>;
 
 const pointerSchema = z.object({ source: z.string().startsWith('oci://') }).strict();
 
-async function loadVersion(name: string, version: string, dir: string, oci?: ArtifactSource): Promise<ModelVersion> {
+/** Passed when reading a pulled artifact: its model.yaml may not be a pointer in turn. */
+const NESTED = Symbol('nested');
+
+async function loadVersion(name: string, version: string, dir: string, oci?: ArtifactSource | typeof NESTED): Promise<ModelVersion> {
   const modelPath = join(dir, MODEL_FILE);
   const base = { name, version, dir, modelPath };
   const pointer = await pointerOf(join(dir, CONFIG_FILE));
   if (typeof pointer === 'string') {
     // A version kept in a registry: pulled and verified, then read like any other (an artifact's
     // own model.yaml may not point further: `oci` is not passed on).
-    if (!oci) return { ...base, status: 'refused', reason: `${CONFIG_FILE} points to ${pointer}, and a pointer may not point further` };
+    if (oci === NESTED) return { ...base, status: 'refused', reason: `the artifact's own ${CONFIG_FILE} points to ${pointer}: a pointer may not point further` };
+    if (!oci) return { ...base, status: 'refused', reason: `${CONFIG_FILE} points to ${pointer}, which is not pulled here (only the gateway, \`vigil models list\` and \`vigil pool serve\` pull)` };
     let artifact: string;
     try {
       artifact = await oci(pointer);
     } catch (err) {
       return { ...base, status: 'refused', reason: `cannot pull ${pointer}: ${(err as Error).message}` };
     }
-    const v = await loadVersion(name, version, artifact);
+    const v = await loadVersion(name, version, artifact, NESTED);
     return v.status === 'ok' ? { ...v, source: pointer } : { ...v, reason: `${pointer}: ${v.reason}` };
   }
   if (pointer) return { ...base, status: 'refused', reason: `invalid ${CONFIG_FILE}: ${pointer.message}` };

@@ -88,6 +88,9 @@ describe('OCI registry: push, pull, and versions that point to an artifact', { s
     v = (await scanModel(repo.dir, 'mnist', undefined, oci)).versions.find((x) => x.version === '5')!;
     assert.equal(v.status, 'ok', v.status === 'refused' ? v.reason : '');
     assert.equal(sha(await readFile(join(v.dir, 'model.onnx'))), sha(await readFile(join(repo.dir, 'mnist', '1', 'model.onnx'))));
+    const listed = await runVigil(['models', 'list', '--json', '-c', configFile]);
+    const row = JSON.parse(listed.stdout).models.find((m: { model: string; version: string }) => m.model === 'mnist' && m.version === '5');
+    assert.deepEqual([row.status, row.source], ['ok', pushed], 'vigil models list pulls and checks it as the gateway does');
 
     const refusedFor = async (source: string) => {
       await writeFile(join(dir, 'model.yaml'), source);

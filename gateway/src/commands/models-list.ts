@@ -1,11 +1,12 @@
 import { scanRepository } from '../../../serving/src/model-repository.js';
+import { artifactSourceOf, ociSettingsOf } from '../config/oci-settings.js';
 import { artifactTrustOf } from '../config/artifact-trust.js';
 import { loadConfig } from '../config/load-config.js';
 
 /** `vigil models list`: what the repository holds and whether each version would be served. */
 export async function modelsListCommand(opts: { config?: string; json?: boolean }): Promise<number> {
   const { config } = await loadConfig(opts.config);
-  const scan = await scanRepository(config.models.repository, await artifactTrustOf(config.models));
+  const scan = await scanRepository(config.models.repository, await artifactTrustOf(config.models), artifactSourceOf(await ociSettingsOf(config.models)));
   const rows = [...scan.models.values()].flat().map((v) => ({
     model: v.name,
     version: v.version,
@@ -16,6 +17,7 @@ export async function modelsListCommand(opts: { config?: string; json?: boolean 
     digest: v.config?.digest?.slice(0, 19) ?? '',
     signer: v.status === 'ok' ? (v.signer ?? '-') : '',
     reason: v.status === 'refused' ? v.reason : '',
+    source: v.status === 'ok' ? (v.source ?? '') : '',
   }));
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ repository: scan.root, models: rows, ignored: scan.ignored }, null, 2)}\n`);
@@ -32,12 +34,14 @@ function printTable(rows: Record<string, unknown>[]): void {
     process.stdout.write('(no models)\n');
     return;
   }
-  const columns = Object.keys(rows[0]).filter((c) => c !== 'reason');
+  // Reasons and registry references are long: each goes on a line of its own below the table.
+  const columns = Object.keys(rows[0]).filter((c) => c !== 'reason' && c !== 'source');
   const width = (c: string) => Math.max(c.length, ...rows.map((r) => String(r[c]).length));
   const line = (cells: string[]) => `${cells.map((cell, i) => cell.padEnd(width(columns[i]))).join('  ')}\n`;
   process.stdout.write(line(columns.map((c) => c.toUpperCase())));
   for (const r of rows) {
     process.stdout.write(line(columns.map((c) => String(r[c]))));
     if (r.reason) process.stdout.write(`  ↳ ${r.reason}\n`);
+    if (r.source) process.stdout.write(`  ↳ from ${r.source}\n`);
   }
 }

@@ -1,6 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { scanRepository } from '../../../serving/src/model-repository.js';
+import { artifactSourceOf, ociSettingsOf } from '../config/oci-settings.js';
 import type { Server } from 'node:http';
 import { createPoolHealthServer, createPoolOipServer } from '../../../serving/src/pool-serve/pool-oip-server.js';
 import { loadConfig } from '../config/load-config.js';
@@ -44,7 +45,7 @@ export async function poolServeCommand(opts: PoolServeOptions): Promise<number> 
     return CANNOT_SERVE;
   }
   const { config } = await loadConfig(opts.config);
-  const scan = await scanRepository(config.models.repository);
+  const scan = await scanRepository(config.models.repository, undefined, artifactSourceOf(await ociSettingsOf(config.models)));
   const versions = scan.models.get(opts.model) ?? [];
   const version = opts.version === undefined ? (versions.find((v) => v.status === 'ok') ?? versions[0]) : versions.find((v) => v.version === opts.version);
   if (!version) {
