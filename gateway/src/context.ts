@@ -57,7 +57,9 @@ export interface RequestContext {
   /** The request's trace, when traces are on: its id goes into the audit record, its context to the pool. */
   traceId?: string;
   traceContext?: Context;
-  /** proxy: the pool's answer, for screen-answer and send */
+  /** cache-lookup: whether the version's response cache had the answer (only for versions with one) */
+  cache?: { outcome: 'hit' | 'miss'; key: string };
+  /** proxy (or cache-lookup, on a hit): the pool's answer, for screen-answer and send */
   answer?: { status: number; body: Buffer; headerLength?: number; screenReport: string | undefined };
   /** shape-answer: what the caller's roles let it see of the answer, when less than all of it (top1, rounded:N) */
   answerDetail?: string;

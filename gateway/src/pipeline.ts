@@ -4,7 +4,7 @@
 //   server     authenticate → quarantine → authorize → admit → answer          (health, server metadata)
 //   model      authenticate → quarantine → select-version → authorize → resolve → admit → answer
 //   inference  authenticate → quarantine → select-version → authorize → resolve → admit → queue
-//              → body → items → screen → proxy → shadow → screen-answer → shape-answer → send
+//              → body → items → screen → cache-lookup → proxy → cache-store → shadow → screen-answer → shape-answer → send
 //
 //   * with audit.on_failure: fail_closed
 //
@@ -43,7 +43,9 @@ export interface StageSet {
   body: Stage<TargetContext>;
   items: Stage<TargetContext & Authenticated>;
   screen: Stage<TargetContext>;
+  cacheLookup: Stage<TargetContext>;
   proxy: Stage<TargetContext>;
+  cacheStore: Stage<TargetContext>;
   shadow: Stage<TargetContext>;
   screenAnswer: Stage<TargetContext>;
   shapeAnswer: Stage<TargetContext>;
@@ -70,7 +72,7 @@ export function vigilStageLists(s: StageSet): StageLists {
     front: [s.overload, s.drain, s.framing, ...(s.auditHealth ? [s.auditHealth] : []), s.route],
     server: [...caller, s.authorize, s.admit, s.answer],
     model: [...caller, s.selectVersion, s.authorize, s.resolve, s.admit, s.answer],
-    inference: [...caller, s.selectVersion, s.authorize, s.resolve, s.admit, s.queue, s.body, s.items, s.screen, s.proxy, s.shadow, s.screenAnswer, s.shapeAnswer, s.send],
+    inference: [...caller, s.selectVersion, s.authorize, s.resolve, s.admit, s.queue, s.body, s.items, s.screen, s.cacheLookup, s.proxy, s.cacheStore, s.shadow, s.screenAnswer, s.shapeAnswer, s.send],
   };
 }
 

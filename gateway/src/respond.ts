@@ -121,6 +121,7 @@ export function auditRecordOf(ctx: RequestContext, status: number, code: string 
     ...(ctx.target?.signer ? { signer: ctx.target.signer } : {}),
     // The version a copy of it went to, to be compared (traffic.yaml shadow); never the one that answered.
     ...(ctx.shadowSent ? { shadow_version: ctx.shadowSent } : {}),
+    ...(ctx.cache ? { cache: ctx.cache.outcome } : {}),
     decision: invalid ? 'invalid' : denied ? 'deny' : 'allow',
     // An invalid request was refused by the stage that read it, not by the grant that let it in.
     rule: ctx.refusedBy ?? (invalid && ctx.refusedAt ? `stage:${ctx.refusedAt}` : (ctx.decision?.rule ?? null)),

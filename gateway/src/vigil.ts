@@ -46,6 +46,9 @@ import { createScreenStage } from './stages/screen.js';
 import { createShapeAnswerStage } from './stages/shape-answer.js';
 import { createScreenAnswerStage } from './stages/screen-answer.js';
 import { createShadowStage } from './stages/shadow.js';
+import { createCacheLookupStage } from './stages/cache-lookup.js';
+import { createCacheStoreStage } from './stages/cache-store.js';
+import { ResponseCaches } from './answers/response-cache.js';
 import { RolloutGuard } from './rollout-guard.js';
 import { ModelLifecycle } from './lifecycle/model-lifecycle.js';
 import { saveTrafficSplit } from '../../serving/src/traffic-file.js';
@@ -236,6 +239,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   // Every stage, built once; pipeline.ts arranges them into the lists a request runs.
   const throttle = new AuthFailureThrottle(config.auth.failures, stores.authFailures);
   const rateLimits = new RateLimits(stores.rateLimits, stores.concurrency);
+  const responseCaches = new ResponseCaches();
   const stageSet: StageSet = {
     overload: createOverloadStage(bounds), // global bound on requests in flight, whoever asks
     drain: createDrainStage(() => draining),
@@ -252,7 +256,9 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     body: createBodyStage(config.server.max_body_bytes, bounds, new ParseTurns(LARGE_BODY_BYTES)),
     items: createItemsStage(policy, rateLimits, log), // items, items per model
     screen: createScreenStage(policy, quarantine, log), // structural, profile
+    cacheLookup: createCacheLookupStage(responseCaches, metrics), // versions with a response_cache
     proxy: createProxyStage({ timeoutMs: config.server.request_timeout_ms, responder }),
+    cacheStore: createCacheStoreStage(responseCaches),
     shadow: createShadowStage(registry, metrics, modelStats, log, config.server.request_timeout_ms),
     screenAnswer: createScreenAnswerStage(policy, quarantine, log), // squeeze, extraction, budget
     shapeAnswer: createShapeAnswerStage(policy), // less of the answer for roles the policy says

@@ -61,6 +61,19 @@ export const modelConfigSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Answer identical requests (the same inputs, outputs and parameters; `id` aside) from a
+     * bounded cache of this version's answers instead of its pool. Off unless present. The
+     * detectors still judge every request, hit or not.
+     */
+    response_cache: z
+      .object({
+        max_entries: z.number().int().min(1).max(1_000_000).default(1024),
+        /** Answers larger than this are not kept; the cache holds at most max_entries × this. */
+        max_entry_bytes: z.number().int().min(256).max(16 * 1024 * 1024).default(64 * 1024),
+      })
+      .strict()
+      .optional(),
     profile: z.string().optional(),
     heldout: z.string().optional(),
     training: z.record(z.string(), z.unknown()).optional(),

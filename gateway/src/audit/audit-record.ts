@@ -29,6 +29,8 @@ export interface RequestAuditRecord {
   signer?: string;
   /** The shadow version a copy of it went to (traffic.yaml); its answer was compared, never returned. */
   shadow_version?: string;
+  /** For versions with a response cache: hit (answered from it, no pool) or miss. */
+  cache?: 'hit' | 'miss';
   /**
    * allow: served (or answered, a pool's failure included); deny: refused by a security decision
    * (credentials, policy, limits, detectors, a quarantine, failing closed); invalid: the request

@@ -20,7 +20,8 @@ export function createProxyStage(opts: { timeoutMs: number; responder: Responder
   return {
     name: 'proxy',
     async run(ctx) {
-      if (!ctx.body) return;
+      // An answer already there came from the response cache.
+      if (!ctx.body || ctx.answer) return;
       const { model, version, backend } = ctx.target;
       const body = ctx.body.raw;
       // A remote backend reads the parsed request (to plan squeezed rows); a local pool does not,

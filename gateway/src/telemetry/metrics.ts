@@ -86,7 +86,7 @@ const UNIT_SUFFIX: Record<string, string> = {
  * traffic.yaml (test/gateway/traffic.test.ts scrapes them); every other series exists from the
  * first scrape.
  */
-export const SERIES_WHEN_CONFIGURED: readonly string[] = ['vigil_shadow_requests_total', 'vigil_shadow_rows_total', ...histogram('vigil_shadow_max_difference'), 'vigil_shadow_min_agreement', 'vigil_rollbacks_total'];
+export const SERIES_WHEN_CONFIGURED: readonly string[] = ['vigil_shadow_requests_total', 'vigil_shadow_rows_total', ...histogram('vigil_shadow_max_difference'), 'vigil_shadow_min_agreement', 'vigil_rollbacks_total', 'vigil_response_cache_requests_total'];
 
 function histogram(name: string): string[] {
   return [`${name}_bucket`, `${name}_sum`, `${name}_count`];
@@ -132,6 +132,7 @@ export class VigilMetrics {
   readonly alertmanagerErrors: Counter;
   readonly connectionsRefused: Counter;
   readonly shadowRequests: Counter;
+  readonly responseCache: Counter;
   readonly shadowRows: Counter;
   readonly shadowMaxDifference: Histogram;
   readonly rollbacks: Counter;
@@ -185,6 +186,7 @@ export class VigilMetrics {
     this.auditWriteErrors = m.createCounter('vigil.audit.write_errors', { description: 'Audit log write failures (each one fails requests closed)' });
     this.alerts = m.createCounter('vigil.alerts', { description: 'Anomaly alert transitions, by rule, severity and state (firing, resolved)' });
     this.alertmanagerErrors = m.createCounter('vigil.alertmanager.errors', { description: 'Sends to Alertmanager that failed after their retries' });
+    this.responseCache = m.createCounter('vigil.response_cache.requests', { description: 'Inference requests to versions with a response cache (model.yaml response_cache), by outcome: hit (answered from the cache) or miss' });
     this.shadowRequests = m.createCounter('vigil.shadow.requests', { description: 'Copies of requests sent to a shadow version (traffic.yaml), by outcome: compared, failed, skipped (over the in-flight bound)' });
     this.shadowRows = m.createCounter('vigil.shadow.rows', { description: "Rows a shadow version answered, by whether its top class agreed with the answer returned" });
     this.shadowMaxDifference = m.createHistogram('vigil.shadow.max_difference', {
