@@ -214,7 +214,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   supervisor.on('worker-oom', (slot: { pool: string; index: number }) => {
     const [model, version] = slot.pool.split('/');
     metrics.poolOomKills.add(1, { model, version });
-    const v = served.find((x) => x.model === model && x.version === version);
+    const v = registry.versionsOf(model).find((x) => x.version === version);
     const memoryMb = (v?.status === 'serving' && v.config.pool.resources?.memory_mb) || null;
     log.error({ model, version, worker: slot.index, memoryMb }, `pool worker of ${slot.pool} killed for going over its memory limit (OOM)`);
     void admin('pool.oom', 'failed', { model, version, worker: slot.index, memory_mb: memoryMb });

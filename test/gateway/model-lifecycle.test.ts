@@ -155,6 +155,8 @@ describe('the repository extension on the admin port', () => {
     const none = await rawRequest(vigil.adminPort, 'POST', '/v2/repository/models/digits/rollback', { headers: admin });
     assert.equal(none.status, 409);
     assert.equal(none.json.code, 'NOTHING_TO_ROLL_BACK');
+    const refusedRollback = (await adminRecords(vigil.config.audit.dir, 'models.rollback')).find((r) => r.outcome === 'failed');
+    assert.deepEqual([refusedRollback?.detail.model, refusedRollback?.detail.code], ['digits', 'NOTHING_TO_ROLL_BACK'], 'refusals are audited too');
   });
 
   test('refusals: an analyst (403, audited), load parameters, unknown models, names that leave the repository, bad bodies', async () => {

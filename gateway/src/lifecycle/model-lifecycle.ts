@@ -69,11 +69,11 @@ export class ModelLifecycle {
   constructor(private readonly deps: LifecycleDeps) {}
 
   load(model: string, principal: string): Promise<{ model: string; versions: VersionOutcome[]; traffic: TrafficPolicy | null }> {
-    return this.serially(model, () => this.loadNow(model, principal));
+    return this.serially('models.load', model, principal, () => this.loadNow(model, principal));
   }
 
   unload(model: string, principal: string): Promise<{ model: string; unloaded: string[] }> {
-    return this.serially(model, async () => {
+    return this.serially('models.unload', model, principal, async () => {
       const current = this.deps.registry.versionsOf(model);
       if (current.length === 0) throw new VigilError('MODEL_NOT_FOUND', `model '${model}' is not loaded`);
       const reason = `unloaded by ${principal} at ${new Date().toISOString()}`;
@@ -88,7 +88,7 @@ export class ModelLifecycle {
 
   /** All unversioned traffic to `version` (a canary made stable); a shadow of that version stops. */
   promote(model: string, version: string, principal: string) {
-    return this.serially(model, async () => {
+    return this.serially('models.promote', model, principal, async () => {
       this.deps.registry.resolve(model, version); // 404 / 503 unless it is serving
       const before = this.deps.registry.trafficOf(model);
       const split = Object.fromEntries([...Object.keys(before?.split ?? {}), version].map((v) => [v, v === version ? 100 : 0]));
@@ -102,7 +102,7 @@ export class ModelLifecycle {
    * to go back from.
    */
   rollback(model: string, to: string | undefined, principal: string) {
-    return this.serially(model, async () => {
+    return this.serially('models.rollback', model, principal, async () => {
       const before = this.deps.registry.trafficOf(model);
       if (this.deps.registry.versionsOf(model).length === 0) throw new VigilError('MODEL_NOT_FOUND', `model '${model}' is not loaded`);
       if (!before?.split && to === undefined) throw new VigilError('NOTHING_TO_ROLL_BACK', `model '${model}' has no traffic split to roll back; name the version to go back to`);
@@ -123,8 +123,7 @@ export class ModelLifecycle {
   private async loadNow(model: string, principal: string) {
     const { registry, supervisor, log } = this.deps;
     if (!NAME_PATTERN.test(model)) throw new VigilError('INVALID_PATH', 'model names start with a letter or digit and hold at most 128 characters');
-    const fail = async (problems: string[]): Promise<never> => {
-      await this.audit('models.load', principal, 'failed', { model, code: 'MODEL_LOAD_FAILED', problems });
+    const fail = (problems: string[]): never => {
       log.error({ model, problems, principal }, `LOAD OF ${model} REFUSED: what was serving keeps serving`);
       throw new VigilError('MODEL_LOAD_FAILED', `${model} was not loaded: ${problems.join('; ')}`);
     };
@@ -133,7 +132,6 @@ export class ModelLifecycle {
       scanned = await scanModel(this.deps.root, model, this.deps.trust, this.deps.oci);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
-      await this.audit('models.load', principal, 'failed', { model, code: 'MODEL_NOT_FOUND' });
       throw new VigilError('MODEL_NOT_FOUND', `model '${model}' is not in the repository`);
     }
     if (scanned.versions.length === 0) return fail(['the model directory holds no version']);
@@ -160,7 +158,7 @@ export class ModelLifecycle {
     const failed = startProblems.filter((p): p is string => p !== null);
     if (failed.length > 0) {
       for (const v of started) if (v.status === 'serving') void this.stopVersion(v);
-      return fail(failed);
+      fail(failed);
     }
 
     const byVersion = new Map(started.map((v) => [v.version, v]));
@@ -232,9 +230,17 @@ export class ModelLifecycle {
     return { model, split, persisted: persisted === true };
   }
 
-  private serially<T>(model: string, fn: () => Promise<T>): Promise<T> {
+  /** Runs one change after the model's previous one; a refusal or failure is audited with its code. */
+  private serially<T>(event: string, model: string, principal: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.queues.get(model) ?? Promise.resolve();
-    const run = prev.catch(() => undefined).then(fn);
+    const run = prev
+      .catch(() => undefined)
+      .then(fn)
+      .catch(async (err: unknown) => {
+        const code = err instanceof VigilError ? err.code : 'INTERNAL_ERROR';
+        await this.audit(event, principal, 'failed', { model, code, reason: (err as Error).message });
+        throw err;
+      });
     this.queues.set(model, run);
     void run.catch(() => undefined).finally(() => this.queues.get(model) === run && this.queues.delete(model));
     return run;

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { sha256OfBytes, sha256OfFile } from '../file-digest.js';
 import { parseManifest, pullModelVersion } from './model-artifact.js';
-import { parseOciReference } from './oci-reference.js';
+import { parseOciReference, type OciReference } from './oci-reference.js';
 import type { RegistryAccess } from './registry-client.js';
 
 export interface OciSettings {
@@ -23,6 +23,20 @@ export interface OciSettings {
 export async function artifactDir(source: string, settings: OciSettings): Promise<string> {
   const ref = parseOciReference(source);
   if (!ref.digest) throw new Error(`${source} names no digest: a model.yaml source pins one (…@sha256:…), so the artifact cannot change under it`);
+  // One check or pull of a digest at a time in this process: two versions loading the same
+  // artifact at once must not remove each other's copy.
+  const key = `${settings.cacheDir}\u0000${ref.digest}`;
+  const prev = inProgress.get(key) ?? Promise.resolve('');
+  const pinned = { ...ref, digest: ref.digest };
+  const run = prev.catch(() => '').then(() => verifiedOrPulled(pinned, source, settings));
+  inProgress.set(key, run);
+  void run.catch(() => undefined).finally(() => inProgress.get(key) === run && inProgress.delete(key));
+  return run;
+}
+
+const inProgress = new Map<string, Promise<string>>();
+
+async function verifiedOrPulled(ref: OciReference & { digest: string }, source: string, settings: OciSettings): Promise<string> {
   const hex = ref.digest.slice('sha256:'.length);
   const root = join(settings.cacheDir, 'sha256');
   const dir = join(root, hex);

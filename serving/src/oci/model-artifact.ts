@@ -24,13 +24,15 @@ const FILE_TYPES: Record<string, string> = {
 /** A file name a layer may be written under: no path, no dot file, nothing the shell or a path join would read twice. */
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MAX_LAYERS = 64;
+/** The config blob names a model and a version: a few dozen bytes. */
+const MAX_CONFIG_BYTES = 64 * 1024;
 
 const descriptor = z.object({ mediaType: z.string().max(255), digest: z.string().regex(DIGEST), size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), annotations: z.record(z.string(), z.string()).optional() });
 const manifestSchema = z.object({
   schemaVersion: z.literal(2),
   mediaType: z.literal(MANIFEST_MEDIA_TYPE),
   artifactType: z.literal(ARTIFACT_TYPE).optional(),
-  config: descriptor.extend({ mediaType: z.literal(CONFIG_MEDIA_TYPE) }),
+  config: descriptor.extend({ mediaType: z.literal(CONFIG_MEDIA_TYPE), size: z.number().int().min(0).max(MAX_CONFIG_BYTES) }),
   layers: z.array(descriptor).min(1).max(MAX_LAYERS),
   annotations: z.record(z.string(), z.string()).optional(),
 });
