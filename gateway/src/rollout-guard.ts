@@ -27,8 +27,8 @@ export class RolloutGuard {
       audit: (record: AuditRecord) => Promise<void>;
       metrics: VigilMetrics;
       log: Logger;
-      /** Writes the rolled-back split to the model's traffic.yaml. */
-      persist?: (model: string, split: Record<string, number>) => Promise<void>;
+      /** Writes the model's split as it now stands to its traffic.yaml. */
+      persist?: (model: string) => Promise<void>;
     },
   ) {}
 
@@ -59,7 +59,10 @@ export class RolloutGuard {
       for (const [version, weight] of entries) {
         if (version === stable || weight === 0) continue;
         const reason = this.broken(model, version, policy);
-        if (reason) await this.rollBack(model, version, stable, policy, reason.reason, reason.detail);
+        if (!reason) continue;
+        await this.rollBack(model, version, stable, policy, reason.reason, reason.detail);
+        // One per model per round: the next round judges the others on the split as it then stands.
+        break;
       }
     }
   }
@@ -87,7 +90,7 @@ export class RolloutGuard {
     let persisted = false;
     if (this.deps.persist) {
       try {
-        await this.deps.persist(model, split);
+        await this.deps.persist(model);
         persisted = true;
       } catch (err) {
         this.deps.log.error({ model, err: (err as Error).message }, `the rollback of ${model} could not be written to its traffic.yaml: a restart would bring the canary back`);

@@ -51,8 +51,6 @@ import { createCacheStoreStage } from './stages/cache-store.js';
 import { ResponseCaches } from './answers/response-cache.js';
 import { RolloutGuard } from './rollout-guard.js';
 import { ModelLifecycle } from './lifecycle/model-lifecycle.js';
-import { saveTrafficSplit } from '../../serving/src/traffic-file.js';
-import { join } from 'node:path';
 import { createSelectVersionStage } from './stages/select-version.js';
 import { createSendStage } from './stages/send.js';
 import { VigilMetrics } from './telemetry/metrics.js';
@@ -370,7 +368,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     metrics,
     log,
     // Written back, so a restart or the next load does not bring the broken canary back.
-    persist: (model, split) => saveTrafficSplit(join(scan.root, model), split, false).then(() => undefined),
+    persist: (model) => lifecycle.persistTraffic(model),
   });
   rollouts.start();
   const port = (server.address() as AddressInfo).port;
@@ -390,9 +388,11 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     }
     server.closeAllConnections();
     await closed;
+    // No request is left: versions retired by live loads stop now.
+    await lifecycle.settle();
     await supervisor.stop(config.pools.stop_grace_ms);
     chosen?.close();
-    await Promise.all(served.map((v) => (v.status === 'serving' ? v.backend.close() : undefined)));
+    await Promise.all(registry.all().map((v) => (v.status === 'serving' ? v.backend.close() : undefined)));
     adminServer.closeAllConnections();
     await new Promise<void>((r) => adminServer.close(() => r()));
     if (runtime.created) await rm(runtime.path, { recursive: true, force: true });

@@ -50,17 +50,21 @@ export function actionPatternMask(pattern: string): { mask: number; wildcard: bo
   return { error: `unknown action ${JSON.stringify(pattern)}; use one of ${ACTIONS.join(', ')}, "*" or ${NAMESPACES.map((n) => `"${n}:*"`).join(', ')}` };
 }
 
+/** What a wildcard keeps in a rule restricted to some models: the client's model actions, never `admin:models`. */
+const CLIENT_MODEL_MASK = MODEL_MASK & ~BIT.get('admin:models')!;
+
 /**
  * The mask a rule's `actions` cover. In a rule restricted to some models or versions, a wildcard
- * (`*`, `admin:*`) covers only the model actions: "everything on fraud-*" never means admin
- * rights. Model-less actions named explicitly still count.
+ * (`*`, `admin:*`) covers only infer and metadata: "everything on fraud-*" never means admin
+ * rights, loading and unloading those models included. Actions named explicitly still count
+ * (`admin:models` on fraud-* lets a team roll out its own models).
  */
 export function ruleActionMask(patterns: readonly string[], restrictedToModels: boolean): number {
   let mask = 0;
   for (const p of patterns) {
     const m = actionPatternMask(p);
     if ('error' in m) continue;
-    mask |= m.wildcard && restrictedToModels ? m.mask & MODEL_MASK : m.mask;
+    mask |= m.wildcard && restrictedToModels ? m.mask & CLIENT_MODEL_MASK : m.mask;
   }
   return mask;
 }

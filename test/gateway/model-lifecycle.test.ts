@@ -2,12 +2,13 @@
 // port and `vigil models load|unload|promote|rollback`. A load is all or nothing, a bad version
 // never replaces a good one, and a request finishes on the version it started on.
 import assert from 'node:assert/strict';
-import { appendFile, cp, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { queryAudit } from '../../gateway/src/audit/query.js';
 import { verifyAudit } from '../../gateway/src/audit/verify.js';
 import type { AuditRecord } from '../../gateway/src/audit/audit-record.js';
+import type { ServingVersion } from '../../gateway/src/model-registry.js';
 import { inferRequest, loadHeldout } from '../helpers/heldout.js';
 import { copyVersion, wrongVersion } from '../helpers/model-versions.js';
 import { runVigil } from '../helpers/run-node.js';
@@ -182,5 +183,57 @@ describe('the repository extension on the admin port', () => {
     assert.equal(notServed.json.code, 'MODEL_VERSION_NOT_FOUND');
     const verdict = await verifyAudit(vigil.config.audit.dir);
     assert.equal(verdict.ok, true, JSON.stringify(verdict.findings));
+  });
+});
+
+describe('statistics of a version loaded anew', () => {
+  test('requests that finish on the replaced artifact after the load are not the new one\'s record (the rollout guard reads it)', async () => {
+    const { ModelStats } = await import('../../gateway/src/telemetry/model-stats.js');
+    const stats = new ModelStats();
+    const old = { model: 'mnist', version: '2', status: 'serving' } as unknown as ServingVersion;
+    const fresh = { model: 'mnist', version: '2', status: 'serving' } as unknown as ServingVersion;
+    const finished = (target: ServingVersion, status: number) =>
+      stats.observe({ route: { action: 'model.infer' }, target, proxiedAt: 1n, startedAt: process.hrtime.bigint() - 2_000_000_000n } as unknown as Parameters<typeof stats.observe>[0], status);
+    finished(old, 200);
+    assert.equal(stats.countsOf('mnist', '2').requests, 1);
+    stats.restart(fresh);
+    finished(old, 500);
+    finished(old, 200);
+    stats.observeShadow(old, 0, 5);
+    assert.deepEqual(stats.countsOf('mnist', '2'), { requests: 0, failures: 0, meanMs: 0, shadowRows: 0, shadowAgree: 0 });
+    finished(fresh, 200);
+    stats.observeShadow(fresh, 4, 5);
+    const c = stats.countsOf('mnist', '2');
+    assert.deepEqual([c.requests, c.failures, c.shadowRows, c.shadowAgree], [1, 0, 5, 4]);
+  });
+});
+
+describe('a promote while a load is starting its pools', () => {
+  test('the load is refused rather than undo the promote, and its new pool does not stay', async () => {
+    const repo = await copyOfModels();
+    // Version 4's workers take a second and a half to come up: the window the promote lands in.
+    const slow = join(repo.dir, '..', `slow-worker-${process.pid}.mjs`);
+    await writeFile(slow, `await new Promise((r) => setTimeout(r, 1500));\nawait import(${JSON.stringify(new URL('../../serving/src/worker/main.js', import.meta.url).href)});\n`);
+    const vigil = await startTestVigil({ models: { repository: repo.dir } }, { workerMain: (_m, v) => (v === '4' ? slow : undefined) });
+    try {
+      const admin = { ...(await vigil.auth(['admin'], 'ops')), 'content-type': 'application/json' };
+      await copyVersion(repo.dir, 'mnist', '1', '4');
+      await writeFile(join(repo.dir, 'mnist', 'traffic.yaml'), 'split: { "1": 90, "4": 10 }\n');
+      const loading = rawRequest(vigil.adminPort, 'POST', '/v2/repository/models/mnist/load', { headers: admin });
+      await waitFor('version 4\'s pool starting', async () => vigil.supervisor.allPools().some((p) => p.key === 'mnist/4'), 10_000, 20);
+      const promoted = await rawRequest(vigil.adminPort, 'POST', '/v2/repository/models/mnist/promote', { headers: admin, body: '{"version": "1"}' });
+      assert.equal(promoted.status, 200, promoted.text);
+      const load = await loading;
+      assert.equal(load.status, 400, load.text);
+      assert.equal(load.json.code, 'MODEL_LOAD_FAILED');
+      assert.match(load.json.error, /traffic of mnist changed while it loaded/);
+      assert.deepEqual(vigil.registry.trafficOf('mnist')?.split, { '1': 100 });
+      assert.equal((await postJson(vigil.port, '/v2/models/mnist/versions/4/infer', inferRequest('mnist', [40]), await vigil.auth())).status, 404);
+      await waitFor('version 4\'s pool removed', async () => !vigil.supervisor.allPools().some((p) => p.key === 'mnist/4'), 10_000);
+    } finally {
+      await vigil.stop();
+      await repo.cleanup();
+      await rm(slow, { force: true });
+    }
   });
 });

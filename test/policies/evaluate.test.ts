@@ -18,6 +18,7 @@ roles:
   auditor: audit log
   intern: only mnist
   oncall: status page
+  mlops: rolls out the fraud models
   nightly: night batch jobs
 grants:
   - id: admin-all
@@ -53,6 +54,10 @@ grants:
   - id: oncall-status
     roles: [oncall]
     actions: ["admin:status"]
+  - id: mlops-fraud-rollouts
+    roles: [mlops]
+    actions: ["admin:models"]
+    models: ["fraud-*"]
 denies:
   - id: no-admin-from-outside
     roles: ["*"]
@@ -106,6 +111,10 @@ const cases: Case[] = [
   { name: '"*" on one model covers infer there', req: { principal: user('ian', 'intern'), action: 'infer', model: 'mnist' }, allowed: true, rule: 'grant:intern-everything-on-mnist' },
   { name: '"*" on one model does not cover other models', req: { principal: user('ian', 'intern'), action: 'infer', model: 'digits' }, allowed: false, rule: 'default-deny' },
   { name: '"*" on one model does not grant admin actions', req: { principal: user('ian', 'intern'), action: 'admin:status', source: LOOPBACK }, allowed: false, rule: 'default-deny' },
+  { name: '"*" on one model does not let it load, unload or roll back that model', req: { principal: user('ian', 'intern'), action: 'admin:models', model: 'mnist', source: LOOPBACK }, allowed: false, rule: 'default-deny' },
+  { name: 'admin:models named for fraud-* lets a team roll out its own models', req: { principal: user('mo', 'mlops'), action: 'admin:models', model: 'fraud-scorer', source: LOOPBACK }, allowed: true, rule: 'grant:mlops-fraud-rollouts' },
+  { name: 'admin:models for fraud-* is not for other models', req: { principal: user('mo', 'mlops'), action: 'admin:models', model: 'mnist', source: LOOPBACK }, allowed: false, rule: 'default-deny' },
+  { name: 'admin:models from outside is denied like every admin action', req: { principal: user('mo', 'mlops'), action: 'admin:models', model: 'fraud-scorer', source: '198.51.100.7' }, allowed: false, rule: 'deny:no-admin-from-outside' },
   { name: '"*" on one model does not grant the audit log', req: { principal: user('ian', 'intern'), action: 'audit:read' }, allowed: false, rule: 'default-deny' },
   { name: 'what anonymous callers may do, authenticated ones may too', req: { principal: user('ian', 'intern'), action: 'health' }, allowed: true, rule: 'anonymous' },
 

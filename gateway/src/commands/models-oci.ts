@@ -7,7 +7,7 @@ import { NAME_PATTERN } from '../../../oip/src/names.js';
 import { VERSION_PATTERN } from '../../../serving/src/model-config.js';
 import { artifactTrustOf } from '../config/artifact-trust.js';
 import { loadConfig } from '../config/load-config.js';
-import { ociSettingsOf } from '../config/oci-settings.js';
+import { artifactSourceOf, ociSettingsOf } from '../config/oci-settings.js';
 
 export interface ModelsOciOptions {
   config?: string;
@@ -27,10 +27,11 @@ export async function modelsPushCommand(model: string, version: string, referenc
     const { config } = await loadConfig(opts.config);
     const ref = parseOciReference(reference);
     if (ref.digest) throw new Error('push to a repository (and a tag); the digest is what the push gives back');
-    const found = (await scanRepository(config.models.repository, await artifactTrustOf(config.models))).models.get(model)?.find((v) => v.version === version);
+    const settings = await ociSettingsOf(config.models, opts.plainHttp ? [ref.host] : []);
+    // A version that points to a registry is pushed as the artifact it was pulled as.
+    const found = (await scanRepository(config.models.repository, await artifactTrustOf(config.models), artifactSourceOf(settings))).models.get(model)?.find((v) => v.version === version);
     if (!found) throw new Error(`${model}/${version} is not in ${config.models.repository}`);
     if (found.status !== 'ok') throw new Error(`${model}/${version} would not load, so it is not pushed: ${found.reason}`);
-    const settings = await ociSettingsOf(config.models, opts.plainHttp ? [ref.host] : []);
     const pushed = await pushModelVersion(found.dir, model, version, ref, settings.access(ref.host));
     process.stdout.write(`pushed ${model}/${version} (${pushed.files.join(', ')})${found.signer ? `, signed by ${found.signer}` : ''}\n`);
     process.stdout.write(`${formatOciReference({ host: ref.host, repository: ref.repository, digest: pushed.digest })}\n`);
@@ -70,7 +71,7 @@ export async function modelsPullCommand(reference: string, opts: ModelsOciOption
     await mkdir(join(root, model), { recursive: true });
     await rename(staging, target);
     staging = undefined;
-    const check = (await scanModel(root, model, await artifactTrustOf(config.models))).versions.find((v) => v.version === version);
+    const check = (await scanModel(root, model, await artifactTrustOf(config.models), artifactSourceOf(settings))).versions.find((v) => v.version === version);
     if (check?.status === 'refused' && !check.excluded) throw new Error(`${model}/${version} would not load, so it was removed again: ${check.reason}`);
     const signer = check?.status === 'ok' && check.signer ? `, signed by ${check.signer}` : '';
     process.stdout.write(`pulled ${formatOciReference({ ...ref, digest: pulled.digest })} into ${join(config.models.repository, model, version)} (${pulled.files.join(', ')})${signer}\n`);

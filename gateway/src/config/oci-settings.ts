@@ -21,13 +21,13 @@ export async function ociSettingsOf(models: VigilConfig['models'], plainHttp: re
         throw new Error(`models.oci.registries ${r.host}: cannot read password_file ${r.password_file}: ${(err as Error).message}`);
       }
     }
-    access.set(r.host, { plainHttp: r.plain_http, username: r.username, password, timeoutMs: oci.timeout_ms });
+    access.set(r.host, { plainHttp: r.plain_http, username: r.username, password, timeoutMs: oci.timeout_ms, pullTimeoutMs: oci.pull_timeout_ms });
   }
   return {
     cacheDir: resolve(oci.cache_dir),
     maxArtifactBytes: oci.max_artifact_bytes,
     access: (host) => {
-      const found = access.get(host) ?? { plainHttp: false, timeoutMs: oci.timeout_ms };
+      const found = access.get(host) ?? { plainHttp: false, timeoutMs: oci.timeout_ms, pullTimeoutMs: oci.pull_timeout_ms };
       return plainHttp.includes(host) ? { ...found, plainHttp: true } : found;
     },
   };

@@ -182,6 +182,8 @@ export const configSchema = z
             cache_dir: z.string().default('.vigil/oci-cache'),
             max_artifact_bytes: z.number().int().min(1024).default(4 * 1024 ** 3),
             timeout_ms: z.number().int().min(100).max(600_000).default(30_000),
+            /** A whole pull's bound, however slowly a registry sends: past it the version is refused. */
+            pull_timeout_ms: z.number().int().min(1_000).max(3_600_000).default(300_000),
             registries: z
               .array(
                 z

@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DetectorServices } from '../../../detectors/src/detector.js';
 import type { ArtifactTrust } from '../../../serving/src/artifact-signing.js';
@@ -59,11 +60,16 @@ export interface VersionOutcome {
  * start, or nothing changes and what was serving keeps serving. A version whose artifact is the
  * same keeps its pool. Versions taken out (replaced or unloaded) leave the registry at once but
  * keep their pools until the requests holding them have finished: a request ends on the version
- * it started on. One change per model at a time; each is audited by the caller's name.
+ * it started on. Loads and unloads of a model go one at a time; a promote or rollback never waits
+ * for them (a load that sees the traffic change under it is refused instead). Each change is
+ * audited by the caller's name, refusals included.
  */
 export class ModelLifecycle {
   private generation = 0;
+  /** Loads and unloads of each model, one after another. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** traffic.yaml writes of each model, one after another. */
+  private readonly writes = new Map<string, Promise<unknown>>();
   private readonly retiring = new Set<Promise<void>>();
 
   constructor(private readonly deps: LifecycleDeps) {}
@@ -88,7 +94,7 @@ export class ModelLifecycle {
 
   /** All unversioned traffic to `version` (a canary made stable); a shadow of that version stops. */
   promote(model: string, version: string, principal: string) {
-    return this.serially('models.promote', model, principal, async () => {
+    return this.audited('models.promote', model, principal, async () => {
       this.deps.registry.resolve(model, version); // 404 / 503 unless it is serving
       const before = this.deps.registry.trafficOf(model);
       const split = Object.fromEntries([...Object.keys(before?.split ?? {}), version].map((v) => [v, v === version ? 100 : 0]));
@@ -102,7 +108,7 @@ export class ModelLifecycle {
    * to go back from.
    */
   rollback(model: string, to: string | undefined, principal: string) {
-    return this.serially('models.rollback', model, principal, async () => {
+    return this.audited('models.rollback', model, principal, async () => {
       const before = this.deps.registry.trafficOf(model);
       if (this.deps.registry.versionsOf(model).length === 0) throw new VigilError('MODEL_NOT_FOUND', `model '${model}' is not loaded`);
       if (!before?.split && to === undefined) throw new VigilError('NOTHING_TO_ROLL_BACK', `model '${model}' has no traffic split to roll back; name the version to go back to`);
@@ -114,14 +120,34 @@ export class ModelLifecycle {
     });
   }
 
-  /** Waits for the versions being retired to drain and stop (vigil's own stop). */
+  /** Waits for the versions being retired to drain and stop (vigil's own stop, once no request is left). */
   async settle(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((p) => p.catch(() => undefined)));
     await Promise.all(this.retiring);
+  }
+
+  /**
+   * Writes a model's split as it stands in memory now to its traffic.yaml (and drops a shadow that
+   * is no longer there). Writes of one model go one after another, and each writes the latest
+   * split, so the file ends as memory is, whatever order the changes came in.
+   */
+  persistTraffic(model: string): Promise<void> {
+    const prev = this.writes.get(model) ?? Promise.resolve();
+    const run = prev
+      .catch(() => undefined)
+      .then(async () => {
+        const now = this.deps.registry.trafficOf(model);
+        if (now?.split) await saveTrafficSplit(join(this.deps.root, model), now.split, !now.shadow);
+      });
+    this.writes.set(model, run);
+    void run.catch(() => undefined).finally(() => this.writes.get(model) === run && this.writes.delete(model));
+    return run;
   }
 
   private async loadNow(model: string, principal: string) {
     const { registry, supervisor, log } = this.deps;
+    // A promote or a rollback (an operator's or the guard's) while this load reads and starts
+    // would be undone by the traffic.yaml it read: then the load is refused, to be run again.
+    const trafficAtStart = registry.trafficOf(model);
     if (!NAME_PATTERN.test(model)) throw new VigilError('INVALID_PATH', 'model names start with a letter or digit and hold at most 128 characters');
     const fail = (problems: string[]): never => {
       log.error({ model, problems, principal }, `LOAD OF ${model} REFUSED: what was serving keeps serving`);
@@ -149,13 +175,17 @@ export class ModelLifecycle {
       else fresh.push(v);
     }
     let started: ServedVersion[] = [];
+    const poolsBefore = new Set(supervisor.allPools());
     try {
       started = createPools(fresh, supervisor, this.deps.runtimeDir, { ...this.deps.pools, screening, generation: ++this.generation });
     } catch (err) {
+      // Pools it added before it threw are not left behind.
+      for (const p of supervisor.allPools()) if (!poolsBefore.has(p)) void supervisor.removePool(p, this.deps.graceMs);
       return fail([(err as Error).message]);
     }
     const startProblems = await Promise.all(started.map((v) => this.startVersion(v)));
     const failed = startProblems.filter((p): p is string => p !== null);
+    if (registry.trafficOf(model) !== trafficAtStart) failed.push(`the traffic of ${model} changed while it loaded (a promote or a rollback): load it again`);
     if (failed.length > 0) {
       for (const v of started) if (v.status === 'serving') void this.stopVersion(v);
       fail(failed);
@@ -163,7 +193,7 @@ export class ModelLifecycle {
 
     const byVersion = new Map(started.map((v) => [v.version, v]));
     const next = versions.map((v): ServedVersion => kept.get(v.version) ?? byVersion.get(v.version) ?? { model, version: v.version, status: 'refused', reason: v.status === 'refused' ? v.reason : 'not started' });
-    for (const v of started) this.deps.stats.forget(model, v.version);
+    for (const v of started) if (v.status === 'serving') this.deps.stats.restart(v);
     registry.replaceModel(model, next, scanned.traffic);
     for (const v of current.values()) if (kept.get(v.version) !== v) this.retire(v);
     this.deps.metrics.seedVersions(registry);
@@ -195,7 +225,11 @@ export class ModelLifecycle {
   }
 
   private async stopVersion(v: ServingVersion): Promise<void> {
-    if (v.pool) await this.deps.supervisor.removePool(v.pool, this.deps.graceMs);
+    if (v.pool) {
+      await this.deps.supervisor.removePool(v.pool, this.deps.graceMs);
+      // Each load makes socket directories of its own: they go with the pool.
+      await Promise.all(v.pool.workers.map((w) => rm(dirname(w.socketPath), { recursive: true, force: true })));
+    }
     await v.backend.close();
   }
 
@@ -221,7 +255,7 @@ export class ModelLifecycle {
     // Applied first: an operator's rollback must take effect even when the repository is read-only.
     let persisted: true | string = true;
     try {
-      await saveTrafficSplit(join(this.deps.root, model), split, dropShadow);
+      await this.persistTraffic(model);
     } catch (err) {
       persisted = (err as Error).message;
       this.deps.log.error({ model, err: persisted }, `traffic.yaml of ${model} could not be written: the change holds until a restart or the next load`);
@@ -230,20 +264,24 @@ export class ModelLifecycle {
     return { model, split, persisted: persisted === true };
   }
 
-  /** Runs one change after the model's previous one; a refusal or failure is audited with its code. */
+  /** Runs a load or unload after the model's previous one; audited like every change. */
   private serially<T>(event: string, model: string, principal: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.queues.get(model) ?? Promise.resolve();
-    const run = prev
-      .catch(() => undefined)
-      .then(fn)
-      .catch(async (err: unknown) => {
-        const code = err instanceof VigilError ? err.code : 'INTERNAL_ERROR';
-        await this.audit(event, principal, 'failed', { model, code, reason: (err as Error).message });
-        throw err;
-      });
+    const run = prev.catch(() => undefined).then(() => this.audited(event, model, principal, fn));
     this.queues.set(model, run);
     void run.catch(() => undefined).finally(() => this.queues.get(model) === run && this.queues.delete(model));
     return run;
+  }
+
+  /** A change whose refusal or failure is audited with its code (success is audited by the change itself). */
+  private async audited<T>(event: string, model: string, principal: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = err instanceof VigilError ? err.code : 'INTERNAL_ERROR';
+      await this.audit(event, principal, 'failed', { model, code, reason: (err as Error).message });
+      throw err;
+    }
   }
 
   private audit(event: string, principal: string, outcome: 'ok' | 'failed', detail: Record<string, unknown>): Promise<void> {

@@ -47,7 +47,7 @@ export function createShadowStage(registry: ModelRegistry, metrics: VigilMetrics
           metrics.shadowRows.add(comparison.agree, { ...labels, agree: 'true' });
           metrics.shadowRows.add(comparison.rows - comparison.agree, { ...labels, agree: 'false' });
           metrics.shadowMaxDifference.record(comparison.maxDifference, labels);
-          stats.observeShadow(labels.model, shadowVersion, comparison.agree, comparison.rows);
+          stats.observeShadow(shadow, comparison.agree, comparison.rows);
         })
         .catch((err: unknown) => {
           metrics.shadowRequests.add(1, { ...labels, outcome: 'failed' });

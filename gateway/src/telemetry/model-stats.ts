@@ -1,4 +1,5 @@
 import type { RequestContext } from '../context.js';
+import type { ServingVersion } from '../model-registry.js';
 
 interface Duration {
   count: number;
@@ -27,11 +28,14 @@ interface VersionStats {
  */
 export class ModelStats {
   private readonly versions = new Map<string, VersionStats>();
+  /** The artifact each record belongs to, once a version was loaded anew: the old one's late requests are not its record. */
+  private readonly owners = new Map<string, ServingVersion>();
 
   /** One finished request (the responder's one exit): only inferences that reached a pool count. */
   observe(ctx: RequestContext, status: number, code: string | null = null): void {
     const target = ctx.target;
     if (ctx.route?.action !== 'model.infer' || target?.status !== 'serving' || ctx.proxiedAt === undefined) return;
+    if (!this.owns(target)) return;
     const s = this.statsOf(target.model, target.version);
     const ns = Number(process.hrtime.bigint() - ctx.startedAt);
     // The caller's own deadline passing is not the model's doing: neither success nor failure.
@@ -51,15 +55,23 @@ export class ModelStats {
   }
 
   /** A shadow copy to `version` compared: rows agreeing on the top class, of rows. */
-  observeShadow(model: string, version: string, agree: number, rows: number): void {
-    const s = this.statsOf(model, version);
+  observeShadow(shadow: ServingVersion, agree: number, rows: number): void {
+    if (!this.owns(shadow)) return;
+    const s = this.statsOf(shadow.model, shadow.version);
     s.shadowAgree += agree;
     s.shadowRows += rows;
   }
 
-  /** Starts a version's record again: it was loaded anew, and what the old artifact did is not its record. */
-  forget(model: string, version: string): void {
-    this.versions.delete(`${model}\u0000${version}`);
+  /** Starts a version's record again for the artifact now loaded: what the old one did (even finishing later) is not its record. */
+  restart(v: ServingVersion): void {
+    const key = `${v.model}\u0000${v.version}`;
+    this.versions.delete(key);
+    this.owners.set(key, v);
+  }
+
+  private owns(v: ServingVersion): boolean {
+    const owner = this.owners.get(`${v.model}\u0000${v.version}`);
+    return owner === undefined || owner === v;
   }
 
   /** A version's counts as they stand (for the rollout guard). */

@@ -43,11 +43,13 @@ const configSchema = z.object({ model: z.string().max(128), version: z.string().
 export async function pushModelVersion(dir: string, model: string, version: string, ref: OciReference, access: RegistryAccess): Promise<{ digest: string; files: string[] }> {
   const client = new RegistryClient(ref, access);
   const files: string[] = [];
-  for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
-    if (entry.isDirectory()) throw new Error(`${join(dir, entry.name)}: a version directory is pushed flat; subdirectories are not`);
-    if (!entry.isFile()) continue;
-    if (!FILE_NAME.test(entry.name)) throw new Error(`${entry.name}: not a file name a layer may carry`);
-    files.push(entry.name);
+  for (const name of (await readdir(dir)).sort()) {
+    // A link is pushed as the file it points to (stat follows it): what the version serves.
+    const kind = await stat(join(dir, name));
+    if (kind.isDirectory()) throw new Error(`${join(dir, name)}: a version directory is pushed flat; subdirectories are not`);
+    if (!kind.isFile()) throw new Error(`${join(dir, name)}: not a regular file`);
+    if (!FILE_NAME.test(name)) throw new Error(`${name}: not a file name a layer may carry`);
+    files.push(name);
   }
   if (!files.includes('model.yaml')) throw new Error(`${dir} has no model.yaml`);
   const layers = [];
@@ -81,7 +83,21 @@ export async function pushModelVersion(dir: string, model: string, version: stri
  * `target` first, renamed into place only once all are checked.
  */
 export async function pullModelVersion(ref: OciReference, access: RegistryAccess, target: string, maxBytes: number): Promise<{ digest: string; model: string; version: string; files: string[]; manifest: Buffer }> {
-  const client = new RegistryClient(ref, access);
+  // A timer cleared at the end (never AbortSignal.timeout, which would fire on finished bodies).
+  const deadline = new AbortController();
+  const timer = access.pullTimeoutMs ? setTimeout(() => deadline.abort(), access.pullTimeoutMs) : undefined;
+  try {
+    return await pull(new RegistryClient(ref, access, deadline.signal), ref, target, maxBytes);
+  } catch (err) {
+    // Cut off wherever it was (headers, a manifest or a blob streaming in): say why.
+    if (deadline.signal.aborted) throw new RegistryError(`${ref.host}: the pull took longer than models.oci.pull_timeout_ms (${access.pullTimeoutMs} ms)`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function pull(client: RegistryClient, ref: OciReference, target: string, maxBytes: number): Promise<{ digest: string; model: string; version: string; files: string[]; manifest: Buffer }> {
   const reference = ref.digest ?? ref.tag;
   if (!reference) throw new Error('a reference to pull names a digest (or a tag)');
   const { bytes } = await client.getManifest(reference, MANIFEST_MEDIA_TYPE);

@@ -13,6 +13,8 @@ export interface RegistryAccess {
   password?: string;
   /** Each request's bound: no answer (headers, or the next body bytes) within it and it fails. */
   timeoutMs: number;
+  /** The whole pull's bound, however the registry drips its bytes (models.oci.pull_timeout_ms). */
+  pullTimeoutMs?: number;
 }
 
 /** A manifest is small; distribution refuses more than 4 MiB, and so does vigil. */
@@ -39,10 +41,16 @@ export class RegistryClient {
   constructor(
     private readonly ref: OciReference,
     private readonly access: RegistryAccess,
+    /** Aborts every request of this client (a pull past its deadline). */
+    private readonly signal?: AbortSignal,
   ) {}
 
+  private get origin(): string {
+    return `${this.access.plainHttp ? 'http' : 'https'}://${this.ref.host}`;
+  }
+
   private get base(): string {
-    return `${this.access.plainHttp ? 'http' : 'https'}://${this.ref.host}/v2/${this.ref.repository}`;
+    return `${this.origin}/v2/${this.ref.repository}`;
   }
 
   async hasBlob(digest: string): Promise<boolean> {
@@ -60,7 +68,7 @@ export class RegistryClient {
     await drain(start.body);
     const location = start.headers.location;
     if (start.statusCode !== 202 || typeof location !== 'string') throw new RegistryError(`starting an upload: HTTP ${start.statusCode}`);
-    const url = new URL(location, `${this.access.plainHttp ? 'http' : 'https'}://${this.ref.host}`);
+    const url = new URL(location, this.origin);
     url.searchParams.set('digest', digest);
     const size = (await stat(path)).size;
     const put = await this.send('PUT', url.toString(), { scope: 'push,pull', headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body: () => createReadStream(path) });
@@ -75,7 +83,7 @@ export class RegistryClient {
     await drain(start.body);
     const location = start.headers.location;
     if (start.statusCode !== 202 || typeof location !== 'string') throw new RegistryError(`starting an upload: HTTP ${start.statusCode}`);
-    const url = new URL(location, `${this.access.plainHttp ? 'http' : 'https'}://${this.ref.host}`);
+    const url = new URL(location, this.origin);
     url.searchParams.set('digest', digest);
     const put = await this.send('PUT', url.toString(), { scope: 'push,pull', headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) }, body: () => bytes });
     const text = await readText(put.body, 64 * 1024);
@@ -115,7 +123,7 @@ export class RegistryClient {
       const location = res.headers.location;
       if (typeof location !== 'string') break;
       url = new URL(location, url).toString();
-      res = new URL(url).host === this.ref.host ? await this.send('GET', url, { scope: 'pull' }) : await this.raw('GET', url, {});
+      res = await this.send('GET', url, { scope: 'pull' });
     }
     if (res.statusCode !== 200) {
       await drain(res.body);
@@ -143,6 +151,9 @@ export class RegistryClient {
 
   /** One request, with the registry's challenge answered once when it asks for credentials. */
   private async send(method: Dispatcher.HttpMethod, url: string, opts: { scope: string; headers?: Record<string, string>; body?: () => Buffer | NodeJS.ReadableStream }): Promise<Dispatcher.ResponseData> {
+    // Credentials go to the registry's own origin (scheme, host and port) only: an upload
+    // location or a blob redirect elsewhere (object storage, a CDN, a downgrade to http) gets none.
+    if (new URL(url).origin !== new URL(this.origin).origin) return this.raw(method, url, { ...opts.headers }, opts.body?.());
     const scopeKey = `repository:${this.ref.repository}:${opts.scope}`;
     const token = this.tokens.get(scopeKey);
     const auth: Record<string, string> = token ? { authorization: token } : {};
@@ -186,10 +197,11 @@ export class RegistryClient {
 
   private async raw(method: Dispatcher.HttpMethod, url: string, headers: Record<string, string>, body?: Buffer | NodeJS.ReadableStream): Promise<Dispatcher.ResponseData> {
     try {
-      const res = await request(url, { dispatcher: agent, method, headers: { 'user-agent': 'vigil', ...headers }, body: body as Buffer | undefined, headersTimeout: this.access.timeoutMs, bodyTimeout: this.access.timeoutMs });
+      const res = await request(url, { dispatcher: agent, method, headers: { 'user-agent': 'vigil', ...headers }, body: body as Buffer | undefined, headersTimeout: this.access.timeoutMs, bodyTimeout: this.access.timeoutMs, signal: this.signal });
       res.body.on('error', () => {});
       return res;
     } catch (err) {
+      if (this.signal?.aborted) throw new RegistryError(`${method} ${new URL(url).origin}: the pull took longer than models.oci.pull_timeout_ms (${this.access.pullTimeoutMs} ms)`);
       const code = (err as { code?: string }).code;
       throw new RegistryError(`${method} ${new URL(url).origin}: ${code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within ${this.access.timeoutMs} ms` : (code ?? (err as Error).message)}`);
     }
