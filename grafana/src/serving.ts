@@ -218,6 +218,22 @@ export function servingDashboard(): dashboard.Dashboard {
           { expr: 'sum by (model, shadow_version, outcome) (rate(vigil_shadow_requests_total{outcome!="compared"}[$__rate_interval]))', legend: '{{model}} shadow {{shadow_version}} {{outcome}}/s' },
         ],
       }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Response cache hit ratio',
+        description: "For versions with model.yaml response_cache: the share of inference requests answered from the cache, without the pool. Hits are not in the pool's statistics or the rollback figures; the detectors still judge each one.",
+        unit: UNIT.ratio,
+        width: 12,
+        min: 0,
+        max: 1,
+        queries: [
+          {
+            expr: 'sum by (model, version) (rate(vigil_response_cache_requests_total{outcome="hit"}[$__rate_interval])) / sum by (model, version) (rate(vigil_response_cache_requests_total[$__rate_interval]))',
+            legend: '{{model}} {{version}}',
+          },
+        ],
+      }),
     );
 
   d.withRow(row('Overload: the global bounds'))

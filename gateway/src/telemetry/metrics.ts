@@ -50,6 +50,7 @@ export const EXPORTED_SERIES: readonly string[] = [
   ...histogram('vigil_shadow_max_difference'),
   'vigil_shadow_min_agreement',
   'vigil_rollbacks_total',
+  'vigil_response_cache_requests_total',
   'vigil_pool_queue_limit',
   'vigil_pool_worker_cpu_time_seconds_total',
   'vigil_pool_worker_memory_usage_bytes',
