@@ -50,21 +50,26 @@ export function actionPatternMask(pattern: string): { mask: number; wildcard: bo
   return { error: `unknown action ${JSON.stringify(pattern)}; use one of ${ACTIONS.join(', ')}, "*" or ${NAMESPACES.map((n) => `"${n}:*"`).join(', ')}` };
 }
 
-/** What a wildcard keeps in a rule restricted to some models: the client's model actions, never `admin:models`. */
+/** The client's model actions: what a wildcard keeps in a grant limited to some models. */
 const CLIENT_MODEL_MASK = MODEL_MASK & ~BIT.get('admin:models')!;
 
 /**
- * The mask a rule's `actions` cover. In a rule restricted to some models or versions, a wildcard
- * (`*`, `admin:*`) covers only infer and metadata: "everything on fraud-*" never means admin
- * rights, loading and unloading those models included. Actions named explicitly still count
- * (`admin:models` on fraud-* lets a team roll out its own models).
+ * The mask a rule's `actions` cover. A wildcard (`*`, `admin:*`) in a rule limited to some models
+ * or versions keeps only model actions, and which depends on the rule:
+ * - a grant keeps infer and metadata: "everything on fraud-*" never means admin rights, loading
+ *   and unloading those models included (name `admin:models` to grant that);
+ * - a deny keeps every model action, `admin:models` too: "nothing on prod-*" also freezes them;
+ * - a rule limited to versions never covers `admin:models`, which acts on a whole model.
+ * Actions named explicitly still count.
  */
-export function ruleActionMask(patterns: readonly string[], restrictedToModels: boolean): number {
+export function ruleActionMask(patterns: readonly string[], restriction: { kind: 'grant' | 'deny'; models: boolean; versions: boolean }): number {
+  const restricted = restriction.models || restriction.versions;
+  const keep = restriction.kind === 'deny' && !restriction.versions ? MODEL_MASK : CLIENT_MODEL_MASK;
   let mask = 0;
   for (const p of patterns) {
     const m = actionPatternMask(p);
     if ('error' in m) continue;
-    mask |= m.wildcard && restrictedToModels ? m.mask & CLIENT_MODEL_MASK : m.mask;
+    mask |= m.wildcard && restricted ? m.mask & keep : m.mask;
   }
   return mask;
 }

@@ -184,7 +184,7 @@ function compileRule(kind: 'grant' | 'deny', rule: PolicyRule, index: number): C
     anyPrincipal: rule.roles.includes('*'),
     roles: new Set(rule.roles.filter((r) => r !== '*')),
     principals: new Set(rule.principals),
-    actionMask: ruleActionMask(rule.actions, restricted),
+    actionMask: ruleActionMask(rule.actions, { kind, models: !models.any, versions: !versions.any }),
     restricted,
     models,
     versions,

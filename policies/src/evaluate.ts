@@ -259,7 +259,7 @@ function explainRule(r: CompiledRule, bit: number, req: PolicyRequest, facts: Fa
   switch (o) {
     case 'action': {
       const covered = listAnd(actionsInMask(r.actionMask)) || 'no action';
-      const note = r.restricted && r.rule.actions.some((a) => a.includes('*')) ? ' (a wildcard in a rule limited to some models covers infer and metadata only)' : '';
+      const note = r.restricted && r.rule.actions.some((a) => a.includes('*')) ? (r.kind === 'grant' ? ' (a wildcard in a grant limited to some models covers infer and metadata only)' : ' (a wildcard in a deny limited to some models covers its model actions)') : '';
       return { matched: false, why: `covers ${covered}, not ${req.action}${note}` };
     }
     case 'model':

@@ -286,11 +286,13 @@ function crossReferences(doc: unknown, report: Report): void {
         });
       }
       const actions = asArray(rule.actions).filter((a): a is string => typeof a === 'string');
-      const restricted = isRestricted(rule.models) || isRestricted(rule.versions);
-      if (actions.length > 0 && actions.every((a) => !('error' in actionPatternMask(a))) && ruleActionMask(actions, restricted) === 0) {
+      const restriction = { kind: kind === 'grants' ? ('grant' as const) : ('deny' as const), models: isRestricted(rule.models), versions: isRestricted(rule.versions) };
+      if (restriction.versions && actions.includes('admin:models')) {
+        report([kind, i, 'versions'], 'admin:models (load, unload, promote, rollback) acts on a whole model: a rule that names it cannot be limited to versions');
+      } else if (actions.length > 0 && actions.every((a) => !('error' in actionPatternMask(a))) && ruleActionMask(actions, restriction) === 0) {
         report(
           [kind, i, 'actions'],
-          'in a rule limited to some models or versions, a wildcard covers only infer and metadata, so this rule covers no action; name model-less actions explicitly, or drop models/versions',
+          'in a rule limited to some models or versions, a wildcard covers only model actions, so this rule covers no action; name model-less actions explicitly, or drop models/versions',
         );
       }
     });

@@ -71,6 +71,10 @@ denies:
   - id: mallory
     principals: ["user:mallory"]
     actions: ["*"]
+  - id: prod-frozen
+    roles: ["*"]
+    actions: ["*"]
+    models: ["prod-*"]
   - id: anon-health-from-bad-net
     principals: [anonymous]
     actions: [health]
@@ -114,6 +118,7 @@ const cases: Case[] = [
   { name: '"*" on one model does not let it load, unload or roll back that model', req: { principal: user('ian', 'intern'), action: 'admin:models', model: 'mnist', source: LOOPBACK }, allowed: false, rule: 'default-deny' },
   { name: 'admin:models named for fraud-* lets a team roll out its own models', req: { principal: user('mo', 'mlops'), action: 'admin:models', model: 'fraud-scorer', source: LOOPBACK }, allowed: true, rule: 'grant:mlops-fraud-rollouts' },
   { name: 'admin:models for fraud-* is not for other models', req: { principal: user('mo', 'mlops'), action: 'admin:models', model: 'mnist', source: LOOPBACK }, allowed: false, rule: 'default-deny' },
+  { name: 'a deny of "*" on some models freezes them: no load or unload, even for an admin', req: { principal: user('ada', 'admin'), action: 'admin:models', model: 'prod-scorer', source: LOOPBACK }, allowed: false, rule: 'deny:prod-frozen' },
   { name: 'admin:models from outside is denied like every admin action', req: { principal: user('mo', 'mlops'), action: 'admin:models', model: 'fraud-scorer', source: '198.51.100.7' }, allowed: false, rule: 'deny:no-admin-from-outside' },
   { name: '"*" on one model does not grant the audit log', req: { principal: user('ian', 'intern'), action: 'audit:read' }, allowed: false, rule: 'default-deny' },
   { name: 'what anonymous callers may do, authenticated ones may too', req: { principal: user('ian', 'intern'), action: 'health' }, allowed: true, rule: 'anonymous' },
@@ -265,6 +270,6 @@ describe('explain', () => {
   test('says why a wildcard on a restricted model does not cover an admin action', () => {
     const e = explain(policy, { principal: user('ian', 'intern'), action: 'admin:status', source: LOOPBACK, time: NOON });
     const t = e.trace.find((x) => x.rule === 'grant:intern-everything-on-mnist')!;
-    assert.match(t.why, /wildcard in a rule limited to some models covers infer and metadata only/);
+    assert.match(t.why, /wildcard in a grant limited to some models covers infer and metadata only/);
   });
 });
