@@ -14,6 +14,7 @@ import { NAME_PATTERN } from '../../oip/src/names.js';
 import type { ModelRegistry } from './model-registry.js';
 import { addRepositoryRoutes } from './admin-repository.js';
 import type { ModelLifecycle } from './lifecycle/model-lifecycle.js';
+import type { ResponseCaches } from './answers/response-cache.js';
 import type { PolicySource } from './policy-port.js';
 import type { Stage } from './stage.js';
 import type { VigilMetrics } from './telemetry/metrics.js';
@@ -36,6 +37,8 @@ export interface AdminDeps {
   metrics: VigilMetrics;
   /** Live loads, unloads, promotions and rollbacks (the repository extension). */
   lifecycle: ModelLifecycle;
+  /** A pool restarted by an operator forgets its version's kept answers. */
+  responseCaches: ResponseCaches;
   log: Logger;
 }
 
@@ -118,6 +121,7 @@ export function createAdminApp(deps: AdminDeps) {
       if (remote?.status === 'serving' && remote.backend instanceof RemoteOipBackend) {
         // A remote server is not vigil's to restart: its circuit closes and it is checked now.
         const before = remote.backend.describe();
+        deps.responseCaches.clear(remote);
         await remote.backend.reset();
         await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: 'pools.restart', principal: principal.id, outcome: 'ok', detail: { model, version, before } });
         res.status(202).json({ model, version, backend: 'oip-http', status: remote.backend.status });
@@ -125,6 +129,8 @@ export function createAdminApp(deps: AdminDeps) {
       }
       const pool = supervisor.pool(key);
       const before = pool?.workers.map((w) => ({ index: w.index, state: w.state, reason: w.reason ?? null })) ?? [];
+      const served = registry.versionsOf(model).find((v) => v.version === version);
+      if (served?.status === 'serving') deps.responseCaches.clear(served);
       const restarted = supervisor.restartPool(key);
       await deps.audit.append({ type: 'admin', time: new Date().toISOString(), event: 'pools.restart', principal: principal.id, outcome: restarted ? 'ok' : 'failed', detail: { model, version, before } });
       if (!restarted) throw new VigilError('MODEL_VERSION_NOT_FOUND', `no pool serves ${key}`);

@@ -58,7 +58,7 @@ export interface RequestContext {
   traceId?: string;
   traceContext?: Context;
   /** cache-lookup: whether the version's response cache had the answer (only for versions with one) */
-  cache?: { outcome: 'hit' | 'miss'; key: string };
+  cache?: { outcome: 'hit' | 'miss'; key: string; id: string | undefined };
   /** proxy (or cache-lookup, on a hit): the pool's answer, for screen-answer and send */
   answer?: { status: number; body: Buffer; headerLength?: number; screenReport: string | undefined };
   /** shape-answer: what the caller's roles let it see of the answer, when less than all of it (top1, rounded:N) */

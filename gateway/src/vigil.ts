@@ -326,9 +326,11 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     drainMs: config.server.request_timeout_ms + 5_000,
     graceMs: config.pools.stop_grace_ms,
     onChange: () => rollouts?.reschedule(),
+    responseCaches,
   });
   const adminApp = createAdminApp({
     lifecycle,
+    responseCaches,
     registry,
     supervisor,
     isolation,

@@ -69,8 +69,10 @@ export const modelConfigSchema = z
     response_cache: z
       .object({
         max_entries: z.number().int().min(1).max(1_000_000).default(1024),
-        /** Answers larger than this are not kept; the cache holds at most max_entries × this. */
-        max_entry_bytes: z.number().int().min(256).max(16 * 1024 * 1024).default(64 * 1024),
+        /** Answers larger than this (with the pool's report) are not kept; the cache holds at most max_entries × this. */
+        max_entry_bytes: z.number().int().min(256).max(4 * 1024 * 1024).default(64 * 1024),
+        /** How long an answer is kept (a remote model server's model may change under the same version); absent: until evicted. */
+        ttl_ms: z.number().int().min(1).optional(),
       })
       .strict()
       .optional(),

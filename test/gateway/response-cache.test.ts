@@ -9,6 +9,8 @@ import { queryAudit } from '../../gateway/src/audit/query.js';
 import type { AuditRecord } from '../../gateway/src/audit/audit-record.js';
 import { inferRequest, loadHeldout } from '../helpers/heldout.js';
 import { copyOfModels, postJson, rawRequest, startTestVigil, type TestVigil } from '../helpers/vigil-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { answerFor, keepable, requestKey, ResponseCache } from '../../gateway/src/answers/response-cache.js';
 
 type RequestRecord = Extract<AuditRecord, { type: 'request' }>;
 
@@ -99,9 +101,68 @@ describe('response cache', () => {
     assert.equal(await hits(), n + 1, 'evicted');
   });
 
+  test('an operator restarting the pool empties the cache: the next identical request goes to the pool again', async () => {
+    const auth = await vigil.auth(['analyst'], 'restart');
+    const ask = () => postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [60]), auth);
+    await ask();
+    const n = await hits();
+    await ask();
+    assert.equal(await hits(), n + 1);
+    const restarted = await rawRequest(vigil.adminPort, 'POST', '/pools/mnist/1/restart', { headers: await vigil.auth(['admin'], 'ops') });
+    assert.equal(restarted.status, 202, restarted.text);
+    await waitFor('mnist serving again', async () => (await postJson(vigil.port, '/v2/models/mnist/infer', inferRequest('mnist', [61]), auth)).status === 200, 20_000, 100);
+    const before = await hits();
+    assert.equal((await ask()).status, 200);
+    assert.equal(await hits(), before, 'a miss after the restart');
+  });
+
   test('a version without response_cache never caches, and its records say nothing of a cache', async () => {
     const auth = { ...(await vigil.auth(['analyst'], 'digits-user')), 'x-request-id': 'no-cache' };
     for (let i = 0; i < 2; i++) assert.equal((await postJson(vigil.port, '/v2/models/digits/infer', inferRequest('digits', [40]), auth)).status, 200);
     assert.equal((await record('no-cache')).cache, undefined);
+  });
+});
+
+describe('response cache: what is kept, and how', () => {
+  const answer = (header: object) => Buffer.from(JSON.stringify(header));
+  test('only a well-formed answer is kept, its id cut out as text; a hit splices the new id in and leaves every other byte as the pool wrote it', () => {
+    const body = Buffer.from('{"model_name":"m","model_version":"1","id":"a\\"b","outputs":[{"name":"x","datatype":"INT64","shape":[1],"data":[9007199254740993]}]}');
+    const kept = keepable(body, undefined, 'a"b');
+    assert.ok(kept);
+    assert.equal(kept.header.toString(), '{"model_name":"m","model_version":"1","outputs":[{"name":"x","datatype":"INT64","shape":[1],"data":[9007199254740993]}]}');
+    const again = answerFor({ ...kept, screenReport: undefined, at: 0 }, 'a"b').body.toString();
+    assert.deepEqual(JSON.parse(again), JSON.parse(body.toString()));
+    assert.match(again, /9007199254740993/, 'no number re-formatted');
+    assert.equal(answerFor({ ...kept, screenReport: undefined, at: 0 }, undefined).body.toString(), kept.header.toString());
+    for (const [bad, id] of [
+      [Buffer.from('upstream hiccup <html>'), undefined],
+      [Buffer.from('null'), undefined],
+      [answer({ model_name: 'm' }), undefined],
+      [answer({ id: 'other', outputs: [] }), 'mine'],
+      [answer({ outputs: [] }), 'mine'],
+      [answer({ id: 'x', outputs: [{ name: 'o', id: 'x', datatype: 'FP32', shape: [1], data: [1] }] }), 'x'], // which "id" is the answer's?
+    ] as const) {
+      assert.equal(keepable(bad, undefined, id), null, bad.toString());
+    }
+    assert.equal(keepable(answer({ outputs: [] }), 1_000, undefined), null, 'a header length past the body');
+    // The id as a string inside a BYTES output is escaped in the text: the answer's own id is still the one cut out.
+    const bytes = keepable(answer({ id: 'x', outputs: [{ name: 'o', datatype: 'BYTES', shape: [1], data: ['"id":"x"'] }] }), undefined, 'x');
+    assert.deepEqual(JSON.parse(bytes!.header.toString()), { outputs: [{ name: 'o', datatype: 'BYTES', shape: [1], data: ['"id":"x"'] }] });
+  });
+
+  test('bounded by entries, by bytes with the report, and by ttl_ms; -0 is not 0', () => {
+    const cache = new ResponseCache({ maxEntries: 2, maxEntryBytes: 200, ttlMs: 1_000 });
+    const entry = (report = '') => ({ header: Buffer.from('{"outputs":[]}'), screenReport: report, at: 0 });
+    assert.equal(cache.set('big-report', entry('x'.repeat(200))), false, 'the report counts');
+    cache.set('a', entry());
+    cache.set('b', entry());
+    cache.set('c', entry());
+    assert.equal(cache.size, 2);
+    assert.equal(cache.get('a', 10), undefined, 'least recently used out');
+    assert.ok(cache.get('b', 10));
+    assert.equal(cache.get('b', 1_001), undefined, 'past ttl_ms');
+    const key = (v: number) => requestKey({ inputs: [{ name: 'i', datatype: 'FP32', shape: [1], data: [v] }] }, false);
+    assert.notEqual(key(-0), key(0));
+    assert.equal(key(0.5), key(0.5));
   });
 });

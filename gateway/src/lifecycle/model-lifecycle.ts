@@ -9,6 +9,7 @@ import type { Supervisor } from '../../../serving/src/supervisor/supervisor.js';
 import { saveTrafficSplit } from '../../../serving/src/traffic-file.js';
 import type { TrafficPolicy } from '../../../serving/src/traffic-policy.js';
 import { NAME_PATTERN } from '../../../oip/src/names.js';
+import type { ResponseCaches } from '../answers/response-cache.js';
 import type { AuditRecord } from '../audit/audit-record.js';
 import { VigilError } from '../errors.js';
 import type { ModelRegistry, ServedVersion, ServingVersion } from '../model-registry.js';
@@ -38,6 +39,8 @@ export interface LifecycleDeps {
   graceMs: number;
   /** A model's traffic changed (the rollout guard looks at its limits again). */
   onChange: () => void;
+  /** Kept answers of versions with a response cache: a load forgets those of the versions it keeps. */
+  responseCaches: ResponseCaches;
 }
 
 /** What a version became in a load: started, kept as it was (same artifact), or still refused. */
@@ -195,6 +198,8 @@ export class ModelLifecycle {
     const next = versions.map((v): ServedVersion => kept.get(v.version) ?? byVersion.get(v.version) ?? { model, version: v.version, status: 'refused', reason: v.status === 'refused' ? v.reason : 'not started' });
     for (const v of started) if (v.status === 'serving') this.deps.stats.restart(v);
     registry.replaceModel(model, next, scanned.traffic);
+    // Loading again is how an operator says "what it answered may be stale" (a remote's model changed).
+    for (const v of kept.values()) this.deps.responseCaches.clear(v);
     for (const v of current.values()) if (kept.get(v.version) !== v) this.retire(v);
     this.deps.metrics.seedVersions(registry);
     this.deps.onChange();

@@ -20,11 +20,11 @@ export function createCacheLookupStage(caches: ResponseCaches, metrics: VigilMet
       const labels = { model: ctx.target.model, version: ctx.target.version };
       const kept = cache.get(key);
       if (!kept) {
-        ctx.cache = { outcome: 'miss', key };
+        ctx.cache = { outcome: 'miss', key, id: request.id };
         metrics.responseCache.add(1, { ...labels, outcome: 'miss' });
         return;
       }
-      ctx.cache = { outcome: 'hit', key };
+      ctx.cache = { outcome: 'hit', key, id: request.id };
       metrics.responseCache.add(1, { ...labels, outcome: 'hit' });
       ctx.answer = { status: 200, ...answerFor(kept, request.id), screenReport: kept.screenReport };
       // As the proxy does: the tensors are not needed past here.

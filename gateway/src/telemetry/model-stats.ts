@@ -29,7 +29,7 @@ interface VersionStats {
 export class ModelStats {
   private readonly versions = new Map<string, VersionStats>();
   /** The artifact each record belongs to, once a version was loaded anew: the old one's late requests are not its record. */
-  private readonly owners = new Map<string, ServingVersion>();
+  private readonly owners = new Map<string, WeakRef<ServingVersion>>();
 
   /** One finished request (the responder's one exit): only inferences that reached a pool count. */
   observe(ctx: RequestContext, status: number, code: string | null = null): void {
@@ -66,12 +66,13 @@ export class ModelStats {
   restart(v: ServingVersion): void {
     const key = `${v.model}\u0000${v.version}`;
     this.versions.delete(key);
-    this.owners.set(key, v);
+    this.owners.set(key, new WeakRef(v));
   }
 
   private owns(v: ServingVersion): boolean {
+    // Held weakly: a version unloaded for good must not be kept alive (its pool, its cache) by its record.
     const owner = this.owners.get(`${v.model}\u0000${v.version}`);
-    return owner === undefined || owner === v;
+    return owner === undefined || owner.deref() === v;
   }
 
   /** A version's counts as they stand (for the rollout guard). */
