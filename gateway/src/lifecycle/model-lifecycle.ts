@@ -151,6 +151,8 @@ export class ModelLifecycle {
     // A promote or a rollback (an operator's or the guard's) while this load reads and starts
     // would be undone by the traffic.yaml it read: then the load is refused, to be run again.
     const trafficAtStart = registry.trafficOf(model);
+    // And the file it reads is the one the last promote or rollback wrote, not the one before.
+    await this.writes.get(model)?.catch(() => undefined);
     if (!NAME_PATTERN.test(model)) throw new VigilError('INVALID_PATH', 'model names start with a letter or digit and hold at most 128 characters');
     const fail = (problems: string[]): never => {
       log.error({ model, problems, principal }, `LOAD OF ${model} REFUSED: what was serving keeps serving`);
