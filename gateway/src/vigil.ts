@@ -51,6 +51,7 @@ import { createCacheStoreStage } from './stages/cache-store.js';
 import { ResponseCaches } from './answers/response-cache.js';
 import { RolloutGuard } from './rollout-guard.js';
 import { ModelLifecycle } from './lifecycle/model-lifecycle.js';
+import { RepositoryPoller } from './lifecycle/repository-poller.js';
 import { createSelectVersionStage } from './stages/select-version.js';
 import { createSendStage } from './stages/send.js';
 import { VigilMetrics } from './telemetry/metrics.js';
@@ -373,6 +374,9 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
     persist: (model) => lifecycle.persistTraffic(model),
   });
   rollouts.start();
+  // Triton's poll mode: replicas sharing a repository follow its changes (models.poll_interval_ms).
+  const poller = new RepositoryPoller(scan.root, config.models.poll_interval_ms, lifecycle, registry, log);
+  await poller.start();
   const port = (server.address() as AddressInfo).port;
   const adminPort = (adminServer.address() as AddressInfo).port;
   log.info({ port, adminPort, host: config.server.host, models: served.map((v) => `${v.model}/${v.version}:${v.status}`) }, 'vigil listening');
@@ -382,6 +386,7 @@ export async function startVigil(config: VigilConfig, log: Logger, seams: VigilS
   async function stop(): Promise<void> {
     draining = true;
     rollouts?.stop();
+    poller.stop();
     log.info({ inflight: active }, 'draining: no new requests, waiting for in-flight ones');
     const closed = new Promise<void>((r) => server.close(() => r()));
     server.closeIdleConnections();

@@ -173,6 +173,13 @@ export const configSchema = z
         /** Refuse every version without a valid signature by a trusted key. */
         require_signatures: z.boolean().default(false),
         /**
+         * Triton's poll mode: every this many ms each model directory is looked at (names, sizes,
+         * times of its files) and a model that changed is loaded again, one that appeared is
+         * loaded, one whose directory is gone is unloaded; all audited as `vigil:poll`. How
+         * replicas sharing a repository follow each other's promotions and rollbacks. 0: off.
+         */
+        poll_interval_ms: z.number().int().min(0).max(3_600_000).default(0),
+        /**
          * OCI registries (`vigil models push|pull`, and model.yaml `source: oci://…@sha256:…`):
          * where pulled artifacts are kept, the most one may hold, each request's bound, and how
          * to reach each registry (HTTPS unless `plain_http`; credentials when it asks).

@@ -77,8 +77,12 @@ export class ModelLifecycle {
 
   constructor(private readonly deps: LifecycleDeps) {}
 
-  load(model: string, principal: string): Promise<{ model: string; versions: VersionOutcome[]; traffic: TrafficPolicy | null }> {
-    return this.serially('models.load', model, principal, () => this.loadNow(model, principal));
+  /**
+   * `flushCaches` (default true): an operator's load empties the response caches of the versions it
+   * keeps ("what it answered may be stale"); the repository poller's does not.
+   */
+  load(model: string, principal: string, opts: { flushCaches?: boolean } = {}): Promise<{ model: string; versions: VersionOutcome[]; traffic: TrafficPolicy | null }> {
+    return this.serially('models.load', model, principal, () => this.loadNow(model, principal, opts.flushCaches ?? true));
   }
 
   unload(model: string, principal: string): Promise<{ model: string; unloaded: string[] }> {
@@ -146,7 +150,7 @@ export class ModelLifecycle {
     return run;
   }
 
-  private async loadNow(model: string, principal: string) {
+  private async loadNow(model: string, principal: string, flushCaches: boolean) {
     const { registry, supervisor, log } = this.deps;
     // A promote or a rollback (an operator's or the guard's) while this load reads and starts
     // would be undone by the traffic.yaml it read: then the load is refused, to be run again.
@@ -201,7 +205,7 @@ export class ModelLifecycle {
     for (const v of started) if (v.status === 'serving') this.deps.stats.restart(v);
     registry.replaceModel(model, next, scanned.traffic);
     // Loading again is how an operator says "what it answered may be stale" (a remote's model changed).
-    for (const v of kept.values()) this.deps.responseCaches.clear(v);
+    if (flushCaches) for (const v of kept.values()) this.deps.responseCaches.clear(v);
     for (const v of current.values()) if (kept.get(v.version) !== v) this.retire(v);
     this.deps.metrics.seedVersions(registry);
     this.deps.onChange();
