@@ -221,6 +221,16 @@ export function servingDashboard(): dashboard.Dashboard {
     )
     .withPanel(
       timeseriesPanel({
+        title: 'Live model changes',
+        description: 'Loads, unloads, promotions and rollbacks made live (vigil models …, the admin repository extension, or poll mode), by outcome. A failed load changed nothing (VigilModelLoadFailed); the audit log (models.*) says who and why.',
+        unit: UNIT.count,
+        width: 12,
+        min: 0,
+        queries: [{ expr: 'sum by (model, change, outcome) (increase(vigil_model_changes_total[$__rate_interval]))', legend: '{{model}} {{change}} {{outcome}}' }],
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
         title: 'Response cache hit ratio',
         description: "For versions with model.yaml response_cache: the share of inference requests answered from the cache, without the pool. Hits are not in the pool's statistics or the rollback figures; the detectors still judge each one.",
         unit: UNIT.ratio,

@@ -86,6 +86,9 @@ describe('the repository extension on the admin port', () => {
     const failed = (await adminRecords(vigil.config.audit.dir, 'models.load')).filter((x) => x.outcome === 'failed');
     assert.equal(failed.length, 1);
     assert.equal(failed[0].detail.code, 'MODEL_LOAD_FAILED');
+    const metrics = (await rawRequest(vigil.adminPort, 'GET', '/metrics')).text;
+    const count = (outcome: string) => Number(new RegExp(`vigil_model_changes_total\\{(?=[^}]*change="load")(?=[^}]*model="mnist")(?=[^}]*outcome="${outcome}")[^}]*\\} (\\d+)`).exec(metrics)?.[1]);
+    assert.deepEqual([count('ok'), count('failed')], [1, 1], 'counted for VigilModelLoadFailed');
     await cp(join(repo.dir, 'mnist', '1', 'model.onnx'), join(repo.dir, 'mnist', '3', 'model.onnx'));
   });
 

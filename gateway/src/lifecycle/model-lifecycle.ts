@@ -295,7 +295,9 @@ export class ModelLifecycle {
     }
   }
 
+  /** Audits a change (and counts it: vigil_model_changes_total, VigilModelLoadFailed). */
   private audit(event: string, principal: string, outcome: 'ok' | 'failed', detail: Record<string, unknown>): Promise<void> {
+    this.deps.metrics.modelChanges.add(1, { model: String(detail.model), change: event.replace('models.', ''), outcome });
     return this.deps.audit({ type: 'admin', time: new Date().toISOString(), event, principal, outcome, detail });
   }
 }

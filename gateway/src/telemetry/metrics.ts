@@ -51,6 +51,7 @@ export const EXPORTED_SERIES: readonly string[] = [
   'vigil_shadow_min_agreement',
   'vigil_rollbacks_total',
   'vigil_response_cache_requests_total',
+  'vigil_model_changes_total',
   'vigil_pool_queue_limit',
   'vigil_pool_worker_cpu_time_seconds_total',
   'vigil_pool_worker_memory_usage_bytes',
@@ -134,6 +135,7 @@ export class VigilMetrics {
   readonly connectionsRefused: Counter;
   readonly shadowRequests: Counter;
   readonly responseCache: Counter;
+  readonly modelChanges: Counter;
   readonly shadowRows: Counter;
   readonly shadowMaxDifference: Histogram;
   readonly rollbacks: Counter;
@@ -187,6 +189,7 @@ export class VigilMetrics {
     this.auditWriteErrors = m.createCounter('vigil.audit.write_errors', { description: 'Audit log write failures (each one fails requests closed)' });
     this.alerts = m.createCounter('vigil.alerts', { description: 'Anomaly alert transitions, by rule, severity and state (firing, resolved)' });
     this.alertmanagerErrors = m.createCounter('vigil.alertmanager.errors', { description: 'Sends to Alertmanager that failed after their retries' });
+    this.modelChanges = m.createCounter('vigil.model.changes', { description: "Live changes to the models served, by model, change (load, unload, promote, rollback; an operator's or vigil:poll's) and outcome (ok, failed: refused, what was serving keeps serving)" });
     this.responseCache = m.createCounter('vigil.response_cache.requests', { description: 'Inference requests to versions with a response cache (model.yaml response_cache), by outcome: hit (answered from the cache) or miss' });
     this.shadowRequests = m.createCounter('vigil.shadow.requests', { description: 'Copies of requests sent to a shadow version (traffic.yaml), by outcome: compared, failed, skipped (over the in-flight bound)' });
     this.shadowRows = m.createCounter('vigil.shadow.rows', { description: "Rows a shadow version answered, by whether its top class agreed with the answer returned" });
@@ -214,6 +217,8 @@ export class VigilMetrics {
 
   /** The per-version rare events, at start and again after a live load adds versions (adding 0 twice is harmless). */
   seedVersions(registry: ModelRegistry): void {
+    // A failed load of each model, so the alert's increase() sees the first one.
+    for (const model of new Set(registry.all().map((v) => v.model))) this.modelChanges.add(0, { model, change: 'load', outcome: 'failed' });
     for (const v of registry.all()) {
       if (v.status !== 'serving') continue;
       this.poolRestarts.add(0, { model: v.model, version: v.version });
