@@ -95,7 +95,7 @@ async function loadVersion(name: string, version: string, dir: string, oci?: Art
   const pointer = await pointerOf(join(dir, CONFIG_FILE));
   if (typeof pointer === 'string') {
     // A version kept in a registry: pulled and verified, then read like any other (an artifact's
-    // own model.yaml may not point further: `oci` is not passed on).
+    // own model.yaml may not point further: it is read as NESTED).
     if (oci === NESTED) return { ...base, status: 'refused', reason: `the artifact's own ${CONFIG_FILE} points to ${pointer}: a pointer may not point further` };
     if (!oci) return { ...base, status: 'refused', reason: `${CONFIG_FILE} points to ${pointer}, which is not pulled here (only the gateway, \`vigil models list\` and \`vigil pool serve\` pull)` };
     let artifact: string;
