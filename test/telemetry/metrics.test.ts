@@ -32,6 +32,9 @@ describe('GET /metrics on the admin port', () => {
     assert.equal(sample(text, 'vigil_inference_compute_duration_seconds_count', { model: 'digits' }), 3, 'compute time reported by the pool');
     assert.equal(sample(text, 'vigil_inference_queue_duration_seconds_count', { model: 'digits' }), 3, 'queue wait reported by the pool');
     assert.equal(sample(text, 'vigil_inference_execution_batch_size_sum', { model: 'digits' }), 12, 'one after another, each request ran alone');
+    // Every screened request counts once per detector that judged it (the 4th request is refused unscreened).
+    assert.equal(sample(text, 'vigil_detector_inspections_total', { model: 'digits', version: '1', detector: 'structural' }), 3);
+    assert.equal(sample(text, 'vigil_detector_inspections_total', { model: 'digits', version: '1', detector: 'profile' }), 3);
     assert.equal(sample(text, 'vigil_pool_up', { model: 'mnist', version: '1' }), 1);
     assert.equal(sample(text, 'vigil_pool_workers', { model: 'digits', state: 'up' }), 1);
   });

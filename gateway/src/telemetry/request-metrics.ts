@@ -70,7 +70,7 @@ export function observeRequest(metrics: VigilMetrics, ctx: RequestContext, statu
 
 /** Every detector that judged the request, and every anomalous finding with what it did. */
 function observeFindings(metrics: VigilMetrics, screen: NonNullable<RequestContext['screen']>, model: string, version: string): void {
-  for (const detector of screen.ran) metrics.detectorInspections.add(1, { model, version, detector });
+  for (const detector of screen.ran) metrics.detectorInspections.add(`${model}\u0000${version}\u0000${detector}`, () => ({ model, version, detector }));
   for (const f of screen.findings) {
     if (f.verdict !== 'anomalous') continue;
     metrics.detectorFindings.add(1, { model, version, detector: f.detector, signal: f.signal, action: f.action, mode: f.mode });
