@@ -68,31 +68,61 @@ export class RepositoryPoller {
     }
   }
 
+  /**
+   * Each model directory's fingerprint. Only a directory that is gone (ENOENT, ENOTDIR) counts as
+   * gone: any other error reading one (out of descriptors, say) keeps its last fingerprint, so a
+   * passing fault never unloads a model or loads it again.
+   */
   private async fingerprints(): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     for (const name of (await readdir(this.root)).sort()) {
       if (!NAME_PATTERN.test(name)) continue;
-      const print = await fingerprint(join(this.root, name)).catch(() => null);
-      if (print !== null) out.set(name, print);
+      try {
+        const print = await fingerprint(join(this.root, name));
+        if (print !== null) out.set(name, print);
+      } catch (err) {
+        if (gone(err)) continue;
+        const last = this.seen.get(name);
+        if (last !== undefined) out.set(name, last);
+        this.log.warn({ model: name, err: (err as Error).message }, 'poll: a model directory could not be read; left as it was this round');
+      }
     }
     return out;
   }
+}
+
+function gone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 /** Names, sizes and modification times of a model directory's files, two levels deep; null when it is no directory. */
 async function fingerprint(dir: string): Promise<string | null> {
   if (!(await stat(dir)).isDirectory()) return null;
   const parts: string[] = [];
+  // A file gone between the listing and its stat is a change ('-'); any other error is thrown.
+  const statOf = async (path: string) => {
+    try {
+      const s = await stat(path);
+      return `${s.size}:${s.mtimeMs}`;
+    } catch (err) {
+      if (gone(err)) return '-';
+      throw err;
+    }
+  };
   for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
-      for (const file of (await readdir(path)).sort()) {
-        const s = await stat(join(path, file)).catch(() => null);
-        parts.push(`${entry.name}/${file}:${s ? `${s.size}:${s.mtimeMs}` : '?'}`);
+      let files: string[];
+      try {
+        files = (await readdir(path)).sort();
+      } catch (err) {
+        if (!gone(err)) throw err;
+        continue;
       }
+      for (const file of files) parts.push(`${entry.name}/${file}:${await statOf(join(path, file))}`);
     } else {
-      const s = await stat(path).catch(() => null);
-      parts.push(`${entry.name}:${s ? `${s.size}:${s.mtimeMs}` : '?'}`);
+      parts.push(`${entry.name}:${await statOf(path)}`);
     }
   }
   return parts.join('\n');
