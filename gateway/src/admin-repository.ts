@@ -45,50 +45,28 @@ export function addRepositoryRoutes(app: Express, registry: ModelRegistry, lifec
   app.get('/v2/repository/index', handle(index));
   app.post('/v2/repository/index', json, handle(index));
 
-  app.post(
-    '/v2/repository/models/:model/load',
-    json,
-    handle(async (req, res) => {
-      const model = modelOf(req);
-      const principal = await allow(req, res, 'admin:models', model);
-      // A load reads the repository and nothing else: Triton's config and file overrides would
-      // load an artifact no digest or signature vouches for.
-      const body = objectBody(req);
-      if (body.parameters !== undefined && (typeof body.parameters !== 'object' || body.parameters === null || Object.keys(body.parameters).length > 0)) {
-        throw new VigilError('MODEL_LOAD_FAILED', 'vigil loads a model only from its repository: load parameters (config, file overrides) are not accepted');
-      }
-      res.json(await lifecycle.load(model, principal.id));
-    }),
-  );
-  app.post(
-    '/v2/repository/models/:model/unload',
-    json,
-    handle(async (req, res) => {
-      const model = modelOf(req);
-      const principal = await allow(req, res, 'admin:models', model);
-      objectBody(req);
-      res.json(await lifecycle.unload(model, principal.id));
-    }),
-  );
-  app.post(
-    '/v2/repository/models/:model/promote',
-    json,
-    handle(async (req, res) => {
-      const model = modelOf(req);
-      const principal = await allow(req, res, 'admin:models', model);
-      const version = versionOf(objectBody(req), true)!;
-      res.json(await lifecycle.promote(model, version, principal.id));
-    }),
-  );
-  app.post(
-    '/v2/repository/models/:model/rollback',
-    json,
-    handle(async (req, res) => {
-      const model = modelOf(req);
-      const principal = await allow(req, res, 'admin:models', model);
-      res.json(await lifecycle.rollback(model, versionOf(objectBody(req), false), principal.id));
-    }),
-  );
+  // Every change: a model named in the path, admin:models on it, a JSON object body (or none).
+  const change = (verb: string, fn: (model: string, principal: string, body: Record<string, unknown>) => Promise<unknown>) =>
+    app.post(
+      `/v2/repository/models/:model/${verb}`,
+      json,
+      handle(async (req, res) => {
+        const model = modelOf(req);
+        const principal = await allow(req, res, 'admin:models', model);
+        res.json(await fn(model, principal.id, objectBody(req)));
+      }),
+    );
+  change('load', (model, principal, body) => {
+    // A load reads the repository and nothing else: Triton's config and file overrides would
+    // load an artifact no digest or signature vouches for.
+    if (body.parameters !== undefined && (typeof body.parameters !== 'object' || body.parameters === null || Object.keys(body.parameters).length > 0)) {
+      throw new VigilError('MODEL_LOAD_FAILED', 'vigil loads a model only from its repository: load parameters (config, file overrides) are not accepted');
+    }
+    return lifecycle.load(model, principal);
+  });
+  change('unload', (model, principal) => lifecycle.unload(model, principal));
+  change('promote', (model, principal, body) => lifecycle.promote(model, versionOf(body, true)!, principal));
+  change('rollback', (model, principal, body) => lifecycle.rollback(model, versionOf(body, false), principal));
 }
 
 function handle(fn: (req: Request, res: Response) => Promise<void>) {

@@ -63,21 +63,16 @@ export class RegistryClient {
 
   /** Uploads a file as a blob (skipped when the registry has it already). */
   async pushBlob(path: string, digest: string): Promise<void> {
-    if (await this.hasBlob(digest)) return;
-    const start = await this.send('POST', `${this.base}/blobs/uploads/`, { scope: 'push,pull', headers: { 'content-length': '0' } });
-    await drain(start.body);
-    const location = start.headers.location;
-    if (start.statusCode !== 202 || typeof location !== 'string') throw new RegistryError(`starting an upload: HTTP ${start.statusCode}`);
-    const url = new URL(location, this.origin);
-    url.searchParams.set('digest', digest);
-    const size = (await stat(path)).size;
-    const put = await this.send('PUT', url.toString(), { scope: 'push,pull', headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body: () => createReadStream(path) });
-    const text = await readText(put.body, 64 * 1024);
-    if (put.statusCode !== 201) throw new RegistryError(`uploading ${digest}: HTTP ${put.statusCode} ${text.slice(0, 300)}`);
+    await this.upload(digest, (await stat(path)).size, () => createReadStream(path));
   }
 
   /** Uploads bytes held in memory (the config blob) as a blob. */
   async pushBytes(bytes: Buffer, digest: string): Promise<void> {
+    await this.upload(digest, bytes.length, () => bytes);
+  }
+
+  /** A monolithic upload: POST for a location, then one PUT of the whole blob with its digest. */
+  private async upload(digest: string, size: number, body: () => Buffer | NodeJS.ReadableStream): Promise<void> {
     if (await this.hasBlob(digest)) return;
     const start = await this.send('POST', `${this.base}/blobs/uploads/`, { scope: 'push,pull', headers: { 'content-length': '0' } });
     await drain(start.body);
@@ -85,7 +80,7 @@ export class RegistryClient {
     if (start.statusCode !== 202 || typeof location !== 'string') throw new RegistryError(`starting an upload: HTTP ${start.statusCode}`);
     const url = new URL(location, this.origin);
     url.searchParams.set('digest', digest);
-    const put = await this.send('PUT', url.toString(), { scope: 'push,pull', headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) }, body: () => bytes });
+    const put = await this.send('PUT', url.toString(), { scope: 'push,pull', headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body });
     const text = await readText(put.body, 64 * 1024);
     if (put.statusCode !== 201) throw new RegistryError(`uploading ${digest}: HTTP ${put.statusCode} ${text.slice(0, 300)}`);
   }
